@@ -142,8 +142,11 @@ impl<'de> Deserialize<'de> for Fingerprint {
 ///
 /// Invariant: the buffer is a sequence of (name, value) pairs, each followed by
 /// `0xFF`, names strictly increasing, names non-empty, all parts valid UTF-8.
+///
+/// Shared (`Arc`): an alert's labels are kept by its state and by its
+/// incident membership, and cloning must not copy them.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Labels(Box<[u8]>);
+pub struct Labels(std::sync::Arc<[u8]>);
 
 impl Labels {
     /// Builds a label set from pairs in any order. A repeated name keeps the
@@ -179,7 +182,7 @@ impl Labels {
             buf.push(SEP);
             i = j + 1;
         }
-        Ok(Labels(buf.into_boxed_slice()))
+        Ok(Labels(buf.into()))
     }
 
     /// Iterates `(name, value)` in name order.
@@ -441,12 +444,19 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        let t = Timestamp::parse_rfc3339("2026-01-05T10:00:00Z").unwrap().unwrap();
+        let t = Timestamp::parse_rfc3339("2026-01-05T10:00:00Z")
+            .unwrap()
+            .unwrap();
         assert_eq!(t.to_rfc3339(), "2026-01-05T10:00:00Z");
-        let t2 = Timestamp::parse_rfc3339("2026-01-05T11:00:00.250+01:00").unwrap().unwrap();
+        let t2 = Timestamp::parse_rfc3339("2026-01-05T11:00:00.250+01:00")
+            .unwrap()
+            .unwrap();
         assert_eq!(t2.0 - t.0, 250);
         assert_eq!(t2.to_rfc3339(), "2026-01-05T10:00:00.250Z");
-        assert_eq!(Timestamp::parse_rfc3339("0001-01-01T00:00:00Z").unwrap(), None);
+        assert_eq!(
+            Timestamp::parse_rfc3339("0001-01-01T00:00:00Z").unwrap(),
+            None
+        );
         assert!(Timestamp::parse_rfc3339("yesterday").is_err());
     }
 

@@ -1,0 +1,1258 @@
+//! Wire formats in, [`Signal`]s out: one file per format, plus auto-detection.
+//!
+//! Map of the module:
+//! - `mod.rs` (this file): the public API ([`decode`], [`Decoded`], [`DecodeError`],
+//!   [`Limits`]), format detection, and the small JSON vocabulary every decoder
+//!   shares (tolerant leaf types, label validation, error paths).
+//! - `alertmanager.rs`: Alertmanager webhook v4 and the Alertmanager alert object
+//!   (`labels`, `annotations`, `startsAt`, …) that the webhook, Grafana and API v2
+//!   formats all carry.
+//! - `grafana.rs`: Grafana alerting webhook: Alertmanager-shaped, told apart by
+//!   its extra fields.
+//! - `postable.rs`: Alertmanager API v2 postable alerts, a list or a single object
+//!   (the native format).
+//! - `pagerduty.rs`: PagerDuty Events v2 (`trigger`, `acknowledge`, `resolve`).
+//!
+//! How a record is read (the hot path):
+//! 1. Size check before anything else, then one UTF-8 check of the whole record
+//!    (after which the JSON parser can skip its own per-string checks).
+//! 2. One parse of the top level into a probe ([`Envelope`]) that holds the
+//!    distinguishing fields of every format. Strings are borrowed from the record
+//!    (`Cow`), lists of alerts are kept as raw JSON slices so that each alert is
+//!    parsed on its own: a bad alert is reported and never spoils its neighbours
+//!    (Alertmanager's own API semantics).
+//! 3. The leaf types ([`Text`], [`Pairs`], [`Items`]) never fail on a wrong JSON
+//!    type: they record what they found instead, so the decoder that knows the
+//!    field's path can say `alerts[0].labels."severity": expected a string, found
+//!    integer 5` without a second, slower parse. Only JSON syntax errors fail a
+//!    parse.
+//!
+//! Nothing here panics on any input: every index is checked, recursion depth is
+//! bounded by serde_json (128 levels), and the property tests below feed
+//! arbitrary bytes and arbitrary JSON.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::alert::{Format, Labels, Signal, Timestamp};
+
+mod alertmanager;
+mod grafana;
+mod pagerduty;
+mod postable;
+
+/// Size caps on what we accept, from the `[limits]` config table.
+///
+/// They bound the memory one record can make the daemon hold (labels live as
+/// long as their incident), and they turn a runaway producer into DLQ entries
+/// with a precise reason instead of an out-of-memory kill. Every field has a
+/// default; unknown keys are rejected so a typo is not silently ignored.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest record accepted, in bytes (default 1 MiB). Checked before parsing.
+    pub max_record_bytes: usize,
+    /// Most alerts in one record (webhook `alerts` or an API v2 list; default 1000).
+    /// Over it, the whole record is rejected: there is no fair way to pick which
+    /// alerts to keep.
+    pub max_alerts_per_record: usize,
+    /// Most labels on one alert (default 64).
+    pub max_labels: usize,
+    /// Longest label name, in bytes (default 256).
+    pub max_label_name_bytes: usize,
+    /// Longest label value, in bytes (default 4096).
+    pub max_label_value_bytes: usize,
+    /// Longest summary we keep (the `summary`/`description` annotation or the
+    /// PagerDuty summary), in bytes (default 16384).
+    pub max_annotation_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_record_bytes: 1024 * 1024,
+            max_alerts_per_record: 1000,
+            max_labels: 64,
+            max_label_name_bytes: 256,
+            max_label_value_bytes: 4096,
+            max_annotation_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Result of decoding one record.
+///
+/// A record may be partly valid: as Alertmanager's API does, the valid alerts
+/// are accepted and each invalid one is reported. `signals` and `errors` are
+/// both in record order. A record with errors and no signals goes to the DLQ;
+/// what to do with a partly valid one is the caller's policy.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decoded {
+    /// The detected format; `None` when the record is too large, not JSON, or
+    /// matches no known format.
+    pub format: Option<Format>,
+    /// What the record asks the engine to do, in record order.
+    pub signals: Vec<Signal>,
+    /// Why parts of the record (or all of it) were rejected, in record order.
+    pub errors: Vec<DecodeError>,
+}
+
+impl Decoded {
+    fn failed(format: Option<Format>, error: DecodeError) -> Decoded {
+        Decoded {
+            format,
+            signals: Vec::new(),
+            errors: vec![error],
+        }
+    }
+}
+
+/// Why a record, or one alert in it, was rejected.
+///
+/// The message names the field path (`alerts[2].labels`, `[0].startsAt`,
+/// `payload.severity`) and the reason; [`DecodeError::reason`] gives a short
+/// category for metric labels.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// The record is over `limits.max_record_bytes`; it was not parsed.
+    #[error("record is {size} bytes, over the limit of {limit} (limits.max_record_bytes)")]
+    TooLarge { size: usize, limit: usize },
+
+    /// The record is not JSON (or not UTF-8). Line and column are 1-based.
+    #[error("invalid JSON at line {line} column {column}: {message}")]
+    InvalidJson {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    /// Valid JSON, but none of the formats we know.
+    #[error(
+        "record matches no known format: expected \"alerts\" (Alertmanager/Grafana webhook), \
+         \"labels\" (Alertmanager API v2 alert), an array of alerts, or \"event_action\" \
+         (PagerDuty Events v2)"
+    )]
+    UnknownFormat,
+
+    /// A field is missing, has the wrong type, or a value outside its set.
+    #[error("{path}: {reason}")]
+    InvalidField { path: String, reason: String },
+
+    /// A field is over one of the configured [`Limits`].
+    #[error("{path}: {actual} {unit}, over the limit of {limit} (limits.{limit_name})")]
+    LimitExceeded {
+        path: String,
+        actual: usize,
+        /// What `actual` counts: `bytes`, `labels` or `alerts`.
+        unit: &'static str,
+        limit: usize,
+        /// The `[limits]` key to raise.
+        limit_name: &'static str,
+    },
+}
+
+impl DecodeError {
+    /// A short category from a closed set, safe as a metric label:
+    /// `too_large`, `invalid_json`, `unknown_format`, `invalid_field`,
+    /// `limit_exceeded`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::InvalidJson { .. } => "invalid_json",
+            DecodeError::UnknownFormat => "unknown_format",
+            DecodeError::InvalidField { .. } => "invalid_field",
+            DecodeError::LimitExceeded { .. } => "limit_exceeded",
+        }
+    }
+
+    pub(crate) fn field(path: String, reason: impl Into<String>) -> DecodeError {
+        DecodeError::InvalidField {
+            path,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn limit(
+        path: String,
+        actual: usize,
+        unit: &'static str,
+        limit: usize,
+        limit_name: &'static str,
+    ) -> DecodeError {
+        DecodeError::LimitExceeded {
+            path,
+            actual,
+            unit,
+            limit,
+            limit_name,
+        }
+    }
+
+    /// Maps a serde_json error of a whole-record parse. Syntax errors carry the
+    /// position; data errors (only a duplicated field can cause one, because the
+    /// leaf types accept any JSON type) name the record.
+    fn from_json(e: &serde_json::Error) -> DecodeError {
+        match e.classify() {
+            serde_json::error::Category::Data => {
+                DecodeError::field("record".to_string(), without_position(e))
+            }
+            _ => DecodeError::InvalidJson {
+                line: e.line(),
+                column: e.column(),
+                message: without_position(e),
+            },
+        }
+    }
+}
+
+/// serde_json's message without its trailing " at line L column C" (we print
+/// the position ourselves, or it is relative to a slice and would mislead).
+fn without_position(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    }
+}
+
+/// Decodes one record (one Kafka message value or one HTTP body).
+///
+/// The format is detected from the record itself:
+/// - a JSON array: Alertmanager API v2 postable alerts;
+/// - an object with `event_action` (or `routing_key` and `payload`): PagerDuty
+///   Events v2;
+/// - an object with `alerts`: a webhook, Grafana when the top level has `orgId`,
+///   `title` or `state` or an alert has `values`, `valueString`, `dashboardURL`
+///   or `panelURL`, Alertmanager webhook v4 otherwise;
+/// - an object with `labels`: one API v2 alert (the native format).
+///
+/// `now` is the engine clock (the record timestamp on replay): an API v2 alert
+/// is resolved iff its `endsAt` is set and not after `now`. Never panics.
+pub fn decode(bytes: &[u8], now: Timestamp, limits: &Limits) -> Decoded {
+    if bytes.len() > limits.max_record_bytes {
+        let error = DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_record_bytes,
+        };
+        return Decoded::failed(None, error);
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => return Decoded::failed(None, invalid_utf8(bytes, e.valid_up_to())),
+    };
+    // A byte-order mark is not JSON, but some HTTP clients send one.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => postable::decode_list(text, now, limits),
+        Some(b'{') => decode_object(text, now, limits),
+        _ => match serde_json::from_str::<IgnoredAny>(text) {
+            Err(e) => Decoded::failed(None, DecodeError::from_json(&e)),
+            Ok(_) => Decoded::failed(None, DecodeError::UnknownFormat),
+        },
+    }
+}
+
+fn invalid_utf8(bytes: &[u8], valid_up_to: usize) -> DecodeError {
+    let before = &bytes[..valid_up_to.min(bytes.len())];
+    let line = 1 + before.iter().filter(|b| **b == b'\n').count();
+    let column = 1 + before.iter().rev().take_while(|b| **b != b'\n').count();
+    DecodeError::InvalidJson {
+        line,
+        column,
+        message: "invalid UTF-8 byte sequence".to_string(),
+    }
+}
+
+/// The top level of an object record: the distinguishing fields of every
+/// format, parsed once. Unknown fields are ignored.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    // Webhooks (Alertmanager v4, Grafana).
+    #[serde(borrow)]
+    alerts: Option<Items<'a>>,
+    #[serde(rename = "orgId")]
+    org_id: Option<IgnoredAny>,
+    title: Option<IgnoredAny>,
+    state: Option<IgnoredAny>,
+
+    // PagerDuty Events v2.
+    #[serde(borrow)]
+    event_action: Option<Text<'a>>,
+    routing_key: Option<IgnoredAny>,
+    #[serde(borrow)]
+    dedup_key: Option<Text<'a>>,
+    #[serde(borrow)]
+    payload: Option<&'a RawValue>,
+    #[serde(borrow)]
+    client_url: Option<Text<'a>>,
+
+    // One API v2 postable alert (the native format): the object is the alert.
+    #[serde(borrow)]
+    labels: Option<Pairs<'a>>,
+    #[serde(borrow)]
+    annotations: Option<Pairs<'a>>,
+    #[serde(borrow, rename = "startsAt")]
+    starts_at: Option<Text<'a>>,
+    #[serde(borrow, rename = "endsAt")]
+    ends_at: Option<Text<'a>>,
+    #[serde(borrow, rename = "generatorURL")]
+    generator_url: Option<Text<'a>>,
+}
+
+fn decode_object(text: &str, now: Timestamp, limits: &Limits) -> Decoded {
+    let env: Envelope<'_> = match serde_json::from_str(text) {
+        Ok(env) => env,
+        Err(e) => return Decoded::failed(None, DecodeError::from_json(&e)),
+    };
+    if env.event_action.is_some() || (env.routing_key.is_some() && env.payload.is_some()) {
+        let event = pagerduty::Event {
+            event_action: env.event_action,
+            dedup_key: env.dedup_key,
+            payload: env.payload,
+            client_url: env.client_url,
+        };
+        return pagerduty::decode(event, limits);
+    }
+    if let Some(alerts) = env.alerts {
+        let grafana = grafana::is_grafana_envelope(
+            env.org_id.is_some(),
+            env.title.is_some(),
+            env.state.is_some(),
+        );
+        return alertmanager::decode_webhook(alerts, grafana, limits);
+    }
+    // `labels` is what marks the native format; the other alert fields do too,
+    // so that a record that forgot its labels is told exactly that.
+    let alert_like = env.labels.is_some()
+        || env.annotations.is_some()
+        || env.starts_at.is_some()
+        || env.ends_at.is_some()
+        || env.generator_url.is_some();
+    if alert_like {
+        let fields = alertmanager::AlertFields {
+            labels: env.labels,
+            annotations: env.annotations,
+            starts_at: env.starts_at,
+            ends_at: env.ends_at,
+            generator_url: env.generator_url,
+            ..alertmanager::AlertFields::default()
+        };
+        return postable::decode_one(&fields, now, limits);
+    }
+    Decoded::failed(None, DecodeError::UnknownFormat)
+}
+
+// ---------------------------------------------------------------------------
+// Error paths.
+
+/// Where an alert sits in its record, for error paths: the record itself (one
+/// API v2 object, a PagerDuty event) or item `i` of a list (`alerts[i]` in a
+/// webhook, `[i]` in an API v2 array). Paths are only built on the error path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Loc {
+    Root,
+    Item(&'static str, usize),
+}
+
+impl Loc {
+    /// The path of `field` (dotted, may be empty) under this location.
+    pub(crate) fn path(self, field: &str) -> String {
+        match (self, field.is_empty()) {
+            (Loc::Root, true) => "record".to_string(),
+            (Loc::Root, false) => field.to_string(),
+            (Loc::Item(list, i), true) => format!("{list}[{i}]"),
+            (Loc::Item(list, i), false) => format!("{list}[{i}].{field}"),
+        }
+    }
+
+    /// The path of one entry of a map field: `alerts[0].labels."severity"`.
+    pub(crate) fn entry(self, field: &str, key: &str) -> String {
+        self.path(&format!("{field}.{}", quoted(key)))
+    }
+}
+
+/// A JSON-quoted, length-capped rendering of a user string for messages, so a
+/// 1 MiB label name does not become a 1 MiB error.
+pub(crate) fn quoted(s: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    let mut short: String = s.chars().take(MAX_CHARS).collect();
+    if short.len() < s.len() {
+        short.push('…');
+    }
+    serde_json::to_string(&short).unwrap_or_else(|_| "\"?\"".to_string())
+}
+
+// ---------------------------------------------------------------------------
+// Tolerant leaf types: they accept any JSON value and remember what they found.
+
+/// What a JSON value turned out to be, for "expected X, found Y" messages.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Found {
+    Null,
+    Bool(bool),
+    Integer(i128),
+    Number(f64),
+    Str(String),
+    Array,
+    Object,
+}
+
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Found::Null => f.write_str("null"),
+            Found::Bool(b) => write!(f, "boolean {b}"),
+            Found::Integer(i) => write!(f, "integer {i}"),
+            Found::Number(n) => write!(f, "number {n}"),
+            Found::Str(s) => write!(f, "string {}", quoted(s)),
+            Found::Array => f.write_str("an array"),
+            Found::Object => f.write_str("an object"),
+        }
+    }
+}
+
+/// A JSON string, borrowed from the record when it has no escapes, or whatever
+/// else was there.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Text<'a> {
+    Str(Cow<'a, str>),
+    Wrong(Found),
+}
+
+/// A JSON object with its entries in record order (duplicates kept: label
+/// building keeps the last, as Go's decoder does), or whatever else was there.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Pairs<'a> {
+    Map(Vec<(Cow<'a, str>, Text<'a>)>),
+    Wrong(Found),
+}
+
+/// A JSON array kept as raw element slices (each parsed later on its own), or
+/// whatever else was there.
+#[derive(Debug)]
+pub(crate) enum Items<'a> {
+    List(Vec<&'a RawValue>),
+    Wrong(Found),
+}
+
+/// What [`ShapeVisitor`] should collect; any other JSON type becomes a [`Found`].
+#[derive(Clone, Copy, PartialEq)]
+enum Want {
+    Text,
+    Pairs,
+    Items,
+}
+
+enum Shape<'a> {
+    Str(Cow<'a, str>),
+    Pairs(Vec<(Cow<'a, str>, Text<'a>)>),
+    Items(Vec<&'a RawValue>),
+    Other(Found),
+}
+
+/// One visitor for the three leaf types: collects the wanted shape, drains and
+/// describes anything else. Draining uses `IgnoredAny`, so nothing is allocated
+/// for values we do not keep.
+struct ShapeVisitor(Want);
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Shape<'de>, E> {
+        Ok(Shape::Other(Found::Bool(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Shape<'de>, E> {
+        Ok(Shape::Other(Found::Integer(i128::from(v))))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Shape<'de>, E> {
+        Ok(Shape::Other(Found::Integer(i128::from(v))))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Shape<'de>, E> {
+        Ok(Shape::Other(Found::Number(v)))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Shape<'de>, E> {
+        Ok(match self.0 {
+            Want::Text => Shape::Str(Cow::Borrowed(v)),
+            _ => Shape::Other(Found::Str(v.to_string())),
+        })
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Shape<'de>, E> {
+        Ok(match self.0 {
+            Want::Text => Shape::Str(Cow::Owned(v.to_string())),
+            _ => Shape::Other(Found::Str(v.to_string())),
+        })
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Shape<'de>, E> {
+        Ok(match self.0 {
+            Want::Text => Shape::Str(Cow::Owned(v)),
+            _ => Shape::Other(Found::Str(v)),
+        })
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Shape<'de>, E> {
+        Ok(Shape::Other(Found::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Shape<'de>, E> {
+        Ok(Shape::Other(Found::Null))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
+        if self.0 == Want::Items {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(1024));
+            while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                items.push(item);
+            }
+            return Ok(Shape::Items(items));
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Shape::Other(Found::Array))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape<'de>, A::Error> {
+        if self.0 == Want::Pairs {
+            let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
+            while let Some(key) = map.next_key::<Text<'de>>()? {
+                let value = map.next_value::<Text<'de>>()?;
+                let key = match key {
+                    Text::Str(k) => k,
+                    // JSON object keys are always strings.
+                    Text::Wrong(found) => Cow::Owned(found.to_string()),
+                };
+                pairs.push((key, value));
+            }
+            return Ok(Shape::Pairs(pairs));
+        }
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Shape::Other(Found::Object))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match d.deserialize_any(ShapeVisitor(Want::Text))? {
+            Shape::Str(s) => Text::Str(s),
+            Shape::Other(found) => Text::Wrong(found),
+            Shape::Pairs(_) => Text::Wrong(Found::Object),
+            Shape::Items(_) => Text::Wrong(Found::Array),
+        })
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match d.deserialize_any(ShapeVisitor(Want::Pairs))? {
+            Shape::Pairs(p) => Pairs::Map(p),
+            Shape::Other(found) => Pairs::Wrong(found),
+            Shape::Str(s) => Pairs::Wrong(Found::Str(s.into_owned())),
+            Shape::Items(_) => Pairs::Wrong(Found::Array),
+        })
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Items<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match d.deserialize_any(ShapeVisitor(Want::Items))? {
+            Shape::Items(items) => Items::List(items),
+            Shape::Other(found) => Items::Wrong(found),
+            Shape::Str(s) => Items::Wrong(Found::Str(s.into_owned())),
+            Shape::Pairs(_) => Items::Wrong(Found::Object),
+        })
+    }
+}
+
+/// Parses one raw list item as the object `T`, or says what it was instead.
+/// `T`'s fields are leaf types, so only a duplicated field can fail the parse.
+pub(crate) fn parse_object<'a, T: Deserialize<'a>>(
+    raw: &'a RawValue,
+    loc: Loc,
+    field: &str,
+) -> Result<T, DecodeError> {
+    let json = raw.get();
+    if !json.trim_start().starts_with('{') {
+        let found = match serde_json::from_str::<Text<'_>>(json) {
+            Ok(Text::Str(s)) => Found::Str(s.into_owned()),
+            Ok(Text::Wrong(found)) => found,
+            Err(_) => Found::Null,
+        };
+        return Err(DecodeError::field(
+            loc.path(field),
+            format!("expected an object, found {found}"),
+        ));
+    }
+    serde_json::from_str(json)
+        .map_err(|e| DecodeError::field(loc.path(field), without_position(&e)))
+}
+
+// ---------------------------------------------------------------------------
+// Field helpers shared by the decoders.
+
+/// An optional string field: absent (or `null`) is `None`, a wrong type is an
+/// error naming the field.
+pub(crate) fn opt_str<'t>(
+    value: &'t Option<Text<'_>>,
+    loc: Loc,
+    field: &str,
+) -> Result<Option<&'t str>, DecodeError> {
+    match value {
+        None => Ok(None),
+        Some(Text::Str(s)) => Ok(Some(s)),
+        Some(Text::Wrong(found)) => Err(DecodeError::field(
+            loc.path(field),
+            format!("expected a string, found {found}"),
+        )),
+    }
+}
+
+/// An optional RFC 3339 timestamp field. Go's zero time (Alertmanager's "unset")
+/// is `None`.
+pub(crate) fn opt_timestamp(
+    value: &Option<Text<'_>>,
+    loc: Loc,
+    field: &str,
+) -> Result<Option<Timestamp>, DecodeError> {
+    let Some(s) = opt_str(value, loc, field)? else {
+        return Ok(None);
+    };
+    parse_timestamp(s).map_err(|reason| DecodeError::field(loc.path(field), reason))
+}
+
+/// [`Timestamp::parse_rfc3339`] with the quoted input capped in the message.
+pub(crate) fn parse_timestamp(s: &str) -> Result<Option<Timestamp>, String> {
+    // The longest RFC 3339 form (nanoseconds and an offset) is 35 bytes.
+    if s.len() > 64 {
+        return Err(format!(
+            "invalid RFC 3339 timestamp {}: {} bytes long",
+            quoted(s),
+            s.len()
+        ));
+    }
+    Timestamp::parse_rfc3339(s)
+}
+
+/// Checks one label against the naming rule and the size limits. `path` builds
+/// the entry's path, only when there is an error to report.
+pub(crate) fn check_label(
+    name: &str,
+    value: &str,
+    limits: &Limits,
+    path: impl Fn() -> String,
+) -> Result<(), DecodeError> {
+    if name.is_empty() {
+        return Err(DecodeError::field(path(), "label name must not be empty"));
+    }
+    if name.len() > limits.max_label_name_bytes {
+        let limit = limits.max_label_name_bytes;
+        return Err(DecodeError::limit(
+            path(),
+            name.len(),
+            "bytes",
+            limit,
+            "max_label_name_bytes",
+        ));
+    }
+    if value.len() > limits.max_label_value_bytes {
+        let limit = limits.max_label_value_bytes;
+        let name = "max_label_value_bytes";
+        return Err(DecodeError::limit(
+            path(),
+            value.len(),
+            "bytes",
+            limit,
+            name,
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the number of labels of one alert.
+pub(crate) fn check_label_count(
+    count: usize,
+    limits: &Limits,
+    path: impl FnOnce() -> String,
+) -> Result<(), DecodeError> {
+    if count > limits.max_labels {
+        return Err(DecodeError::limit(
+            path(),
+            count,
+            "labels",
+            limits.max_labels,
+            "max_labels",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a kept summary against `limits.max_annotation_bytes`.
+pub(crate) fn check_summary(
+    summary: &str,
+    limits: &Limits,
+    path: impl FnOnce() -> String,
+) -> Result<(), DecodeError> {
+    if summary.len() > limits.max_annotation_bytes {
+        let limit = limits.max_annotation_bytes;
+        let name = "max_annotation_bytes";
+        return Err(DecodeError::limit(
+            path(),
+            summary.len(),
+            "bytes",
+            limit,
+            name,
+        ));
+    }
+    Ok(())
+}
+
+/// Builds a label set from an Alertmanager-style `labels` object: every value
+/// must be a string, names non-empty, sizes within limits. Empty values are
+/// kept (they are part of Alertmanager's fingerprint).
+pub(crate) fn labels_from_pairs(
+    pairs: &[(Cow<'_, str>, Text<'_>)],
+    loc: Loc,
+    field: &str,
+    limits: &Limits,
+) -> Result<Labels, DecodeError> {
+    check_label_count(pairs.len(), limits, || loc.path(field))?;
+    let mut checked: Vec<(&str, &str)> = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let entry = || loc.entry(field, name);
+        let value = match value {
+            Text::Str(v) => v.as_ref(),
+            Text::Wrong(found) => {
+                return Err(DecodeError::field(
+                    entry(),
+                    format!("expected a string, found {found}"),
+                ))
+            }
+        };
+        check_label(name, value, limits, entry)?;
+        checked.push((name, value));
+    }
+    Labels::from_pairs(checked).map_err(|e| DecodeError::field(loc.path(field), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::alert::{Alert, AlertStatus, Fingerprint};
+
+    /// 2026-01-05T10:00:00Z, the engine clock of every test here.
+    const NOW: Timestamp = Timestamp(1_767_607_200_000);
+
+    fn run(json: &str) -> Decoded {
+        decode(json.as_bytes(), NOW, &Limits::default())
+    }
+
+    fn errors(d: &Decoded) -> Vec<String> {
+        d.errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn detects_each_format() {
+        let cases = [
+            (r#"[{"labels":{"a":"b"}}]"#, Some(Format::AlertmanagerApiV2)),
+            (r#"  {"labels":{"a":"b"}}"#, Some(Format::AlertmanagerApiV2)),
+            (
+                r#"{"alerts":[{"status":"firing","labels":{"a":"b"}}]}"#,
+                Some(Format::AlertmanagerWebhook),
+            ),
+            (
+                r#"{"orgId":1,"alerts":[{"status":"firing","labels":{"a":"b"}}]}"#,
+                Some(Format::Grafana),
+            ),
+            (
+                r#"{"event_action":"acknowledge","dedup_key":"k"}"#,
+                Some(Format::PagerDuty),
+            ),
+            // routing_key + payload without event_action: PagerDuty, reported as such.
+            (
+                r#"{"routing_key":"r","payload":{}}"#,
+                Some(Format::PagerDuty),
+            ),
+            // event_action wins over alerts and labels.
+            (
+                r#"{"event_action":"acknowledge","dedup_key":"k","alerts":[],"labels":{}}"#,
+                Some(Format::PagerDuty),
+            ),
+            // alerts wins over labels.
+            (
+                r#"{"labels":{"a":"b"},"alerts":[{"status":"firing","labels":{"a":"b"}}]}"#,
+                Some(Format::AlertmanagerWebhook),
+            ),
+            (r#"{"routing_key":"r"}"#, None),
+            ("{}", None),
+            (
+                r#"{"annotations":{"summary":"s"}}"#,
+                Some(Format::AlertmanagerApiV2),
+            ),
+            ("5", None),
+            (r#""text""#, None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(run(input).format, want, "input: {input}");
+        }
+    }
+
+    #[test]
+    fn record_level_errors() {
+        let cases: [(&[u8], &str, &str); 9] = [
+            (b"{}", "unknown_format", "record matches no known format: expected \"alerts\" (Alertmanager/Grafana webhook), \"labels\" (Alertmanager API v2 alert), an array of alerts, or \"event_action\" (PagerDuty Events v2)"),
+            (b"true", "unknown_format", "record matches no known format: expected \"alerts\" (Alertmanager/Grafana webhook), \"labels\" (Alertmanager API v2 alert), an array of alerts, or \"event_action\" (PagerDuty Events v2)"),
+            (b"", "invalid_json", "invalid JSON at line 1 column 0: EOF while parsing a value"),
+            (b"{\"alerts\": [1,}", "invalid_json", "invalid JSON at line 1 column 15: expected value"),
+            (b"{\"labels\":{\"a\":\"b\"}} x", "invalid_json", "invalid JSON at line 1 column 22: trailing characters"),
+            (b"[{\"labels\":{\"a\":\"b\"}}", "invalid_json", "invalid JSON at line 1 column 21: EOF while parsing a list"),
+            (b"{\n\"labels\": {\"a\": \"\xff\"}}", "invalid_json", "invalid JSON at line 2 column 18: invalid UTF-8 byte sequence"),
+            (b"hello", "invalid_json", "invalid JSON at line 1 column 1: expected value"),
+            (b"{\"alerts\":[],\"alerts\":[]}", "invalid_field", "record: duplicate field `alerts`"),
+        ];
+        for (input, reason, want) in cases {
+            let d = decode(input, NOW, &Limits::default());
+            let shown = String::from_utf8_lossy(input);
+            assert_eq!(errors(&d), [want], "input: {shown}");
+            assert_eq!(d.errors[0].reason(), reason, "input: {shown}");
+            assert!(d.signals.is_empty());
+        }
+    }
+
+    #[test]
+    fn size_is_checked_before_parsing() {
+        let limits = Limits {
+            max_record_bytes: 10,
+            ..Limits::default()
+        };
+        // Not even JSON: the size check comes first.
+        let d = decode(b"this is not json at all", NOW, &limits);
+        assert_eq!(
+            errors(&d),
+            ["record is 23 bytes, over the limit of 10 (limits.max_record_bytes)"]
+        );
+        assert_eq!(d.errors[0].reason(), "too_large");
+        assert_eq!(d.format, None);
+        let big = vec![b' '; 2_000_000];
+        let d = decode(&big, NOW, &Limits::default());
+        assert_eq!(
+            errors(&d),
+            ["record is 2000000 bytes, over the limit of 1048576 (limits.max_record_bytes)"]
+        );
+        // Exactly at the limit: parsed.
+        let limits = Limits {
+            max_record_bytes: 20,
+            ..Limits::default()
+        };
+        let d = decode(br#"{"labels":{"a":"b"}}"#, NOW, &limits);
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+    }
+
+    #[test]
+    fn byte_order_mark_is_skipped() {
+        let d = decode(
+            "\u{feff}{\"labels\":{\"a\":\"b\"}}".as_bytes(),
+            NOW,
+            &Limits::default(),
+        );
+        assert_eq!(d.signals.len(), 1, "{:?}", d.errors);
+    }
+
+    #[test]
+    fn limits_from_config() {
+        let l: Limits = toml::from_str("max_labels = 10").expect("partial table");
+        assert_eq!(
+            l,
+            Limits {
+                max_labels: 10,
+                ..Limits::default()
+            }
+        );
+        let l: Limits = toml::from_str("").expect("empty table");
+        assert_eq!(l, Limits::default());
+        let e = toml::from_str::<Limits>("max_lables = 10").expect_err("typo must be rejected");
+        assert!(e.to_string().contains("unknown field `max_lables`"), "{e}");
+        assert_eq!(Limits::default().max_record_bytes, 1_048_576);
+    }
+
+    /// Fingerprints that Prometheus and Alertmanager themselves computed.
+    /// Sources:
+    /// - prometheus/common `model/signature_test.go`: `TestMetricToFingerprint`
+    ///   (`labelSetToFingerprint`, which `LabelSet.Fingerprint()` and so
+    ///   Alertmanager's `Alert.Fingerprint()` call) and the expected values of
+    ///   `BenchmarkMetricToFingerprint{Single,Double,Triple}`;
+    /// - prometheus/alertmanager `api/v2/api_test.go`: `TestAlertToOpenAPIAlert`,
+    ///   the fingerprint the API reports for `{severity="critical", alertname="alert1"}`.
+    #[test]
+    fn fingerprints_match_prometheus_and_alertmanager() {
+        let cases: [(&[(&str, &str)], u64); 6] = [
+            (&[], 14_695_981_039_346_656_037),
+            (
+                &[("name", "garland, briggs"), ("fear", "love is not enough")],
+                5_799_056_148_416_392_346,
+            ),
+            (
+                &[("first-label", "first-label-value")],
+                5_146_282_821_936_882_169,
+            ),
+            (
+                &[
+                    ("first-label", "first-label-value"),
+                    ("second-label", "second-label-value"),
+                ],
+                3_195_800_080_984_914_717,
+            ),
+            (
+                &[
+                    ("first-label", "first-label-value"),
+                    ("second-label", "second-label-value"),
+                    ("third-label", "third-label-value"),
+                ],
+                13_843_036_195_897_128_121,
+            ),
+            (
+                &[("severity", "critical"), ("alertname", "alert1")],
+                0x0223_b772_b51c_29e1,
+            ),
+        ];
+        for (pairs, want) in cases {
+            let labels = Labels::from_pairs(pairs.iter().copied()).expect("valid labels");
+            assert_eq!(labels.fingerprint(), Fingerprint(want), "labels {pairs:?}");
+        }
+        // And through the decoder, as Alertmanager prints it.
+        let d = run(r#"{"labels":{"severity":"critical","alertname":"alert1"}}"#);
+        let Some(Signal::Alert(a)) = d.signals.first() else {
+            panic!("{:?}", d.errors)
+        };
+        assert_eq!(a.fingerprint.to_string(), "0223b772b51c29e1");
+    }
+
+    // -----------------------------------------------------------------------
+    // Golden files: tests/golden/decode/<format>/NAME.json is a raw record,
+    // NAME.expected.json the rendering of what it decodes to at GOLDEN_NOW.
+    // `UPDATE_GOLDEN=1 cargo test golden` rewrites the expected files; review
+    // the diff before committing it.
+
+    /// Engine clock of the golden files: 2026-01-05T10:00:00Z.
+    const GOLDEN_NOW: Timestamp = NOW;
+
+    fn render(d: &Decoded) -> Value {
+        let signals: Vec<Value> = d
+            .signals
+            .iter()
+            .map(|s| match s {
+                Signal::Alert(a) => json!({ "alert": render_alert(a) }),
+                Signal::Acknowledge { fingerprint } => {
+                    json!({ "acknowledge": { "fingerprint": fingerprint.to_string() } })
+                }
+            })
+            .collect();
+        json!({
+            "format": d.format.map(Format::as_str),
+            "signals": signals,
+            "errors": errors(d),
+        })
+    }
+
+    fn render_alert(a: &Alert) -> Value {
+        json!({
+            "fingerprint": a.fingerprint.to_string(),
+            "keyed": a.keyed,
+            "labels": a.labels,
+            "status": a.status,
+            "summary": a.summary,
+            "starts_at": a.starts_at,
+            "ends_at": a.ends_at,
+            "generator_url": a.generator_url,
+        })
+    }
+
+    fn golden_inputs(root: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let dirs = std::fs::read_dir(root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+        for dir in dirs.flatten().map(|d| d.path()).filter(|p| p.is_dir()) {
+            for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = file.path();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                if name.ends_with(".json") && !name.ends_with(".expected.json") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn golden_files() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/decode");
+        let inputs = golden_inputs(&root);
+        assert!(
+            inputs.len() >= 20,
+            "only {} golden inputs under {}",
+            inputs.len(),
+            root.display()
+        );
+        let bless = std::env::var_os("UPDATE_GOLDEN").is_some();
+        let mut failures = Vec::new();
+        for input in &inputs {
+            let bytes = std::fs::read(input).expect("readable golden input");
+            let got = render(&decode(&bytes, GOLDEN_NOW, &Limits::default()));
+            let expected_path = input.with_extension("expected.json");
+            // The directory names the format the file must be detected as.
+            let dir = input
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|d| d.to_str());
+            let want_format = if dir == Some("invalid") {
+                Value::Null
+            } else {
+                json!(dir)
+            };
+            if got["format"] != want_format {
+                failures.push(format!(
+                    "file: {}\nwant format: {want_format}\n got format: {}",
+                    input.display(),
+                    got["format"]
+                ));
+            }
+            if bless {
+                let text = serde_json::to_string_pretty(&got).expect("serializable") + "\n";
+                std::fs::write(&expected_path, text).expect("writable expected file");
+                continue;
+            }
+            let want: Value = match std::fs::read(&expected_path) {
+                Ok(text) => serde_json::from_slice(&text).expect("expected file is JSON"),
+                Err(e) => {
+                    failures.push(format!("file: {}\nmissing: {e}", expected_path.display()));
+                    continue;
+                }
+            };
+            if got != want {
+                failures.push(format!(
+                    "file: {}\nwant: {}\n got: {}",
+                    input.display(),
+                    serde_json::to_string_pretty(&want).unwrap_or_default(),
+                    serde_json::to_string_pretty(&got).unwrap_or_default(),
+                ));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} golden mismatches:\n{}",
+            failures.len(),
+            failures.join("\n\n")
+        );
+    }
+
+    // -----------------------------------------------------------------------
+    // Properties.
+
+    /// Field names of every format, so generated JSON reaches deep paths.
+    const KEYS: &[&str] = &[
+        "alerts",
+        "labels",
+        "annotations",
+        "status",
+        "startsAt",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
+        "orgId",
+        "title",
+        "state",
+        "values",
+        "valueString",
+        "dashboardURL",
+        "panelURL",
+        "event_action",
+        "routing_key",
+        "dedup_key",
+        "payload",
+        "client_url",
+        "summary",
+        "description",
+        "source",
+        "severity",
+        "timestamp",
+        "component",
+        "group",
+        "class",
+        "custom_details",
+        "alertname",
+    ];
+
+    const STRINGS: &[&str] = &[
+        "",
+        "firing",
+        "resolved",
+        "trigger",
+        "acknowledge",
+        "resolve",
+        "critical",
+        "info",
+        "2026-01-05T10:00:00Z",
+        "2026-01-05T09:00:00+02:00",
+        "0001-01-01T00:00:00Z",
+        "2015-07-17T08:42:58.315+0000",
+        "0223b772b51c29e1",
+        "\u{ff}\u{0}\"\\",
+    ];
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let string = prop_oneof![
+            3 => prop::sample::select(STRINGS).prop_map(str::to_string),
+            1 => ".{0,6}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            string.prop_map(Value::String),
+        ];
+        let key = prop_oneof![
+            4 => prop::sample::select(KEYS).prop_map(str::to_string),
+            1 => ".{0,4}",
+        ];
+        leaf.prop_recursive(5, 96, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..8)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Invariants that hold for every record, whatever it is.
+    fn check_invariants(d: &Decoded) {
+        if d.format.is_none() {
+            assert!(d.signals.is_empty());
+            assert_eq!(d.errors.len(), 1);
+        }
+        assert!(
+            !d.signals.is_empty() || !d.errors.is_empty(),
+            "a record yields something"
+        );
+        for s in &d.signals {
+            if let Signal::Alert(a) = s {
+                if !a.keyed {
+                    assert_eq!(a.fingerprint, a.labels.fingerprint());
+                    assert!(!a.labels.is_empty(), "only keyed alerts may have no labels");
+                }
+                if let (Some(start), Some(end)) = (a.starts_at, a.ends_at) {
+                    assert!(start <= end);
+                }
+            }
+        }
+        for e in &d.errors {
+            assert!(!e.to_string().is_empty());
+            assert!(e.to_string().len() < 1024, "error messages stay short: {e}");
+        }
+    }
+
+    /// Independent reference: Alertmanager's algorithm spelled out.
+    fn reference_fingerprint(pairs: &std::collections::BTreeMap<String, String>) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (k, v) in pairs {
+            for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let d = decode(&bytes, NOW, &Limits::default());
+            check_invariants(&d);
+        }
+
+        #[test]
+        fn never_panics_on_json(value in json_value(), wrap in 0..4u8) {
+            // Put the generated value where each format looks for things.
+            let value = match wrap {
+                0 => value,
+                1 => json!({ "alerts": [value] }),
+                2 => json!([value]),
+                _ => json!({ "event_action": "trigger", "payload": value }),
+            };
+            let bytes = serde_json::to_vec(&value).expect("serializable");
+            let tight = Limits {
+                max_labels: 3,
+                max_label_name_bytes: 4,
+                max_label_value_bytes: 8,
+                max_annotation_bytes: 8,
+                max_alerts_per_record: 3,
+                ..Limits::default()
+            };
+            for limits in [Limits::default(), tight] {
+                let d = decode(&bytes, NOW, &limits);
+                check_invariants(&d);
+                // Deterministic: same record and clock, same result.
+                prop_assert_eq!(&d, &decode(&bytes, NOW, &limits));
+            }
+        }
+
+        #[test]
+        fn never_panics_on_damaged_payloads(cut in 0usize..400, at in 0usize..400, byte in any::<u8>()) {
+            let good = br#"{"orgId":1,"alerts":[{"status":"firing","labels":{"alertname":"A","x":""},"annotations":{"summary":"s"},"startsAt":"2026-01-05T09:00:00Z","endsAt":"0001-01-01T00:00:00Z","values":{"B":1}}],"event_action":"trigger","payload":{"summary":"s","source":"h","severity":"info","custom_details":{"k":"v"}}}"#;
+            let mut bytes = good.to_vec();
+            if at < bytes.len() {
+                bytes[at] = byte;
+            }
+            bytes.truncate(cut.max(1));
+            check_invariants(&decode(&bytes, NOW, &Limits::default()));
+        }
+
+        #[test]
+        fn fingerprint_ignores_label_order(
+            labels in prop::collection::btree_map("[a-z_]{1,8}", ".{0,8}", 1..12),
+            seed in any::<u64>(),
+        ) {
+            let mut pairs: Vec<(&String, &String)> = labels.iter().collect();
+            // A seeded Fisher-Yates shuffle of the wire order.
+            let mut state = seed | 1;
+            for i in (1..pairs.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                pairs.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let body: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}:{}", json!(k), json!(v)))
+                .collect();
+            let record = format!(r#"{{"labels":{{{}}}}}"#, body.join(","));
+            let d = run(&record);
+            let Some(Signal::Alert(a)) = d.signals.first() else {
+                return Err(TestCaseError::fail(format!("{:?}", d.errors)));
+            };
+            prop_assert_eq!(a.fingerprint, Fingerprint(reference_fingerprint(&labels)));
+            prop_assert_eq!(a.status, AlertStatus::Firing);
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The pure, deterministic core: dedup → correlate → incidents.
+//!
+//! No I/O, no clock, no logging: every call gets `now` and returns the
+//! incident events it caused. The shell persists state and publishes events.
+//!
+//! - [`dedup`]: per-fingerprint state, duplicates, re-sends, expiry, flapping.
+//! - [`correlate`]: rules, thresholds, topology joins and merges.
+//! - [`lifecycle`]: open → acknowledged → resolved → closed / merged.
+//! - [`rules`], [`matchers`], [`topology`], [`priority`]: compiled config.
+//! - [`state`]: the persistent data; [`deadlines`]: timers on the engine clock.
+//! - [`view`]: the incident as published and written by replay.
+
+pub mod correlate;
+pub mod deadlines;
+pub mod dedup;
+pub mod lifecycle;
+pub mod matchers;
+pub mod priority;
+pub mod rules;
+pub mod state;
+pub mod topology;
+pub mod view;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::alert::{Fingerprint, Signal, Timestamp};
+use crate::config::{Config, ConfigIssue};
+use crate::decode::{self, Decoded, Limits};
+use deadlines::{Deadline, Deadlines};
+use rules::Rule;
+use state::{AlertState, Group, Incident, IncidentId};
+use topology::Topology;
+
+/// The configuration the engine runs on, compiled and checked.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub rules: Vec<Rule>,
+    pub topology: Topology,
+    /// Sorted, unique; empty = all labels.
+    pub identity_labels: Vec<String>,
+    pub resolve_timeout: Duration,
+    pub flap_window: Duration,
+    pub flap_threshold: usize,
+    pub impact_label: String,
+    pub urgency_label: String,
+    pub limits: Limits,
+}
+
+impl EngineConfig {
+    /// Compiles matchers and the topology graph; returns every problem found.
+    pub fn compile(cfg: &Config) -> Result<EngineConfig, Vec<ConfigIssue>> {
+        let mut issues = Vec::new();
+        let rules = rules::compile(cfg, &mut issues);
+        let topology = Topology::compile(&cfg.topology, &mut issues);
+        let mut identity_labels = cfg.dedup.identity_labels.clone();
+        identity_labels.sort();
+        identity_labels.dedup();
+        if !issues.is_empty() {
+            return Err(issues);
+        }
+        Ok(EngineConfig {
+            rules,
+            topology,
+            identity_labels,
+            resolve_timeout: cfg.dedup.resolve_timeout.0,
+            flap_window: cfg.dedup.flap_window.0,
+            flap_threshold: cfg.dedup.flap_threshold,
+            impact_label: cfg.priority.impact_label.clone(),
+            urgency_label: cfg.priority.urgency_label.clone(),
+            limits: cfg.limits.clone(),
+        })
+    }
+
+    /// The longest window or timeout: past it, every timer has fired.
+    pub fn horizon(&self) -> Duration {
+        let mut h = self
+            .resolve_timeout
+            .max(self.flap_window)
+            .max(self.topology.window);
+        for r in &self.rules {
+            h = h.max(r.window).max(r.reopen_window);
+        }
+        h
+    }
+}
+
+/// Fingerprints are already FNV hashes: hash them as they are.
+#[derive(Default, Clone, Copy)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b) ^ (self.0 >> 56);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<IdentityHasher>>;
+
+/// What happened to an incident (the `type` suffix of the CloudEvent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Opened,
+    Updated,
+    Acknowledged,
+    Resolved,
+    Reopened,
+    Merged,
+    Closed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Opened => "opened",
+            EventKind::Updated => "updated",
+            EventKind::Acknowledged => "acknowledged",
+            EventKind::Resolved => "resolved",
+            EventKind::Reopened => "reopened",
+            EventKind::Merged => "merged",
+            EventKind::Closed => "closed",
+        }
+    }
+}
+
+/// One incident event. Its data is the incident as it stands after the call
+/// that produced it: render it with [`Engine::incident`] before the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentEvent {
+    pub incident: IncidentId,
+    pub kind: EventKind,
+    /// 1 for `opened`, +1 per event: `<id>/<version>` identifies the event.
+    pub version: u64,
+    pub time: Timestamp,
+}
+
+/// Counters the shell turns into metrics and replay into summary.json.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Alert notifications received (firing and resolved).
+    pub alerts: u64,
+    /// Notifications that changed no alert's status: re-sends, duplicate
+    /// deliveries, stale copies, resolutions of unknown alerts.
+    pub deduplicated: u64,
+    pub incidents_opened: u64,
+    pub incidents_reopened: u64,
+    pub incidents_merged: u64,
+    /// Alerts held below a threshold that never reached it.
+    pub noise_dropped: u64,
+    /// Times an alert started flapping.
+    pub flapping_started: u64,
+    /// Acknowledge requests for alerts or incidents that could not take one.
+    pub acknowledgements_ignored: u64,
+}
+
+/// Outcome of feeding one raw record.
+#[derive(Debug)]
+pub struct RecordOutcome {
+    pub decoded: Decoded,
+    pub events: Vec<IncidentEvent>,
+}
+
+/// Why an operator command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    #[error("incident {0} not found")]
+    NotFound(IncidentId),
+    #[error("incident {id} was merged into {into}")]
+    Merged { id: IncidentId, into: IncidentId },
+    #[error("incident {id} is {status}: cannot {action}")]
+    InvalidTransition {
+        id: IncidentId,
+        status: &'static str,
+        action: &'static str,
+    },
+}
+
+/// The engine. Same inputs in the same order give the same outputs.
+pub struct Engine {
+    pub(crate) cfg: EngineConfig,
+    /// Latest `now` seen; never goes backwards.
+    pub(crate) clock: Timestamp,
+    pub(crate) alerts: FastMap<Fingerprint, AlertState>,
+    pub(crate) groups: HashMap<String, Group>,
+    pub(crate) incidents: FastMap<IncidentId, Incident>,
+    pub(crate) deadlines: Deadlines,
+    /// service → alerts in active incidents on that service (topology candidates).
+    pub(crate) topo_index: HashMap<String, Vec<Fingerprint>>,
+    pub(crate) events: Vec<IncidentEvent>,
+    /// Incidents changed in the current call, in order of first change.
+    pub(crate) touched: Vec<IncidentId>,
+    pub(crate) stats: Stats,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Engine {
+        Engine {
+            cfg,
+            clock: Timestamp(0),
+            alerts: FastMap::default(),
+            groups: HashMap::new(),
+            incidents: FastMap::default(),
+            deadlines: Deadlines::default(),
+            topo_index: HashMap::new(),
+            events: Vec::new(),
+            touched: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Decodes one raw record and applies what it says.
+    pub fn handle(&mut self, record: &[u8], now: Timestamp) -> RecordOutcome {
+        let mut decoded = decode::decode(record, now, &self.cfg.limits);
+        let signals = std::mem::take(&mut decoded.signals);
+        let events = self.handle_signals(signals, now);
+        RecordOutcome { decoded, events }
+    }
+
+    /// Applies decoded signals at `now`. Timers due by `now` fire first.
+    pub fn handle_signals(&mut self, signals: Vec<Signal>, now: Timestamp) -> Vec<IncidentEvent> {
+        let now = self.advance(now);
+        for s in signals {
+            match s {
+                Signal::Alert(a) => self.on_alert(a, now),
+                Signal::Acknowledge { fingerprint } => self.on_acknowledge_alert(fingerprint, now),
+            }
+        }
+        self.finish_call(now)
+    }
+
+    /// Fires every timer due by `now`.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<IncidentEvent> {
+        let now = self.advance(now);
+        self.finish_call(now)
+    }
+
+    /// Moves the clock past every pending timer (the end of a replay).
+    pub fn flush(&mut self) -> Vec<IncidentEvent> {
+        let mut all = Vec::new();
+        while let Some(t) = self.deadlines.next_due() {
+            all.extend(self.tick(t.max(self.clock)));
+        }
+        all
+    }
+
+    /// Acknowledges an incident (operator command).
+    pub fn acknowledge(
+        &mut self,
+        id: IncidentId,
+        now: Timestamp,
+    ) -> Result<Vec<IncidentEvent>, CommandError> {
+        let now = self.advance(now);
+        let r = self.ack_incident(id, now);
+        let events = self.finish_call(now);
+        r.map(|_| events)
+    }
+
+    /// Resolves an incident by hand (operator command); still-firing alerts
+    /// stay attached and a new firing episode reopens it.
+    pub fn resolve(
+        &mut self,
+        id: IncidentId,
+        now: Timestamp,
+    ) -> Result<Vec<IncidentEvent>, CommandError> {
+        let now = self.advance(now);
+        let r = self.resolve_incident_by_hand(id, now);
+        let events = self.finish_call(now);
+        r.map(|_| events)
+    }
+
+    pub fn incident(&self, id: IncidentId) -> Option<&Incident> {
+        self.incidents.get(&id)
+    }
+
+    /// Every incident, ordered by opening time then id.
+    pub fn incidents_sorted(&self) -> Vec<&Incident> {
+        let mut v: Vec<&Incident> = self.incidents.values().collect();
+        v.sort_by_key(|i| (i.opened_at, i.id));
+        v
+    }
+
+    pub fn alert(&self, fp: Fingerprint) -> Option<&AlertState> {
+        self.alerts.get(&fp)
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
+    /// Number of alerts the engine tracks.
+    pub fn alert_count(&self) -> usize {
+        self.alerts.len()
+    }
+
+    fn advance(&mut self, now: Timestamp) -> Timestamp {
+        if now > self.clock {
+            self.clock = now;
+        }
+        self.run_deadlines(self.clock);
+        self.clock
+    }
+
+    fn run_deadlines(&mut self, now: Timestamp) {
+        while let Some((at, d)) = self.deadlines.pop_due(now) {
+            match d {
+                Deadline::AlertExpiry(fp) => self.on_expiry(fp, at),
+                Deadline::FlapCheck(fp) => self.on_flap_check(fp, at),
+                Deadline::PendingExpiry(fp) => self.on_pending_expiry(fp, at),
+                Deadline::IncidentClose(id) => self.on_close(id, at),
+            }
+        }
+    }
+
+    /// Emits `updated` for incidents changed without a lifecycle event.
+    fn finish_call(&mut self, now: Timestamp) -> Vec<IncidentEvent> {
+        let touched = std::mem::take(&mut self.touched);
+        for id in touched {
+            let had_event = self.events.iter().any(|e| e.incident == id);
+            if !had_event {
+                self.emit(id, EventKind::Updated, now);
+            }
+        }
+        self.touched.clear();
+        std::mem::take(&mut self.events)
+    }
+
+    /// Records an event, bumping the incident's version.
+    pub(crate) fn emit(&mut self, id: IncidentId, kind: EventKind, time: Timestamp) {
+        if let Some(inc) = self.incidents.get_mut(&id) {
+            inc.version += 1;
+            self.events.push(IncidentEvent {
+                incident: id,
+                kind,
+                version: inc.version,
+                time,
+            });
+            if !self.touched.contains(&id) {
+                self.touched.push(id);
+            }
+        }
+    }
+
+    /// Marks an incident changed; an `updated` event follows unless the call
+    /// emits a lifecycle event for it.
+    pub(crate) fn touch(&mut self, id: IncidentId) {
+        if !self.touched.contains(&id) {
+            self.touched.push(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,240 @@
+//! The engine's persistent state: alerts, groups and incidents.
+//!
+//! Everything here is plain data with serde, so the store can persist it per
+//! entity and the engine can be rebuilt from it after a restart. Indexes that
+//! can be derived (deadlines, topology candidates) are not part of it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{AlertStatus, Fingerprint, Labels, Severity, Timestamp};
+use crate::engine::priority::Priority;
+
+/// Deterministic incident id: FNV-1a of rule, group key and opening time, so
+/// replay and the daemon agree. Printed `inc-%016x`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct IncidentId(pub u64);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "inc-{:016x}", self.0)
+    }
+}
+
+impl IncidentId {
+    pub fn parse(s: &str) -> Option<IncidentId> {
+        let hex = s.strip_prefix("inc-")?;
+        Fingerprint::parse_hex(hex).map(|f| IncidentId(f.0))
+    }
+}
+
+impl Serialize for IncidentId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IncidentId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        IncidentId::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid incident id {s:?}")))
+    }
+}
+
+/// What the engine knows about one alert identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertState {
+    pub fingerprint: Fingerprint,
+    pub labels: Labels,
+    pub summary: Option<std::sync::Arc<str>>,
+    pub severity: Severity,
+    pub priority: Priority,
+    pub status: AlertStatus,
+    /// Engine time of the first firing notification of the current membership.
+    pub first_seen: Timestamp,
+    /// Engine time of the last accepted notification.
+    pub last_seen: Timestamp,
+    /// Engine time of the last accepted firing notification: a firing
+    /// notification at or before it is a duplicate delivery.
+    pub last_fired: Timestamp,
+    /// Engine time the current firing episode began (for topology windows).
+    pub fired_at: Timestamp,
+    /// Sender's `startsAt` of the current episode, when given.
+    pub starts_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    /// The sender itself said resolved (not our resolve timeout): a late
+    /// firing copy of that same episode (same `startsAt`) is stale.
+    pub sender_resolved: bool,
+    /// When a firing alert resolves unless re-sent (`endsAt` or resolve_timeout).
+    pub expires_at: Option<Timestamp>,
+    /// Where its expiry deadline currently sits (index, not persisted).
+    #[serde(skip)]
+    pub scheduled_expiry: Option<Timestamp>,
+    /// Firing notifications accepted in the current membership.
+    pub occurrences: u64,
+    /// Times of recent firing/resolved transitions, within the flap window.
+    pub changes: Vec<Timestamp>,
+    pub flapping: bool,
+    /// Index of the rule that grouped it.
+    pub rule: usize,
+    pub group_key: String,
+    /// Incident holding it, if any.
+    pub incident: Option<IncidentId>,
+    /// Held in its group below the rule's `min_alerts`.
+    pub pending: bool,
+}
+
+/// A correlation group: one rule, one set of `group_by` values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub rule: usize,
+    pub key: String,
+    /// The group's current incident (open, acknowledged or resolved within
+    /// the reopen window).
+    pub incident: Option<IncidentId>,
+    /// Alerts held below the threshold, in arrival order.
+    pub pending: Vec<Fingerprint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+    Closed,
+    Merged,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Acknowledged => "acknowledged",
+            IncidentStatus::Resolved => "resolved",
+            IncidentStatus::Closed => "closed",
+            IncidentStatus::Merged => "merged",
+        }
+    }
+
+    /// Open or acknowledged: new alerts may join and it counts as ongoing.
+    pub fn is_active(self) -> bool {
+        matches!(self, IncidentStatus::Open | IncidentStatus::Acknowledged)
+    }
+
+    /// Closed or merged: nothing changes any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, IncidentStatus::Closed | IncidentStatus::Merged)
+    }
+}
+
+/// Why an alert is part of an incident (for explanations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinReason {
+    /// Same rule and group key.
+    Group,
+    /// Linked service within the topology window.
+    Topology,
+    /// Came with an incident merged into this one.
+    Merge,
+}
+
+/// An alert's membership in an incident, frozen when the incident ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub fingerprint: Fingerprint,
+    pub labels: Labels,
+    pub status: AlertStatus,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub occurrences: u64,
+    pub severity: Severity,
+    pub priority: Priority,
+    pub summary: Option<std::sync::Arc<str>>,
+    pub flapping: bool,
+    pub joined: JoinReason,
+    pub resolved_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub status: IncidentStatus,
+    pub merged_into: Option<IncidentId>,
+    pub rule: String,
+    pub group_key: String,
+    pub group: Vec<(String, String)>,
+    /// Every group whose new alerts go to this incident (more than one after
+    /// topology joins and merges).
+    pub groups: Vec<String>,
+    pub title: String,
+    pub severity: Severity,
+    pub priority: Priority,
+    pub opened_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    /// How long after resolution a new alert reopens it (from its rule).
+    pub reopen_window_ms: u64,
+    pub reopened: u32,
+    pub flapping: bool,
+    pub root_cause: Option<Fingerprint>,
+    /// The member the title comes from (most severe, then earliest).
+    pub top: Option<Fingerprint>,
+    /// Members currently firing: the incident resolves when this is 0 and
+    /// no member flaps.
+    pub firing: u32,
+    /// In join order; views sort them by first seen.
+    pub members: Vec<Member>,
+    /// fingerprint → position in `members` (derived, not persisted).
+    #[serde(skip)]
+    pub member_index: std::collections::HashMap<Fingerprint, usize>,
+    /// Events published so far; the next event gets `version + 1`.
+    pub version: u64,
+    /// Set by problem management.
+    pub problem_id: Option<String>,
+}
+
+/// Up to this many members, a linear scan beats a hash index (and saves memory).
+const SCAN_LIMIT: usize = 16;
+
+impl Incident {
+    /// The member for `fp`. Small incidents scan; large ones keep an index
+    /// (rebuilt when stale, e.g. after loading from the store).
+    pub fn member_mut(&mut self, fp: Fingerprint) -> Option<&mut Member> {
+        if self.members.len() <= SCAN_LIMIT {
+            return self.members.iter_mut().find(|m| m.fingerprint == fp);
+        }
+        if self.member_index.len() != self.members.len() {
+            self.member_index = self
+                .members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.fingerprint, i))
+                .collect();
+        }
+        let i = *self.member_index.get(&fp)?;
+        self.members.get_mut(i)
+    }
+
+    pub fn member(&self, fp: Fingerprint) -> Option<&Member> {
+        if self.members.len() > SCAN_LIMIT && self.member_index.len() == self.members.len() {
+            self.member_index
+                .get(&fp)
+                .and_then(|i| self.members.get(*i))
+        } else {
+            self.members.iter().find(|m| m.fingerprint == fp)
+        }
+    }
+
+    /// Adds a member; members keep join order (the index relies on it).
+    pub fn push_member(&mut self, m: Member) {
+        if self.members.len() >= SCAN_LIMIT && self.member_index.len() == self.members.len() {
+            self.member_index.insert(m.fingerprint, self.members.len());
+        }
+        self.members.push(m);
+    }
+}

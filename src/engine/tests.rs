@@ -1,0 +1,452 @@
+//! Engine behaviour tests on decoded signals (no wire format involved).
+
+use crate::alert::{Alert, AlertStatus, Labels, Signal, Timestamp};
+use crate::config::Config;
+use crate::engine::state::{IncidentId, IncidentStatus};
+use crate::engine::{CommandError, Engine, EngineConfig, EventKind, IncidentEvent};
+
+const T0: i64 = 1_767_607_200_000; // 2026-01-05T10:00:00Z
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp(T0 + secs * 1000)
+}
+
+fn engine(toml: &str) -> Engine {
+    let cfg = Config::parse(toml, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+    Engine::new(EngineConfig::compile(&cfg).expect("compiles"))
+}
+
+fn alert(pairs: &[(&str, &str)], status: AlertStatus) -> Signal {
+    let labels = Labels::from_pairs(pairs.iter().copied()).unwrap();
+    Signal::Alert(Alert {
+        fingerprint: labels.fingerprint(),
+        keyed: false,
+        labels,
+        summary: Some("something broke".into()),
+        status,
+        starts_at: None,
+        ends_at: None,
+        generator_url: None,
+    })
+}
+
+fn fire(pairs: &[(&str, &str)]) -> Signal {
+    alert(pairs, AlertStatus::Firing)
+}
+
+fn resolve(pairs: &[(&str, &str)]) -> Signal {
+    alert(pairs, AlertStatus::Resolved)
+}
+
+fn kinds(evs: &[IncidentEvent]) -> Vec<EventKind> {
+    evs.iter().map(|e| e.kind).collect()
+}
+
+fn only_incident(e: &Engine) -> IncidentId {
+    let all = e.incidents_sorted();
+    assert_eq!(all.len(), 1, "expected one incident, got {all:#?}");
+    all[0].id
+}
+
+const BY_SERVICE: &str = r#"
+[dedup]
+resolve_timeout = "5m"
+flap_window = "15m"
+flap_threshold = 4
+[[rules]]
+name = "by-service"
+matchers = ['severity=~"critical|warning"']
+group_by = ["env", "service"]
+window = "10m"
+min_alerts = 1
+reopen_window = "30m"
+"#;
+
+#[test]
+fn resends_deduplicate_and_duplicates_change_nothing() {
+    let mut e = engine(BY_SERVICE);
+    let a = [
+        ("alertname", "HighLatency"),
+        ("service", "api"),
+        ("env", "prod"),
+        ("severity", "warning"),
+    ];
+    let ev = e.handle_signals(vec![fire(&a)], at(0));
+    assert_eq!(kinds(&ev), vec![EventKind::Opened]);
+    assert_eq!(ev[0].version, 1);
+    // Exact duplicate delivery (same time): nothing changes.
+    assert!(e.handle_signals(vec![fire(&a)], at(0)).is_empty());
+    // Re-sends: occurrences grow, no event, no new incident.
+    assert!(e.handle_signals(vec![fire(&a)], at(60)).is_empty());
+    assert!(e.handle_signals(vec![fire(&a)], at(120)).is_empty());
+    let id = only_incident(&e);
+    let inc = e.incident(id).unwrap();
+    assert_eq!(inc.members.len(), 1);
+    assert_eq!(inc.members[0].occurrences, 3);
+    assert_eq!(inc.members[0].last_seen, at(120));
+    assert_eq!(e.stats().deduplicated, 3);
+    assert_eq!(inc.title, "HighLatency: something broke");
+    assert_eq!(inc.priority.as_str(), "P3");
+}
+
+#[test]
+fn resolve_timeout_resolves_silent_alert_then_closes() {
+    let mut e = engine(BY_SERVICE);
+    let a = [
+        ("alertname", "Down"),
+        ("service", "api"),
+        ("severity", "critical"),
+    ];
+    e.handle_signals(vec![fire(&a)], at(0));
+    e.handle_signals(vec![fire(&a)], at(100));
+    // Not yet: expiry is 100 + 300.
+    assert!(e.tick(at(399)).is_empty());
+    let ev = e.tick(at(400));
+    assert_eq!(kinds(&ev), vec![EventKind::Resolved]);
+    let id = only_incident(&e);
+    assert_eq!(e.incident(id).unwrap().resolved_at, Some(at(400)));
+    // Closes 30m after resolution.
+    let ev = e.tick(at(400 + 1800));
+    assert_eq!(kinds(&ev), vec![EventKind::Closed]);
+    assert_eq!(e.incident(id).unwrap().status, IncidentStatus::Closed);
+}
+
+#[test]
+fn threshold_holds_alerts_until_min_alerts() {
+    let mut e = engine(
+        r#"
+[[rules]]
+name = "cluster"
+group_by = ["cluster"]
+window = "10m"
+min_alerts = 3
+"#,
+    );
+    let a = |i: &'static str| {
+        [
+            ("alertname", "NodeDown"),
+            ("cluster", "eu1"),
+            ("instance", i),
+        ]
+    };
+    assert!(e.handle_signals(vec![fire(&a("n1"))], at(0)).is_empty());
+    assert!(e.handle_signals(vec![fire(&a("n2"))], at(60)).is_empty());
+    assert!(e.incidents_sorted().is_empty(), "held below threshold");
+    let ev = e.handle_signals(vec![fire(&a("n3"))], at(120));
+    assert_eq!(kinds(&ev), vec![EventKind::Opened]);
+    let id = only_incident(&e);
+    let inc = e.incident(id).unwrap();
+    assert_eq!(inc.members.len(), 3, "held alerts joined");
+    assert_eq!(inc.opened_at, at(120));
+    assert_eq!(inc.members[0].first_seen, at(0));
+}
+
+#[test]
+fn held_alerts_that_never_reach_threshold_are_noise() {
+    let mut e = engine(
+        r#"
+[[rules]]
+name = "cluster"
+group_by = ["cluster"]
+window = "10m"
+min_alerts = 3
+"#,
+    );
+    let a = [
+        ("alertname", "NodeDown"),
+        ("cluster", "eu1"),
+        ("instance", "n1"),
+    ];
+    let b = [
+        ("alertname", "NodeDown"),
+        ("cluster", "eu1"),
+        ("instance", "n2"),
+    ];
+    e.handle_signals(vec![fire(&a), fire(&b)], at(0));
+    e.handle_signals(vec![resolve(&a), resolve(&b)], at(30));
+    e.tick(at(30 + 600));
+    assert_eq!(e.stats().noise_dropped, 2);
+    assert_eq!(e.alert_count(), 0);
+    // A third alert later does not see the dropped ones.
+    let c = [
+        ("alertname", "NodeDown"),
+        ("cluster", "eu1"),
+        ("instance", "n3"),
+    ];
+    assert!(e.handle_signals(vec![fire(&c)], at(700)).is_empty());
+    assert!(e.incidents_sorted().is_empty());
+}
+
+#[test]
+fn reopen_within_window_new_incident_after() {
+    let mut e = engine(BY_SERVICE);
+    let a = [
+        ("alertname", "Down"),
+        ("service", "api"),
+        ("severity", "critical"),
+    ];
+    e.handle_signals(vec![fire(&a)], at(0));
+    e.handle_signals(vec![resolve(&a)], at(60));
+    let id = only_incident(&e);
+    assert_eq!(e.incident(id).unwrap().status, IncidentStatus::Resolved);
+    let ev = e.handle_signals(vec![fire(&a)], at(600));
+    assert_eq!(kinds(&ev), vec![EventKind::Reopened]);
+    let inc = e.incident(id).unwrap();
+    assert_eq!((inc.status, inc.reopened), (IncidentStatus::Open, 1));
+    e.handle_signals(vec![resolve(&a)], at(700));
+    // Past the 30m reopen window: the old one closed, a new one opens.
+    let ev = e.handle_signals(vec![fire(&a)], at(700 + 1801));
+    assert_eq!(kinds(&ev), vec![EventKind::Closed, EventKind::Opened]);
+    assert_eq!(e.incidents_sorted().len(), 2);
+    assert_eq!(e.incident(id).unwrap().status, IncidentStatus::Closed);
+}
+
+#[test]
+fn flapping_alert_stays_in_one_incident() {
+    let mut e = engine(BY_SERVICE);
+    let a = [
+        ("alertname", "Flappy"),
+        ("service", "api"),
+        ("severity", "warning"),
+    ];
+    let mut t = 0;
+    for _ in 0..6 {
+        e.handle_signals(vec![fire(&a)], at(t));
+        e.handle_signals(vec![resolve(&a)], at(t + 30));
+        t += 60;
+    }
+    let id = only_incident(&e);
+    let inc = e.incident(id).unwrap();
+    assert!(inc.flapping, "marked flapping");
+    assert_eq!(
+        inc.status,
+        IncidentStatus::Open,
+        "a flapping alert holds it open"
+    );
+    assert_eq!(e.stats().flapping_started, 1);
+    // Once it settles (no change for the flap window) the incident resolves.
+    let ev = e.tick(at(t + 900));
+    assert!(kinds(&ev).contains(&EventKind::Resolved), "{ev:?}");
+    assert_eq!(e.incident(id).unwrap().resolved_at, Some(at(t - 60 + 30)));
+}
+
+const TOPO: &str = r#"
+[[rules]]
+name = "by-service"
+group_by = ["service"]
+[topology]
+label = "service"
+window = "5m"
+[topology.depends_on]
+checkout = ["payments", "inventory"]
+payments = ["postgres"]
+"#;
+
+#[test]
+fn topology_one_incident_either_order_root_cause_deepest() {
+    let c = [
+        ("alertname", "CheckoutErrors"),
+        ("service", "checkout"),
+        ("severity", "critical"),
+    ];
+    let p = [
+        ("alertname", "PgDown"),
+        ("service", "postgres"),
+        ("severity", "warning"),
+    ];
+    for (first, second) in [(c, p), (p, c)] {
+        let mut e = engine(TOPO);
+        e.handle_signals(vec![fire(&first)], at(0));
+        e.handle_signals(vec![fire(&second)], at(120));
+        let id = only_incident(&e);
+        let inc = e.incident(id).unwrap();
+        assert_eq!(inc.members.len(), 2);
+        let pg = Labels::from_pairs(p).unwrap().fingerprint();
+        assert_eq!(inc.root_cause, Some(pg));
+        assert_eq!(inc.severity.as_str(), "critical");
+    }
+}
+
+#[test]
+fn topology_window_and_siblings() {
+    let c = [("alertname", "A"), ("service", "payments")];
+    let i = [("alertname", "B"), ("service", "inventory")];
+    let pg = [("alertname", "C"), ("service", "postgres")];
+    let mut e = engine(TOPO);
+    e.handle_signals(vec![fire(&c)], at(0));
+    e.handle_signals(vec![fire(&i)], at(10));
+    assert_eq!(e.incidents_sorted().len(), 2, "siblings are not linked");
+    e.handle_signals(vec![fire(&pg)], at(301 + 10));
+    assert_eq!(e.incidents_sorted().len(), 3, "outside the window");
+}
+
+#[test]
+fn simultaneous_linked_alerts_merge_independent_of_order() {
+    let c = [("alertname", "A"), ("service", "checkout")];
+    let p = [("alertname", "B"), ("service", "payments")];
+    let mut results = Vec::new();
+    for order in [vec![fire(&c), fire(&p)], vec![fire(&p), fire(&c)]] {
+        let mut e = engine(TOPO);
+        e.handle_signals(order, at(0));
+        let v: Vec<(String, &str, Option<String>, usize)> = e
+            .incidents_sorted()
+            .iter()
+            .map(|i| {
+                (
+                    i.id.to_string(),
+                    i.status.as_str(),
+                    i.merged_into.map(|m| m.to_string()),
+                    i.members.len(),
+                )
+            })
+            .collect();
+        results.push(v);
+    }
+    assert_eq!(results[0], results[1]);
+    let merged = results[0].iter().filter(|r| r.1 == "merged").count();
+    assert_eq!(merged, 1, "{:?}", results[0]);
+}
+
+#[test]
+fn later_link_merges_two_open_incidents() {
+    let mut e = engine(TOPO);
+    let c1 = [
+        ("alertname", "A"),
+        ("service", "checkout"),
+        ("instance", "1"),
+    ];
+    let pg = [("alertname", "C"), ("service", "postgres")];
+    let c2 = [
+        ("alertname", "A"),
+        ("service", "checkout"),
+        ("instance", "2"),
+    ];
+    e.handle_signals(vec![fire(&c1)], at(0));
+    e.handle_signals(vec![fire(&pg)], at(600)); // outside 5m: own incident
+    assert_eq!(e.incidents_sorted().len(), 2);
+    let ev = e.handle_signals(vec![fire(&c2)], at(660)); // links both
+    assert!(kinds(&ev).contains(&EventKind::Merged), "{ev:?}");
+    let all = e.incidents_sorted();
+    let (first, second) = (all[0], all[1]);
+    assert_eq!(first.status, IncidentStatus::Open);
+    assert_eq!(first.members.len(), 3);
+    assert_eq!(second.status, IncidentStatus::Merged);
+    assert_eq!(second.merged_into, Some(first.id));
+}
+
+#[test]
+fn acknowledge_and_resolve_commands() {
+    let mut e = engine(BY_SERVICE);
+    let a = [
+        ("alertname", "Down"),
+        ("service", "api"),
+        ("severity", "critical"),
+    ];
+    e.handle_signals(vec![fire(&a)], at(0));
+    let id = only_incident(&e);
+    let ev = e.acknowledge(id, at(30)).unwrap();
+    assert_eq!(
+        (kinds(&ev), ev[0].version),
+        (vec![EventKind::Acknowledged], 2)
+    );
+    assert!(e.acknowledge(id, at(31)).unwrap().is_empty(), "idempotent");
+    assert_eq!(e.incident(id).unwrap().acknowledged_at, Some(at(30)));
+    let ev = e.resolve(id, at(60)).unwrap();
+    assert_eq!(kinds(&ev), vec![EventKind::Resolved]);
+    let err = e.acknowledge(id, at(61)).unwrap_err();
+    assert_eq!(
+        err,
+        CommandError::InvalidTransition {
+            id,
+            status: "resolved",
+            action: "acknowledge"
+        }
+    );
+    assert!(matches!(
+        e.acknowledge(IncidentId(7), at(62)),
+        Err(CommandError::NotFound(_))
+    ));
+    // A re-send of the still-firing alert does not reopen a hand-resolved incident.
+    assert!(e.handle_signals(vec![fire(&a)], at(90)).is_empty());
+}
+
+#[test]
+fn pagerduty_acknowledge_signal() {
+    let mut e = engine(BY_SERVICE);
+    let a = [
+        ("alertname", "Down"),
+        ("service", "api"),
+        ("severity", "critical"),
+    ];
+    e.handle_signals(vec![fire(&a)], at(0));
+    let fp = Labels::from_pairs(a).unwrap().fingerprint();
+    let ev = e.handle_signals(vec![Signal::Acknowledge { fingerprint: fp }], at(10));
+    assert_eq!(kinds(&ev), vec![EventKind::Acknowledged]);
+    e.handle_signals(
+        vec![Signal::Acknowledge {
+            fingerprint: crate::alert::Fingerprint(1),
+        }],
+        at(11),
+    );
+    assert_eq!(e.stats().acknowledgements_ignored, 1);
+}
+
+#[test]
+fn stale_firing_after_sender_resolution_is_ignored() {
+    let mut e = engine(BY_SERVICE);
+    let labels = Labels::from_pairs([("alertname", "X"), ("service", "api")]).unwrap();
+    let mk = |status, starts: i64| {
+        Signal::Alert(Alert {
+            fingerprint: labels.fingerprint(),
+            keyed: false,
+            labels: labels.clone(),
+            summary: None,
+            status,
+            starts_at: Some(at(starts)),
+            ends_at: None,
+            generator_url: None,
+        })
+    };
+    e.handle_signals(vec![mk(AlertStatus::Firing, 0)], at(0));
+    e.handle_signals(vec![mk(AlertStatus::Resolved, 0)], at(60));
+    // A late copy of the same episode: ignored.
+    assert!(e
+        .handle_signals(vec![mk(AlertStatus::Firing, 0)], at(120))
+        .is_empty());
+    // A new episode: reopens.
+    let ev = e.handle_signals(vec![mk(AlertStatus::Firing, 100)], at(130));
+    assert_eq!(kinds(&ev), vec![EventKind::Reopened]);
+}
+
+#[test]
+fn versions_grow_by_one_per_event() {
+    let mut e = engine(BY_SERVICE);
+    let a = [
+        ("alertname", "Down"),
+        ("service", "api"),
+        ("severity", "critical"),
+    ];
+    let b = [
+        ("alertname", "Slow"),
+        ("service", "api"),
+        ("severity", "warning"),
+    ];
+    let mut all = Vec::new();
+    all.extend(e.handle_signals(vec![fire(&a)], at(0)));
+    all.extend(e.handle_signals(vec![fire(&b)], at(10)));
+    all.extend(e.handle_signals(vec![resolve(&a)], at(20)));
+    all.extend(e.handle_signals(vec![resolve(&b)], at(30)));
+    all.extend(e.flush());
+    let versions: Vec<u64> = all.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=all.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        kinds(&all),
+        vec![
+            EventKind::Opened,
+            EventKind::Updated,
+            EventKind::Updated,
+            EventKind::Resolved,
+            EventKind::Closed
+        ]
+    );
+}

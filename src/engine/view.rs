@@ -1,0 +1,99 @@
+//! The incident as the outside world sees it: one line of the replay's
+//! incidents.jsonl, and the `data` of each incident event (plus `version`).
+//! Field names and order are a contract (see `schema/`): keep them stable.
+
+use serde::Serialize;
+
+use crate::alert::{AlertStatus, Fingerprint, Labels, Timestamp};
+use crate::engine::state::{Incident, IncidentId, JoinReason};
+
+#[derive(Debug, Serialize)]
+pub struct IncidentView<'a> {
+    pub id: IncidentId,
+    pub status: &'static str,
+    pub merged_into: Option<IncidentId>,
+    pub title: &'a str,
+    pub severity: &'static str,
+    pub priority: &'static str,
+    pub rule: &'a str,
+    pub group: GroupView<'a>,
+    pub opened_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    pub reopened: u32,
+    pub flapping: bool,
+    pub root_cause: Option<Fingerprint>,
+    pub alerts: Vec<MemberView<'a>>,
+    pub problem_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+}
+
+/// The grouping labels as a JSON object.
+#[derive(Debug)]
+pub struct GroupView<'a>(&'a [(String, String)]);
+
+impl Serialize for GroupView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberView<'a> {
+    pub fingerprint: Fingerprint,
+    pub labels: &'a Labels,
+    pub status: AlertStatus,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub occurrences: u64,
+    pub flapping: bool,
+    pub joined: JoinReason,
+}
+
+impl Incident {
+    /// The replay line (no version) or event data (with version).
+    pub fn view(&self, with_version: bool) -> IncidentView<'_> {
+        let mut v = IncidentView {
+            id: self.id,
+            status: self.status.as_str(),
+            merged_into: self.merged_into,
+            title: &self.title,
+            severity: self.severity.as_str(),
+            priority: self.priority.as_str(),
+            rule: &self.rule,
+            group: GroupView(&self.group),
+            opened_at: self.opened_at,
+            acknowledged_at: self.acknowledged_at,
+            resolved_at: self.resolved_at,
+            closed_at: self.closed_at,
+            reopened: self.reopened,
+            flapping: self.flapping,
+            root_cause: self.root_cause,
+            alerts: self
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    fingerprint: m.fingerprint,
+                    labels: &m.labels,
+                    status: m.status,
+                    first_seen: m.first_seen,
+                    last_seen: m.last_seen,
+                    occurrences: m.occurrences,
+                    flapping: m.flapping,
+                    joined: m.joined,
+                })
+                .collect::<Vec<_>>(),
+            problem_id: self.problem_id.as_deref(),
+            version: with_version.then_some(self.version),
+        };
+        v.alerts.sort_by_key(|m| (m.first_seen, m.fingerprint));
+        v
+    }
+}
