@@ -190,9 +190,21 @@ impl Labels {
         LabelIter { rest: &self.0 }
     }
 
-    /// The value of `name`, if present.
+    /// The value of `name`, if present. Compares raw bytes and converts
+    /// only the value found (this sits on the hot path of rule matching).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+        let mut rest: &[u8] = &self.0;
+        let name = name.as_bytes();
+        while !rest.is_empty() {
+            let k_end = rest.iter().position(|b| *b == SEP)?;
+            let v_start = k_end + 1;
+            let v_len = rest[v_start..].iter().position(|b| *b == SEP)?;
+            if &rest[..k_end] == name {
+                return std::str::from_utf8(&rest[v_start..v_start + v_len]).ok();
+            }
+            rest = &rest[v_start + v_len + 1..];
+        }
+        None
     }
 
     /// The value of `name`, or "" when absent (Alertmanager matcher semantics).

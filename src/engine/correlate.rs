@@ -46,7 +46,7 @@ impl Engine {
             self.evaluate_group(&key, t);
             return;
         }
-        let group_incident = self.groups.get(&key).and_then(|g| g.incident);
+        let group_incident = self.groups.get(&*key).and_then(|g| g.incident);
         if let Some(id) = group_incident {
             if self
                 .incidents
@@ -84,7 +84,7 @@ impl Engine {
             }
         }
 
-        if let Some(g) = self.groups.get_mut(&key) {
+        if let Some(g) = self.groups.get_mut(&*key) {
             g.pending.push(fp);
         }
         if let Some(st) = self.alerts.get_mut(&fp) {
@@ -388,7 +388,7 @@ impl Engine {
             }
         }
         for key in groups {
-            if let Some(g) = self.groups.get_mut(&key) {
+            if let Some(g) = self.groups.get_mut(key.as_str()) {
                 if g.incident == Some(loser) {
                     g.incident = Some(survivor);
                 }

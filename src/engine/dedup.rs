@@ -37,7 +37,7 @@ impl Engine {
 
     fn first_fire(&mut self, fp: Fingerprint, a: Alert, t: Timestamp) {
         let rule = rules::select(&self.cfg.rules, &a.labels);
-        let group_key = self.cfg.rules[rule].group_key(&a.labels, fp);
+        let group_key = intern_group_key(&self.groups, self.cfg.rules[rule].group_key(&a.labels, fp));
         let severity = crate::alert::Severity::from_label(a.labels.get_or_empty("severity"));
         let prio = priority::of_alert(
             &a.labels,
@@ -132,7 +132,8 @@ impl Engine {
                     st.first_seen = t;
                     st.occurrences = 0;
                     st.rule = rules::select(&self.cfg.rules, &a.labels);
-                    st.group_key = self.cfg.rules[st.rule].group_key(&a.labels, fp);
+                    let key = self.cfg.rules[st.rule].group_key(&a.labels, fp);
+                    st.group_key = intern_group_key(&self.groups, key);
                 }
                 st.status = AlertStatus::Firing;
                 st.last_seen = t;
@@ -291,5 +292,16 @@ impl Engine {
                 self.check_incident_resolved(id, at);
             }
         }
+    }
+}
+
+/// The group's shared key if the group exists, else a new one.
+fn intern_group_key(
+    groups: &std::collections::HashMap<std::sync::Arc<str>, crate::engine::state::Group>,
+    key: String,
+) -> std::sync::Arc<str> {
+    match groups.get_key_value(key.as_str()) {
+        Some((k, _)) => k.clone(),
+        None => key.into(),
     }
 }

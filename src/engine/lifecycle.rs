@@ -99,12 +99,12 @@ impl Engine {
         let groups = inc.groups.clone();
         let members: Vec<Fingerprint> = inc.members.iter().map(|m| m.fingerprint).collect();
         for key in groups {
-            if let Some(g) = self.groups.get_mut(&key) {
+            if let Some(g) = self.groups.get_mut(key.as_str()) {
                 if g.incident == Some(id) {
                     g.incident = None;
                 }
                 if g.incident.is_none() && g.pending.is_empty() {
-                    self.groups.remove(&key);
+                    self.groups.remove(key.as_str());
                 }
             }
         }
@@ -138,10 +138,10 @@ impl Engine {
         let key = a.group_key.clone();
         self.alerts.remove(&fp);
         self.stats.noise_dropped += 1;
-        if let Some(g) = self.groups.get_mut(&key) {
+        if let Some(g) = self.groups.get_mut(&*key) {
             g.pending.retain(|p| *p != fp);
             if g.pending.is_empty() && g.incident.is_none() {
-                self.groups.remove(&key);
+                self.groups.remove(&*key);
             }
         }
     }

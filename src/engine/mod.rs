@@ -194,7 +194,7 @@ pub struct Engine {
     /// Latest `now` seen; never goes backwards.
     pub(crate) clock: Timestamp,
     pub(crate) alerts: FastMap<Fingerprint, AlertState>,
-    pub(crate) groups: HashMap<String, Group>,
+    pub(crate) groups: HashMap<std::sync::Arc<str>, Group>,
     pub(crate) incidents: FastMap<IncidentId, Incident>,
     pub(crate) deadlines: Deadlines,
     /// service → alerts in active incidents on that service (topology candidates).

@@ -79,7 +79,8 @@ pub struct AlertState {
     pub flapping: bool,
     /// Index of the rule that grouped it.
     pub rule: usize,
-    pub group_key: String,
+    /// Shared with the group's key: one allocation per group, not per alert.
+    pub group_key: std::sync::Arc<str>,
     /// Incident holding it, if any.
     pub incident: Option<IncidentId>,
     /// Held in its group below the rule's `min_alerts`.
@@ -90,7 +91,7 @@ pub struct AlertState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     pub rule: usize,
-    pub key: String,
+    pub key: std::sync::Arc<str>,
     /// The group's current incident (open, acknowledged or resolved within
     /// the reopen window).
     pub incident: Option<IncidentId>,
@@ -191,7 +192,7 @@ pub struct Incident {
     pub members: Vec<Member>,
     /// fingerprint → position in `members` (derived, not persisted).
     #[serde(skip)]
-    pub member_index: std::collections::HashMap<Fingerprint, usize>,
+    pub member_index: crate::engine::FastMap<Fingerprint, usize>,
     /// Events published so far; the next event gets `version + 1`.
     pub version: u64,
     /// Set by problem management.

@@ -258,9 +258,18 @@ pub struct ReferenceSettings {
 }
 
 impl ReferenceSettings {
-    /// The miner configuration these settings stand for: the reference masks
-    /// replace the built-in ones; everything else keeps its default.
+    /// The miner configuration these settings stand for, as `correlator mine
+    /// --mask … --similarity … --depth …` builds it: the reference masks are
+    /// tried before the built-in ones, which stay on.
     pub fn to_config(&self) -> MinerConfig {
+        let mut masks = self.masks.clone();
+        masks.extend(super::masks::default_masks());
+        MinerConfig { masks, ..self.to_config_replacing_masks() }
+    }
+
+    /// Like [`to_config`](Self::to_config) but with only the reference masks,
+    /// as the reference Drain preprocesses: the built-in masks are off.
+    pub fn to_config_replacing_masks(&self) -> MinerConfig {
         MinerConfig {
             masks: self.masks.clone(),
             similarity: self.similarity,
