@@ -8,9 +8,17 @@
 //! - [`engine`]: the pure, deterministic core: dedup, correlation rules,
 //!   topology, incident lifecycle, priority. No I/O, no clock: `now` is passed in.
 //! - [`replay`]: runs a recorded JSONL stream through the engine.
+//! - [`store`]: redb: state, offsets and outbox, one transaction per batch.
+//! - [`kafka`]: consumer pipeline, outbox publisher, embedded broker, tools.
+//! - [`http`]: health, readiness.
+//! - [`daemon`]: `correlator run`, wiring it all together.
 
 pub mod alert;
 pub mod config;
+pub mod daemon;
 pub mod decode;
 pub mod engine;
+pub mod http;
+pub mod kafka;
 pub mod replay;
+pub mod store;

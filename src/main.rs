@@ -37,13 +37,66 @@ enum Command {
         /// The TOML file.
         config: PathBuf,
     },
+    /// Run the daemon: consume alerts, keep state in redb, publish incidents.
+    Run {
+        #[arg(long, default_value = "config/correlator.toml")]
+        config: PathBuf,
+        /// Start an in-process Kafka-protocol broker (librdkafka's mock
+        /// cluster) with the configured topics, and use it.
+        #[arg(long)]
+        embedded_kafka: bool,
+        /// Also produce a realistic stream of sample alerts.
+        #[arg(long)]
+        demo: bool,
+        /// Log format: pretty (for a terminal) or json.
+        #[arg(long, default_value = "pretty")]
+        log_format: LogFormat,
+        /// Longest a graceful shutdown may take.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        shutdown_timeout: std::time::Duration,
+    },
+    /// Produce alert JSON lines (alert bodies or replay records) to a topic.
+    Send {
+        #[arg(long)]
+        brokers: String,
+        #[arg(long, default_value = "alerts")]
+        topic: String,
+        /// Label whose value keys each record (the correlation domain).
+        #[arg(long, default_value = "cluster")]
+        partition_key: String,
+        /// A JSONL file, or - for standard input.
+        file: PathBuf,
+    },
+    /// Print incident events from the incidents topic as they arrive.
+    Tail {
+        #[arg(long)]
+        brokers: String,
+        #[arg(long, default_value = "incidents")]
+        topic: String,
+        /// Start from the oldest event instead of new ones only.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this many events.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Stop after this long without an event.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        idle: Option<std::time::Duration>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
 }
 
 const EX_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let json = matches!(&cli.command, Command::Run { log_format: LogFormat::Json, .. });
+    init_logging(json);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -57,13 +110,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { b.json().try_init() } else { b.try_init() };
 }
 
 fn load_engine(path: &PathBuf) -> anyhow::Result<Engine> {
@@ -86,6 +137,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut engine = load_engine(&config)?;
             let summary = correlator::replay::run(&mut engine, &input, &out_dir)?;
             println!("{}", serde_json::to_string(&summary)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { config, embedded_kafka, demo, shutdown_timeout, .. } => {
+            correlator::daemon::run(correlator::daemon::RunOptions {
+                config,
+                embedded_kafka,
+                demo,
+                shutdown_timeout,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Send { brokers, topic, partition_key, file } => {
+            let records = if file.as_os_str() == "-" {
+                correlator::kafka::tools::read_records(std::io::stdin().lock(), &partition_key)?
+            } else {
+                let f = std::fs::File::open(&file)
+                    .map_err(|e| anyhow::anyhow!("opening {}: {e}", file.display()))?;
+                correlator::kafka::tools::read_records(std::io::BufReader::new(f), &partition_key)?
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let n = rt.block_on(correlator::kafka::tools::send(&brokers, &topic, records))?;
+            eprintln!("sent {n} records to {topic}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tail { brokers, topic, from_beginning, limit, idle } => {
+            correlator::kafka::tools::tail(&brokers, &topic, from_beginning, limit, idle, std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => {

@@ -22,41 +22,44 @@
 //! label, and `endsAt` not before `startsAt`.
 
 use serde::de::IgnoredAny;
-use serde::Deserialize;
 
 use super::{
-    check_summary, grafana, labels_from_pairs, opt_str, opt_timestamp, parse_object, quoted,
-    DecodeError, Decoded, Items, Limits, Loc, Pairs, Text,
+    check_summary, grafana, labels_from_pairs, object, opt_str, opt_timestamp, quoted, DecodeError,
+    Decoded, Limits, List, Loc, Pairs, Text,
 };
 use crate::alert::{Alert, AlertStatus, Format, Signal, Timestamp};
 
-/// One Alertmanager-style alert as it appears on the wire. Every field is a
-/// tolerant leaf type, so parsing never fails on a wrong JSON type; [`to_alert`]
-/// reports it with the field's path.
-#[derive(Deserialize, Default)]
+/// One Alertmanager-style alert as it appears on the wire. Every field is
+/// tolerant, so parsing never fails on a wrong JSON type; [`to_alert`] reports
+/// it with the field's path. The sender's `fingerprint` is not even read.
+#[derive(Debug, Default)]
 pub(super) struct AlertFields<'a> {
-    #[serde(borrow)]
     pub status: Option<Text<'a>>,
-    #[serde(borrow)]
     pub labels: Option<Pairs<'a>>,
-    #[serde(borrow)]
     pub annotations: Option<Pairs<'a>>,
-    #[serde(borrow, rename = "startsAt")]
     pub starts_at: Option<Text<'a>>,
-    #[serde(borrow, rename = "endsAt")]
     pub ends_at: Option<Text<'a>>,
-    #[serde(borrow, rename = "generatorURL")]
     pub generator_url: Option<Text<'a>>,
 
     // Grafana's additions; we only note that they are there.
     pub values: Option<IgnoredAny>,
-    #[serde(rename = "valueString")]
     pub value_string: Option<IgnoredAny>,
-    #[serde(rename = "dashboardURL")]
     pub dashboard_url: Option<IgnoredAny>,
-    #[serde(rename = "panelURL")]
     pub panel_url: Option<IgnoredAny>,
 }
+
+tolerant_object!(AlertFields {
+    "status" => status,
+    "labels" => labels,
+    "annotations" => annotations,
+    "startsAt" => starts_at,
+    "endsAt" => ends_at,
+    "generatorURL" => generator_url,
+    "values" => values,
+    "valueString" => value_string,
+    "dashboardURL" => dashboard_url,
+    "panelURL" => panel_url,
+});
 
 /// How an alert's status is decided.
 #[derive(Debug, Clone, Copy)]
@@ -70,14 +73,18 @@ pub(super) enum StatusRule {
 /// Decodes the `alerts` of a webhook notification (Alertmanager v4 or Grafana).
 /// `grafana` is what the top level says; an alert with Grafana's fields also
 /// makes the record Grafana.
-pub(super) fn decode_webhook(alerts: Items<'_>, grafana: bool, limits: &Limits) -> Decoded {
+pub(super) fn decode_webhook(
+    alerts: List<AlertFields<'_>>,
+    grafana: bool,
+    limits: &Limits,
+) -> Decoded {
     let format = |grafana| match grafana {
         true => Format::Grafana,
         false => Format::AlertmanagerWebhook,
     };
     let items = match alerts {
-        Items::List(items) => items,
-        Items::Wrong(found) => {
+        List::Items(items) => items,
+        List::Wrong(found) => {
             let reason = format!("expected an array of alerts, found {found}");
             let error = DecodeError::field("alerts".to_string(), reason);
             return Decoded::failed(Some(format(grafana)), error);
@@ -106,9 +113,9 @@ pub(super) fn decode_webhook(alerts: Items<'_>, grafana: bool, limits: &Limits) 
         signals: Vec::with_capacity(items.len()),
         errors: Vec::new(),
     };
-    for (i, raw) in items.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         let loc = Loc::Item("alerts", i);
-        let decoded = parse_object::<AlertFields<'_>>(raw, loc, "").and_then(|fields| {
+        let decoded = object(item, || loc.path("")).and_then(|fields| {
             grafana |= grafana::has_grafana_fields(&fields);
             to_alert(&fields, loc, StatusRule::Explicit, limits)
         });
@@ -381,10 +388,8 @@ mod tests {
             ),
             (r#""just a string""#, r#"alerts[0]: expected an object, found string "just a string""#),
             ("null", "alerts[0]: expected an object, found null"),
-            (
-                r#"{"status":"firing","status":"firing","labels":{"a":"b"}}"#,
-                "alerts[0]: duplicate field `status`",
-            ),
+            // A repeated key keeps its last value, as in Go (and so Alertmanager).
+            (r#"{"status":"bad","status":"firing","labels":{"a":"b"}}"#, ""),
         ];
         let mut failed = Vec::new();
         for (input, want) in cases {

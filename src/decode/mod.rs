@@ -16,29 +16,76 @@
 //! How a record is read (the hot path):
 //! 1. Size check before anything else, then one UTF-8 check of the whole record
 //!    (after which the JSON parser can skip its own per-string checks).
-//! 2. One parse of the top level into a probe ([`Envelope`]) that holds the
-//!    distinguishing fields of every format. Strings are borrowed from the record
-//!    (`Cow`), lists of alerts are kept as raw JSON slices so that each alert is
-//!    parsed on its own: a bad alert is reported and never spoils its neighbours
-//!    (Alertmanager's own API semantics).
-//! 3. The leaf types ([`Text`], [`Pairs`], [`Items`]) never fail on a wrong JSON
-//!    type: they record what they found instead, so the decoder that knows the
-//!    field's path can say `alerts[0].labels."severity": expected a string, found
-//!    integer 5` without a second, slower parse. Only JSON syntax errors fail a
-//!    parse.
+//! 2. One parse of the whole record into a probe (`Envelope`) that holds the
+//!    fields of every format, alerts included. Strings are borrowed from the
+//!    record (`Cow`); nothing goes through `serde_json::Value`.
+//! 3. Every type in that parse is tolerant ([`Text`], [`Pairs`], [`Item`],
+//!    [`List`], and the `tolerant_object!` structs): a wrong JSON type is not a
+//!    parse error but a [`Found`] value recording what was there, and a
+//!    repeated key keeps its last value (as Go's decoder, hence Alertmanager,
+//!    does). So only a JSON syntax error fails a parse, and after the parse each
+//!    alert is validated on its own: a bad alert is reported with its path
+//!    (`alerts[0].labels."severity": expected a string, found integer 5`) and
+//!    never spoils its neighbours, as in Alertmanager's own API.
 //!
-//! Nothing here panics on any input: every index is checked, recursion depth is
-//! bounded by serde_json (128 levels), and the property tests below feed
-//! arbitrary bytes and arbitrary JSON.
+//! Nothing here panics on any input: every index is checked, the tolerant types
+//! nest only as deep as the formats do, values we skip are skipped by
+//! serde_json without recursion (its 128-level limit covers the rest), and the
+//! property tests below feed arbitrary bytes and arbitrary JSON.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::alert::{Format, Labels, Signal, Timestamp};
+
+/// Defines a tolerant `Deserialize` for a struct of `Option` fields (which
+/// must also derive `Default`): each listed JSON key fills its field, a
+/// repeated key keeps its last value, unknown keys are skipped. With tolerant
+/// field types the parse can then only fail on JSON syntax. Defined before the
+/// format modules so that they can use it.
+macro_rules! tolerant_object {
+    ($name:ident { $($key:literal => $field:ident),* $(,)? }) => {
+        impl<'de: 'a, 'a> serde::Deserialize<'de> for $name<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct ObjectVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+                impl<'de: 'a, 'a> serde::de::Visitor<'de> for ObjectVisitor<'a> {
+                    type Value = $name<'a>;
+
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("a JSON object (", stringify!($name), ")"))
+                    }
+
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Self::Value, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<$crate::decode::Text<'de>>()? {
+                            let $crate::decode::Text::Str(key) = key else {
+                                map.next_value::<serde::de::IgnoredAny>()?;
+                                continue;
+                            };
+                            match key.as_ref() {
+                                $($key => out.$field = map.next_value()?,)*
+                                _ => {
+                                    map.next_value::<serde::de::IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+
+                d.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+            }
+        }
+    };
+}
 
 mod alertmanager;
 mod grafana;
@@ -123,7 +170,8 @@ pub enum DecodeError {
     #[error("record is {size} bytes, over the limit of {limit} (limits.max_record_bytes)")]
     TooLarge { size: usize, limit: usize },
 
-    /// The record is not JSON (or not UTF-8). Line and column are 1-based.
+    /// The record is not JSON (or not UTF-8). The line is 1-based, the column
+    /// is the 1-based byte in that line (0 when the input ends at a line start).
     #[error("invalid JSON at line {line} column {column}: {message}")]
     InvalidJson {
         line: usize,
@@ -193,9 +241,9 @@ impl DecodeError {
         }
     }
 
-    /// Maps a serde_json error of a whole-record parse. Syntax errors carry the
-    /// position; data errors (only a duplicated field can cause one, because the
-    /// leaf types accept any JSON type) name the record.
+    /// Maps a serde_json error of a whole-record parse. The tolerant types accept
+    /// any JSON value, so this is a syntax error (with its position); a data
+    /// error cannot happen, but would be reported against the record.
     fn from_json(e: &serde_json::Error) -> DecodeError {
         match e.classify() {
             serde_json::error::Category::Data => {
@@ -211,7 +259,7 @@ impl DecodeError {
 }
 
 /// serde_json's message without its trailing " at line L column C" (we print
-/// the position ourselves, or it is relative to a slice and would mislead).
+/// the position ourselves).
 fn without_position(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     match msg.rfind(" at line ") {
@@ -229,7 +277,11 @@ fn without_position(e: &serde_json::Error) -> String {
 /// - an object with `alerts`: a webhook, Grafana when the top level has `orgId`,
 ///   `title` or `state` or an alert has `values`, `valueString`, `dashboardURL`
 ///   or `panelURL`, Alertmanager webhook v4 otherwise;
-/// - an object with `labels`: one API v2 alert (the native format).
+/// - an object with `labels` (or, lacking them, another field of an alert:
+///   `annotations`, `startsAt`, `endsAt`, `generatorURL`): one API v2 alert,
+///   the native format.
+///
+/// A leading byte-order mark is skipped.
 ///
 /// `now` is the engine clock (the record timestamp on replay): an API v2 alert
 /// is resolved iff its `endsAt` is set and not after `now`. Never panics.
@@ -268,41 +320,47 @@ fn invalid_utf8(bytes: &[u8], valid_up_to: usize) -> DecodeError {
     }
 }
 
-/// The top level of an object record: the distinguishing fields of every
-/// format, parsed once. Unknown fields are ignored.
-#[derive(Deserialize)]
+/// The top level of an object record: the fields of every format, parsed in
+/// one pass. Unknown fields are ignored; `null` counts as absent.
+#[derive(Default)]
 struct Envelope<'a> {
     // Webhooks (Alertmanager v4, Grafana).
-    #[serde(borrow)]
-    alerts: Option<Items<'a>>,
-    #[serde(rename = "orgId")]
+    alerts: Option<List<alertmanager::AlertFields<'a>>>,
     org_id: Option<IgnoredAny>,
     title: Option<IgnoredAny>,
     state: Option<IgnoredAny>,
 
     // PagerDuty Events v2.
-    #[serde(borrow)]
     event_action: Option<Text<'a>>,
     routing_key: Option<IgnoredAny>,
-    #[serde(borrow)]
     dedup_key: Option<Text<'a>>,
-    #[serde(borrow)]
-    payload: Option<&'a RawValue>,
-    #[serde(borrow)]
+    payload: Option<Item<pagerduty::Payload<'a>>>,
     client_url: Option<Text<'a>>,
 
     // One API v2 postable alert (the native format): the object is the alert.
-    #[serde(borrow)]
     labels: Option<Pairs<'a>>,
-    #[serde(borrow)]
     annotations: Option<Pairs<'a>>,
-    #[serde(borrow, rename = "startsAt")]
     starts_at: Option<Text<'a>>,
-    #[serde(borrow, rename = "endsAt")]
     ends_at: Option<Text<'a>>,
-    #[serde(borrow, rename = "generatorURL")]
     generator_url: Option<Text<'a>>,
 }
+
+tolerant_object!(Envelope {
+    "alerts" => alerts,
+    "orgId" => org_id,
+    "title" => title,
+    "state" => state,
+    "event_action" => event_action,
+    "routing_key" => routing_key,
+    "dedup_key" => dedup_key,
+    "payload" => payload,
+    "client_url" => client_url,
+    "labels" => labels,
+    "annotations" => annotations,
+    "startsAt" => starts_at,
+    "endsAt" => ends_at,
+    "generatorURL" => generator_url,
+});
 
 fn decode_object(text: &str, now: Timestamp, limits: &Limits) -> Decoded {
     let env: Envelope<'_> = match serde_json::from_str(text) {
@@ -395,7 +453,8 @@ pub(crate) fn quoted(s: &str) -> String {
 pub(crate) enum Found {
     Null,
     Bool(bool),
-    Integer(i128),
+    Int(i64),
+    Uint(u64),
     Number(f64),
     Str(String),
     Array,
@@ -407,7 +466,8 @@ impl fmt::Display for Found {
         match self {
             Found::Null => f.write_str("null"),
             Found::Bool(b) => write!(f, "boolean {b}"),
-            Found::Integer(i) => write!(f, "integer {i}"),
+            Found::Int(i) => write!(f, "integer {i}"),
+            Found::Uint(u) => write!(f, "integer {u}"),
             Found::Number(n) => write!(f, "number {n}"),
             Found::Str(s) => write!(f, "string {}", quoted(s)),
             Found::Array => f.write_str("an array"),
@@ -416,187 +476,234 @@ impl fmt::Display for Found {
     }
 }
 
-/// A JSON string, borrowed from the record when it has no escapes, or whatever
-/// else was there.
+/// A JSON string, borrowed from the record when it has no escapes, or what
+/// was there instead.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Text<'a> {
     Str(Cow<'a, str>),
     Wrong(Found),
 }
 
-/// A JSON object with its entries in record order (duplicates kept: label
-/// building keeps the last, as Go's decoder does), or whatever else was there.
+/// A JSON object of (supposedly) strings, entries in record order with
+/// duplicates kept (label building keeps the last, as Go's decoder does), or
+/// what was there instead.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Pairs<'a> {
     Map(Vec<(Cow<'a, str>, Text<'a>)>),
     Wrong(Found),
 }
 
-/// A JSON array kept as raw element slices (each parsed later on its own), or
-/// whatever else was there.
-#[derive(Debug)]
-pub(crate) enum Items<'a> {
-    List(Vec<&'a RawValue>),
+/// A JSON object parsed as `T` (a `tolerant_object!` struct), or what was
+/// there instead.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Item<T> {
+    Object(T),
     Wrong(Found),
 }
 
-/// What [`ShapeVisitor`] should collect; any other JSON type becomes a [`Found`].
-#[derive(Clone, Copy, PartialEq)]
-enum Want {
-    Text,
-    Pairs,
-    Items,
+/// A JSON array of [`Item`]s, or what was there instead.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum List<T> {
+    Items(Vec<Item<T>>),
+    Wrong(Found),
 }
 
-enum Shape<'a> {
-    Str(Cow<'a, str>),
-    Pairs(Vec<(Cow<'a, str>, Text<'a>)>),
-    Items(Vec<&'a RawValue>),
-    Other(Found),
+/// The `visit_*` methods of every JSON scalar, each describing what it found
+/// as `$wrap(Found)`. Strings arrive through `visit_str` (the default
+/// `visit_borrowed_str` and `visit_string` forward to it).
+macro_rules! describe_scalars {
+    ($wrap:expr) => {
+        describe_scalars!(@except_str $wrap);
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok($wrap(Found::Str(v.to_string())))
+        }
+    };
+    (@except_str $wrap:expr) => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok($wrap(Found::Bool(v)))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok($wrap(Found::Int(v)))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok($wrap(Found::Uint(v)))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok($wrap(Found::Number(v)))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($wrap(Found::Null))
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($wrap(Found::Null))
+        }
+    };
 }
 
-/// One visitor for the three leaf types: collects the wanted shape, drains and
-/// describes anything else. Draining uses `IgnoredAny`, so nothing is allocated
-/// for values we do not keep.
-struct ShapeVisitor(Want);
+/// Skips the rest of an array we do not keep, allocating nothing.
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
 
-impl<'de> Visitor<'de> for ShapeVisitor {
-    type Value = Shape<'de>;
+/// Skips the rest of an object we do not keep, allocating nothing.
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Shape<'de>, E> {
-        Ok(Shape::Other(Found::Bool(v)))
+    describe_scalars!(@except_str Text::Wrong);
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Borrowed(v)))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Shape<'de>, E> {
-        Ok(Shape::Other(Found::Integer(i128::from(v))))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Owned(v)))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Shape<'de>, E> {
-        Ok(Shape::Other(Found::Integer(i128::from(v))))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text::Str(Cow::Owned(v.to_string())))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Shape<'de>, E> {
-        Ok(Shape::Other(Found::Number(v)))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Text<'de>, A::Error> {
+        drain_seq(seq)?;
+        Ok(Text::Wrong(Found::Array))
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Shape<'de>, E> {
-        Ok(match self.0 {
-            Want::Text => Shape::Str(Cow::Borrowed(v)),
-            _ => Shape::Other(Found::Str(v.to_string())),
-        })
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Shape<'de>, E> {
-        Ok(match self.0 {
-            Want::Text => Shape::Str(Cow::Owned(v.to_string())),
-            _ => Shape::Other(Found::Str(v.to_string())),
-        })
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Shape<'de>, E> {
-        Ok(match self.0 {
-            Want::Text => Shape::Str(Cow::Owned(v)),
-            _ => Shape::Other(Found::Str(v)),
-        })
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Shape<'de>, E> {
-        Ok(Shape::Other(Found::Null))
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Shape<'de>, E> {
-        Ok(Shape::Other(Found::Null))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
-        if self.0 == Want::Items {
-            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(1024));
-            while let Some(item) = seq.next_element::<&'de RawValue>()? {
-                items.push(item);
-            }
-            return Ok(Shape::Items(items));
-        }
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Shape::Other(Found::Array))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape<'de>, A::Error> {
-        if self.0 == Want::Pairs {
-            let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
-            while let Some(key) = map.next_key::<Text<'de>>()? {
-                let value = map.next_value::<Text<'de>>()?;
-                let key = match key {
-                    Text::Str(k) => k,
-                    // JSON object keys are always strings.
-                    Text::Wrong(found) => Cow::Owned(found.to_string()),
-                };
-                pairs.push((key, value));
-            }
-            return Ok(Shape::Pairs(pairs));
-        }
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Shape::Other(Found::Object))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Text<'de>, A::Error> {
+        drain_map(map)?;
+        Ok(Text::Wrong(Found::Object))
     }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match d.deserialize_any(ShapeVisitor(Want::Text))? {
-            Shape::Str(s) => Text::Str(s),
-            Shape::Other(found) => Text::Wrong(found),
-            Shape::Pairs(_) => Text::Wrong(Found::Object),
-            Shape::Items(_) => Text::Wrong(Found::Array),
-        })
+        d.deserialize_any(TextVisitor)
+    }
+}
+
+struct PairsVisitor;
+
+impl<'de> Visitor<'de> for PairsVisitor {
+    type Value = Pairs<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    describe_scalars!(Pairs::Wrong);
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Pairs<'de>, A::Error> {
+        drain_seq(seq)?;
+        Ok(Pairs::Wrong(Found::Array))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'de>, A::Error> {
+        // serde_json gives no size hint; 16 holds a typical label set without
+        // regrowing.
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16).min(64));
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            let value = map.next_value::<Text<'de>>()?;
+            let key = match key {
+                Text::Str(k) => k,
+                // JSON object keys are always strings.
+                Text::Wrong(found) => Cow::Owned(found.to_string()),
+            };
+            pairs.push((key, value));
+        }
+        Ok(Pairs::Map(pairs))
     }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match d.deserialize_any(ShapeVisitor(Want::Pairs))? {
-            Shape::Pairs(p) => Pairs::Map(p),
-            Shape::Other(found) => Pairs::Wrong(found),
-            Shape::Str(s) => Pairs::Wrong(Found::Str(s.into_owned())),
-            Shape::Items(_) => Pairs::Wrong(Found::Array),
-        })
+        d.deserialize_any(PairsVisitor)
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Items<'a> {
+struct ItemVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ItemVisitor<T> {
+    type Value = Item<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    describe_scalars!(Item::Wrong);
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Item<T>, A::Error> {
+        drain_seq(seq)?;
+        Ok(Item::Wrong(Found::Array))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item<T>, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Item::Object)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match d.deserialize_any(ShapeVisitor(Want::Items))? {
-            Shape::Items(items) => Items::List(items),
-            Shape::Other(found) => Items::Wrong(found),
-            Shape::Str(s) => Items::Wrong(Found::Str(s.into_owned())),
-            Shape::Pairs(_) => Items::Wrong(Found::Object),
-        })
+        d.deserialize_any(ItemVisitor(PhantomData))
     }
 }
 
-/// Parses one raw list item as the object `T`, or says what it was instead.
-/// `T`'s fields are leaf types, so only a duplicated field can fail the parse.
-pub(crate) fn parse_object<'a, T: Deserialize<'a>>(
-    raw: &'a RawValue,
-    loc: Loc,
-    field: &str,
-) -> Result<T, DecodeError> {
-    let json = raw.get();
-    if !json.trim_start().starts_with('{') {
-        let found = match serde_json::from_str::<Text<'_>>(json) {
-            Ok(Text::Str(s)) => Found::Str(s.into_owned()),
-            Ok(Text::Wrong(found)) => found,
-            Err(_) => Found::Null,
-        };
-        return Err(DecodeError::field(
-            loc.path(field),
-            format!("expected an object, found {found}"),
-        ));
+struct ListVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+    type Value = List<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
     }
-    serde_json::from_str(json)
-        .map_err(|e| DecodeError::field(loc.path(field), without_position(&e)))
+
+    describe_scalars!(List::Wrong);
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(1024));
+        while let Some(item) = seq.next_element::<Item<T>>()? {
+            items.push(item);
+        }
+        Ok(List::Items(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
+        drain_map(map)?;
+        Ok(List::Wrong(Found::Object))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ListVisitor(PhantomData))
+    }
+}
+
+/// The object in `item`, or an error saying what was at `path` instead.
+pub(crate) fn object<T>(item: Item<T>, path: impl FnOnce() -> String) -> Result<T, DecodeError> {
+    match item {
+        Item::Object(t) => Ok(t),
+        Item::Wrong(found) => Err(DecodeError::field(
+            path(),
+            format!("expected an object, found {found}"),
+        )),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -824,7 +931,12 @@ mod tests {
             (b"[{\"labels\":{\"a\":\"b\"}}", "invalid_json", "invalid JSON at line 1 column 21: EOF while parsing a list"),
             (b"{\n\"labels\": {\"a\": \"\xff\"}}", "invalid_json", "invalid JSON at line 2 column 18: invalid UTF-8 byte sequence"),
             (b"hello", "invalid_json", "invalid JSON at line 1 column 1: expected value"),
-            (b"{\"alerts\":[],\"alerts\":[]}", "invalid_field", "record: duplicate field `alerts`"),
+            // A repeated key keeps its last value, as in Go: here the empty list.
+            (
+                b"{\"alerts\":[{\"status\":\"firing\",\"labels\":{\"a\":\"b\"}}],\"alerts\":[]}",
+                "invalid_field",
+                "alerts: at least one alert is required, the list is empty",
+            ),
         ];
         for (input, reason, want) in cases {
             let d = decode(input, NOW, &Limits::default());
@@ -862,6 +974,47 @@ mod tests {
         };
         let d = decode(br#"{"labels":{"a":"b"}}"#, NOW, &limits);
         assert!(d.errors.is_empty(), "{:?}", d.errors);
+    }
+
+    /// 100,000 levels of nesting wherever a value is skipped or described:
+    /// serde_json skips values without recursing, and the tolerant types only
+    /// nest as deep as the formats do, so there is no stack to overflow.
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        for (open, close, found) in [("[", "]", "an array"), ("{\"a\":", "}", "an object")] {
+            let value = format!("{}1{}", open.repeat(100_000), close.repeat(100_000));
+            let cases = [
+                (
+                    format!(r#"{{"alerts":[{{"status":"firing","labels":{{"a":{value}}}}}]}}"#),
+                    format!(r#"alerts[0].labels."a": expected a string, found {found}"#),
+                ),
+                (
+                    format!(r#"[{{"labels":{{"a":"b"}},"x":{value}}}]"#),
+                    String::new(),
+                ),
+                (
+                    format!("[{value}]"),
+                    match found {
+                        "an array" => "[0]: expected an object, found an array",
+                        _ => "[0].labels: at least one label is required",
+                    }
+                    .to_string(),
+                ),
+                (
+                    format!(
+                        r#"{{"event_action":"trigger","payload":{{"custom_details":{value}}}}}"#
+                    ),
+                    r#"payload.summary: required for event_action "trigger""#.to_string(),
+                ),
+            ];
+            for (input, want) in cases {
+                let d = run(&input);
+                assert_eq!(errors(&d).join("; "), want, "{}…", &input[..60]);
+            }
+        }
+        // And where serde_json's own depth limit applies, it is a JSON error.
+        let d = run(&format!("{{\"a\":{}", "{\"b\":".repeat(200)));
+        assert_eq!(d.errors[0].reason(), "invalid_json");
     }
 
     #[test]

@@ -30,12 +30,9 @@
 //! - `routing_key` is PagerDuty's integration secret: it is never copied
 //!   anywhere, it only helps recognise the format.
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
 use super::{
-    check_label, check_label_count, check_summary, opt_str, parse_object, parse_timestamp, quoted,
-    DecodeError, Decoded, Limits, Loc, Pairs, Text,
+    check_label, check_label_count, check_summary, object, opt_str, parse_timestamp, quoted,
+    DecodeError, Decoded, Item, Limits, Loc, Pairs, Text,
 };
 use crate::alert::{Alert, AlertStatus, Fingerprint, Format, Labels, Signal, Timestamp};
 
@@ -43,29 +40,33 @@ use crate::alert::{Alert, AlertStatus, Fingerprint, Format, Labels, Signal, Time
 pub(super) struct Event<'a> {
     pub event_action: Option<Text<'a>>,
     pub dedup_key: Option<Text<'a>>,
-    pub payload: Option<&'a RawValue>,
+    pub payload: Option<Item<Payload<'a>>>,
     pub client_url: Option<Text<'a>>,
 }
 
-#[derive(Deserialize)]
-struct Payload<'a> {
-    #[serde(borrow)]
+/// PagerDuty's `payload` object, tolerant like every wire type here.
+#[derive(Debug, Default)]
+pub(super) struct Payload<'a> {
     summary: Option<Text<'a>>,
-    #[serde(borrow)]
     source: Option<Text<'a>>,
-    #[serde(borrow)]
     severity: Option<Text<'a>>,
-    #[serde(borrow)]
     timestamp: Option<Text<'a>>,
-    #[serde(borrow)]
     component: Option<Text<'a>>,
-    #[serde(borrow)]
     group: Option<Text<'a>>,
-    #[serde(borrow)]
     class: Option<Text<'a>>,
-    #[serde(borrow)]
     custom_details: Option<Pairs<'a>>,
 }
+
+tolerant_object!(Payload {
+    "summary" => summary,
+    "source" => source,
+    "severity" => severity,
+    "timestamp" => timestamp,
+    "component" => component,
+    "group" => group,
+    "class" => class,
+    "custom_details" => custom_details,
+});
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Action {
@@ -79,7 +80,7 @@ const SEVERITIES: [&str; 4] = ["critical", "error", "warning", "info"];
 /// Decodes one event. An event is one signal or one error.
 pub(super) fn decode(event: Event<'_>, limits: &Limits) -> Decoded {
     let format = Some(Format::PagerDuty);
-    match decode_event(&event, limits) {
+    match decode_event(event, limits) {
         Ok(signal) => Decoded {
             format,
             signals: vec![signal],
@@ -89,7 +90,7 @@ pub(super) fn decode(event: Event<'_>, limits: &Limits) -> Decoded {
     }
 }
 
-fn decode_event(event: &Event<'_>, limits: &Limits) -> Result<Signal, DecodeError> {
+fn decode_event(event: Event<'_>, limits: &Limits) -> Result<Signal, DecodeError> {
     let action = action(&event.event_action)?;
     let dedup_key = opt_str(&event.dedup_key, Loc::Root, "dedup_key")?.filter(|k| !k.is_empty());
     let keyed = dedup_key.map(identity);
@@ -111,8 +112,8 @@ fn decode_event(event: &Event<'_>, limits: &Limits) -> Result<Signal, DecodeErro
             let fingerprint = require_key("resolve")?;
             let (labels, summary, ends_at) = match event.payload {
                 None => (Labels::default(), None, None),
-                Some(raw) => {
-                    let p = parse_object::<Payload<'_>>(raw, Loc::Root, "payload")?;
+                Some(item) => {
+                    let p = object(item, || "payload".to_string())?;
                     (labels(&p, limits)?, summary(&p, limits)?, timestamp(&p)?)
                 }
             };
@@ -128,11 +129,11 @@ fn decode_event(event: &Event<'_>, limits: &Limits) -> Result<Signal, DecodeErro
             }))
         }
         Action::Trigger => {
-            let Some(raw) = event.payload else {
+            let Some(item) = event.payload else {
                 let reason = "required for event_action \"trigger\"";
                 return Err(DecodeError::field("payload".to_string(), reason));
             };
-            let p = parse_object::<Payload<'_>>(raw, Loc::Root, "payload")?;
+            let p = object(item, || "payload".to_string())?;
             required(&p.summary, "payload.summary")?;
             required(&p.source, "payload.source")?;
             let severity = required(&p.severity, "payload.severity")?;
@@ -251,17 +252,24 @@ fn timestamp(p: &Payload<'_>) -> Result<Option<Timestamp>, DecodeError> {
         .map_err(|reason| DecodeError::field("payload.timestamp".to_string(), reason))
 }
 
-/// RFC 3339, or ISO 8601 with a colon-less offset as in PagerDuty's examples.
+/// RFC 3339, or ISO 8601 with a colon-less offset as in PagerDuty's examples
+/// (`…58.315+0000`): the colon is put back and the result parsed as RFC 3339,
+/// so both forms give the same instant and the same "unset" rule.
 fn parse_pd_timestamp(s: &str) -> Result<Option<Timestamp>, String> {
-    let strict = parse_timestamp(s);
-    if strict.is_ok() {
-        return strict;
+    let b = s.as_bytes();
+    let n = b.len();
+    let colon_less = n > 5
+        && matches!(b[n - 5], b'+' | b'-')
+        && b[n - 4..].iter().all(u8::is_ascii_digit)
+        && s.contains('T');
+    if colon_less {
+        // The last four bytes are ASCII digits, so these are char boundaries.
+        let fixed = format!("{}:{}", &s[..n - 2], &s[n - 2..]);
+        if let Ok(t) = parse_timestamp(&fixed) {
+            return Ok(t);
+        }
     }
-    match chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
-        // As in `Timestamp::parse_rfc3339`: the epoch and before mean unset.
-        Ok(dt) => Ok(Some(Timestamp(dt.timestamp_millis())).filter(|t| t.0 > 0)),
-        Err(_) => strict,
-    }
+    parse_timestamp(s)
 }
 
 #[cfg(test)]
@@ -502,6 +510,13 @@ mod tests {
             let got = parse_pd_timestamp(input).map(|t| t.map(|t| t.0));
             assert_eq!(got, Ok(want), "input: {input}");
         }
-        assert!(parse_pd_timestamp("2015-07-17").is_err());
+        for bad in [
+            "2015-07-17",
+            "2015-07-17T08:42:58+00000",
+            "T+0000",
+            "2015-07-17T08:42:58+2500",
+        ] {
+            assert!(parse_pd_timestamp(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -13,14 +13,16 @@
 //! time; the engine does the same with its clock).
 
 use super::alertmanager::{to_alert, AlertFields, StatusRule};
-use super::{parse_object, DecodeError, Decoded, Limits, Loc};
+use super::{object, DecodeError, Decoded, Limits, List, Loc};
 use crate::alert::{Format, Signal, Timestamp};
 
 /// Decodes a record whose top level is a JSON array.
 pub(super) fn decode_list(text: &str, now: Timestamp, limits: &Limits) -> Decoded {
     let format = Some(Format::AlertmanagerApiV2);
-    let items: Vec<&serde_json::value::RawValue> = match serde_json::from_str(text) {
-        Ok(items) => items,
+    let items = match serde_json::from_str::<List<AlertFields<'_>>>(text) {
+        Ok(List::Items(items)) => items,
+        // The caller saw `[`: anything else is a syntax error, reported as such.
+        Ok(List::Wrong(_)) => return Decoded::failed(None, DecodeError::UnknownFormat),
         Err(e) => return Decoded::failed(None, DecodeError::from_json(&e)),
     };
     if items.is_empty() {
@@ -43,9 +45,9 @@ pub(super) fn decode_list(text: &str, now: Timestamp, limits: &Limits) -> Decode
         signals: Vec::with_capacity(items.len()),
         errors: Vec::new(),
     };
-    for (i, raw) in items.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         let loc = Loc::Item("", i);
-        let decoded = parse_object::<AlertFields<'_>>(raw, loc, "")
+        let decoded = object(item, || loc.path(""))
             .and_then(|fields| to_alert(&fields, loc, StatusRule::EndsAt(now), limits));
         match decoded {
             Ok(alert) => out.signals.push(Signal::Alert(alert)),

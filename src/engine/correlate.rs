@@ -65,7 +65,7 @@ impl Engine {
                 return;
             }
         }
-        let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
+        let group = self.groups.get_or_insert_with(key.clone(), || Group {
             rule,
             key: key.clone(),
             incident: None,

@@ -297,7 +297,11 @@ impl Engine {
 
 /// The group's shared key if the group exists, else a new one.
 fn intern_group_key(
-    groups: &std::collections::HashMap<std::sync::Arc<str>, crate::engine::state::Group>,
+    groups: &crate::engine::tracked::Tracked<
+        std::sync::Arc<str>,
+        crate::engine::state::Group,
+        std::hash::RandomState,
+    >,
     key: String,
 ) -> std::sync::Arc<str> {
     match groups.get_key_value(key.as_str()) {

@@ -15,10 +15,12 @@ pub mod deadlines;
 pub mod dedup;
 pub mod lifecycle;
 pub mod matchers;
+pub mod persist;
 pub mod priority;
 pub mod rules;
 pub mod state;
 pub mod topology;
+pub mod tracked;
 pub mod view;
 
 use std::collections::HashMap;
@@ -34,6 +36,7 @@ use deadlines::{Deadline, Deadlines};
 use rules::Rule;
 use state::{AlertState, Group, Incident, IncidentId};
 use topology::Topology;
+use tracked::Tracked;
 
 /// The configuration the engine runs on, compiled and checked.
 #[derive(Debug, Clone)]
@@ -106,7 +109,8 @@ impl Hasher for IdentityHasher {
     }
 }
 
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<IdentityHasher>>;
+pub type FastHash = BuildHasherDefault<IdentityHasher>;
+pub type FastMap<K, V> = HashMap<K, V, FastHash>;
 
 /// What happened to an incident (the `type` suffix of the CloudEvent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -147,7 +151,8 @@ pub struct IncidentEvent {
 }
 
 /// Counters the shell turns into metrics and replay into summary.json.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Stats {
     /// Alert notifications received (firing and resolved).
     pub alerts: u64,
@@ -193,9 +198,9 @@ pub struct Engine {
     pub(crate) cfg: EngineConfig,
     /// Latest `now` seen; never goes backwards.
     pub(crate) clock: Timestamp,
-    pub(crate) alerts: FastMap<Fingerprint, AlertState>,
-    pub(crate) groups: HashMap<std::sync::Arc<str>, Group>,
-    pub(crate) incidents: FastMap<IncidentId, Incident>,
+    pub(crate) alerts: Tracked<Fingerprint, AlertState, FastHash>,
+    pub(crate) groups: Tracked<std::sync::Arc<str>, Group, std::hash::RandomState>,
+    pub(crate) incidents: Tracked<IncidentId, Incident, FastHash>,
     pub(crate) deadlines: Deadlines,
     /// service → alerts in active incidents on that service (topology candidates).
     pub(crate) topo_index: HashMap<String, Vec<Fingerprint>>,
@@ -210,9 +215,9 @@ impl Engine {
         Engine {
             cfg,
             clock: Timestamp(0),
-            alerts: FastMap::default(),
-            groups: HashMap::new(),
-            incidents: FastMap::default(),
+            alerts: Tracked::default(),
+            groups: Tracked::default(),
+            incidents: Tracked::default(),
             deadlines: Deadlines::default(),
             topo_index: HashMap::new(),
             events: Vec::new(),

@@ -450,3 +450,69 @@ fn versions_grow_by_one_per_event() {
         ]
     );
 }
+
+/// Persist everything through serde half-way, restore, continue: the result
+/// equals an uninterrupted run (what a crash and restart must give).
+#[test]
+fn restore_from_persisted_state_continues_identically() {
+    let cfg = r#"
+[dedup]
+resolve_timeout = "5m"
+[[rules]]
+name = "cluster"
+group_by = ["cluster"]
+window = "10m"
+min_alerts = 2
+reopen_window = "30m"
+[topology]
+label = "service"
+window = "5m"
+[topology.depends_on]
+checkout = ["payments"]
+"#;
+    let stream: Vec<(i64, Signal)> = vec![
+        (0, fire(&[("alertname", "A"), ("cluster", "c1"), ("service", "checkout")])),
+        (10, fire(&[("alertname", "B"), ("cluster", "c2"), ("service", "x")])),
+        (20, fire(&[("alertname", "C"), ("cluster", "c1"), ("service", "payments")])),
+        (400, fire(&[("alertname", "A"), ("cluster", "c1"), ("service", "checkout")])),
+        (500, resolve(&[("alertname", "C"), ("cluster", "c1"), ("service", "payments")])),
+        (900, fire(&[("alertname", "D"), ("cluster", "c2"), ("service", "y")])),
+        (2000, fire(&[("alertname", "C"), ("cluster", "c1"), ("service", "payments")])),
+        (2100, fire(&[("alertname", "E"), ("cluster", "c1"), ("service", "z")])),
+    ];
+    let run = |split: Option<usize>| -> String {
+        let mut e = engine(cfg);
+        e.set_tracking(true);
+        for (k, (t, s)) in stream.iter().enumerate() {
+            if Some(k) == split {
+                let alerts: Vec<_> = e.alerts.values().map(|a| serde_json::to_string(a).unwrap()).collect();
+                let groups: Vec<_> = e.groups.values().map(|g| serde_json::to_string(g).unwrap()).collect();
+                let incs: Vec<_> = e.incidents.values().map(|i| serde_json::to_string(i).unwrap()).collect();
+                let (clock, stats) = (e.clock(), e.stats().clone());
+                let ec = e.config().clone();
+                e = Engine::restore(
+                    ec,
+                    alerts.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
+                    groups.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
+                    incs.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
+                    clock,
+                    stats,
+                );
+            }
+            e.handle_signals(vec![s.clone()], at(*t));
+        }
+        e.flush();
+        let mut out = String::new();
+        for i in e.incidents_sorted() {
+            out.push_str(&serde_json::to_string(&i.view(true)).unwrap());
+            out.push('\n');
+        }
+        out.push_str(&serde_json::to_string(e.stats()).unwrap());
+        out
+    };
+    let whole = run(None);
+    assert!(whole.lines().count() >= 3, "{whole}");
+    for split in 1..stream.len() {
+        assert_eq!(run(Some(split)), whole, "restored at record {split}");
+    }
+}

@@ -6,6 +6,8 @@
 //! order that matches wins). A line no mask matches is used as is, without a
 //! copy; otherwise the masked text is written into a buffer the caller reuses.
 
+use std::sync::Arc;
+
 use regex::Regex;
 
 /// The wildcard a mask, or a merged template position, stands for.
@@ -33,22 +35,21 @@ pub const DEFAULT_MASKS: &[(&str, &str)] = &[
         "datetime",
         r"(?-u:\b)\d{4}[-/]\d{1,2}[-/]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?(?-u:\b)",
     ),
-    // 10.0.0.1, 10.0.0.1:8080
-    ("ipv4", r"(?-u:\b)(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?-u:\b)"),
+    // 10.0.0.1, 10.0.0.1:8080, /10.0.0.1:8080 (Java prints socket addresses so)
+    ("ipv4", r"(?:/|(?-u:\b))(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?-u:\b)"),
     // fe80::1ff:fe23:4567:890a, 2001:db8::8a2e:370:7334 (also MAC addresses)
     (
         "ipv6",
-        r"(?-u:\b)(?:[0-9a-fA-F]{1,4}:){2,7}:?[0-9a-fA-F]{1,4}(?-u:\b)|::(?:[0-9a-fA-F]{1,4}:){0,6}[0-9a-fA-F]{1,4}(?-u:\b)",
+        r"(?-u:\b)(?:(?:[0-9a-fA-F]{1,4}:){1,6}(?::[0-9a-fA-F]{1,4}){1,6}|(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{1,4})(?-u:\b)|::(?:[0-9a-fA-F]{1,4}:){0,6}[0-9a-fA-F]{1,4}(?-u:\b)",
     ),
     // 10:00:00, 10:00:00.123
     ("time", r"(?-u:\b)\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?-u:\b)"),
-    // Sat Jun 18 (ctime and syslog dates; the time and year are masked on their own)
+    // Sat Jun 18, Jun 18, Sat, Jun  3 (syslog and ctime dates; the time and
+    // year are masked on their own)
     (
-        "weekday_date",
-        r"(?-u:\b)(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}(?-u:\b)",
+        "month_day",
+        r"(?-u:\b)(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),?\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}(?-u:\b)",
     ),
-    // 0xdeadbeef, and bare hex ids of 8+ digits: git shas, trace ids
-    ("hex", r"(?-u:\b)0[xX][0-9a-fA-F]+(?-u:\b)|(?-u:\b)[0-9a-fA-F]{8,}(?-u:\b)"),
     // Kubernetes pod names: api-7d9f8b6c5-x2x9z (worker-0 is left to the id mask)
     (
         "k8s_pod",
@@ -70,6 +71,9 @@ pub const DEFAULT_MASKS: &[(&str, &str)] = &[
         "number",
         r"(?-u:\b)\d+(?:[.,-]\d+)*(?:[eE][-+]?\d+)?(?:[a-zA-Z]{1,3}(?-u:\b)|%|(?-u:\b))",
     ),
+    // 0xdeadbeef, and bare hex ids of 8+ digits: git shas, trace ids (after the
+    // number masks, so that all-digit runs like 1122475266.42 stay one number)
+    ("hex", r"(?-u:\b)0[xX][0-9a-fA-F]+(?-u:\b)|(?-u:\b)[0-9a-fA-F]{8,}(?-u:\b)"),
 ];
 
 /// The built-in masks as owned strings, ready for [`super::miner::MinerConfig`].
@@ -78,10 +82,14 @@ pub fn default_masks() -> Vec<String> {
 }
 
 /// A set of masks compiled into one regex.
+///
+/// Clones share the compiled regex *and* its match caches (the regex crate
+/// gives each `Regex` clone a fresh cache, which would make every cloned
+/// miner rebuild its lazy DFA from scratch).
 #[derive(Debug, Clone)]
 pub struct Masker {
     /// `None` when there are no masks: masking is then the identity.
-    regex: Option<Regex>,
+    regex: Option<Arc<Regex>>,
 }
 
 /// Why a mask could not be compiled.
@@ -115,7 +123,7 @@ impl Masker {
             pattern: "(all masks combined)".to_owned(),
             reason: e.to_string(),
         })?;
-        Ok(Masker { regex: Some(regex) })
+        Ok(Masker { regex: Some(Arc::new(regex)) })
     }
 
     /// Replaces every mask match in `line` with [`WILDCARD`]. Returns `line`
@@ -154,7 +162,8 @@ mod tests {
         let cases = [
             ("took 1.23s above 500ms", "took <*> above <*>"),
             ("disk 95% full, 12GB left", "disk <*> full, <*> left"),
-            ("from 10.0.0.1:8080 to 10.0.0.2", "from <*> to <*>"),
+            ("from 10.0.0.1:8080 to /10.0.0.2", "from <*> to <*>"),
+            ("audit(1122475266.4294965305:0)", "audit(<*>:<*>)"),
             ("id 123e4567-e89b-12d3-a456-426614174000 done", "id <*> done"),
             ("commit 9fceb02d0ae598e95dc970b74767f19372d61af8", "commit <*>"),
             ("at 0x7ffd5fbff8a0", "at <*>"),
@@ -162,9 +171,12 @@ mod tests {
             ("open /var/log/syslog failed", "open <*> failed"),
             ("uid=0 euid=0", "uid=<*> euid=<*>"),
             ("at 2026-01-05T10:00:00Z", "at <*>"),
-            ("at Sat Jun 18 02:23:10 2005", "at Sat Jun <*> <*> <*>"),
+            ("at Sat Jun 18 02:23:10 2005", "at <*> <*> <*>"),
+            ("Jun  3 02:23:10 host", "<*> <*> host"),
             ("GET https://example.com/a?b=1 failed", "GET <*> failed"),
             ("peer fe80::1ff:fe23:4567:890a down", "peer <*> down"),
+            ("mac 00:1a:2b:3c:4d:5e up", "mac <*> up"),
+            ("dns [2001:db8::1]:53", "dns [<*>]:<*>"),
             ("Linux version 2.6.5-1.358 booted", "Linux version <*> booted"),
             ("mgr=com.huawei.health.g.c@8a2a501", "mgr=<*>"),
             ("onExtend:1514038530000 14 0 4", "onExtend:<*> <*> <*> <*>"),

@@ -24,12 +24,12 @@
 //! the same ids and templates. Clusters live in vectors in creation order;
 //! hash maps are only looked up, never iterated. There is no clock and no I/O.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 use super::masks::{default_masks, MaskError, Masker, WILDCARD};
-use super::token::{generalise, has_digit, relate, Relation};
+use super::token::{generalise, relate, Relation};
+use super::tree::{FxHasher, FxMap, PrefixTree};
 
 /// Settings of a [`TemplateMiner`]. `Default` is the miner's own tuning:
 /// built-in masks, similarity 0.4, depth 4, variables after 3 distinct words.
@@ -62,7 +62,7 @@ impl Default for MinerConfig {
             similarity: 0.4,
             depth: 4,
             max_children: 100,
-            variable_after: 3,
+            variable_after: 4,
         }
     }
 }
@@ -150,73 +150,44 @@ pub struct ClusterInfo {
 struct Cluster {
     /// Template tokens; `<*>` alone is a wildcard, inside a token a pattern.
     template: Vec<Box<str>>,
+    /// Messages absorbed by this cluster itself (not by its aliases).
     size: u64,
-    /// Index of the tree leaf holding it.
+    /// The tree leaf holding it.
     leaf: usize,
-}
-
-/// FxHash (rustc's hasher): fast on short keys and, unlike std's default,
-/// seeded identically in every process. Only used for lookups.
-#[derive(Default)]
-struct FxHasher(u64);
-
-const FX_K: u64 = 0xf135_7aea_2e62_a9c5;
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let v = u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
-            self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(FX_K);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(FX_K);
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(FX_K);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(FX_K);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-/// A prefix-tree node. Inner nodes route by token; leaves hold clusters.
-#[derive(Debug, Default)]
-struct Node {
-    children: FxMap<Box<str>, usize>,
-    /// The shared branch for numeric tokens, masked tokens and overflow.
-    wildcard: Option<usize>,
-    /// Live clusters (leaves only), oldest first.
-    clusters: Vec<usize>,
+    /// False once merged into another cluster of its leaf: it then no
+    /// longer takes messages and [`TemplateMiner::parent`] points onwards.
+    live: bool,
+    /// Key of its template in [`TemplateMiner::by_outline`], if indexed.
+    outline: Option<u64>,
 }
 
 /// The online template miner. See the module docs.
-#[derive(Debug)]
+///
+/// Cloning is cheap for an empty miner (the compiled masks are shared), so
+/// one validated miner can seed many.
+#[derive(Debug, Clone)]
 pub struct TemplateMiner {
     cfg: MinerConfig,
     masker: Masker,
-    /// Token count → first-layer node.
-    by_len: FxMap<usize, usize>,
-    nodes: Vec<Node>,
+    tree: PrefixTree,
     clusters: Vec<Cluster>,
-    /// Union-find parent per cluster index (itself when live).
+    /// Union-find over cluster indices: a group's root is its lowest index,
+    /// and its id is the group's id. Groups form by merging within a leaf
+    /// (the merged cluster dies) and by aliasing clusters of different
+    /// lengths whose templates differ only in how many `<*>` are in a row
+    /// (both live on, each matching its own messages).
     parent: Vec<usize>,
+    /// Messages per group, at the root index.
+    group_size: Vec<u64>,
+    /// Outline hash → live clusters with that outline (see [`outline_eq`]).
+    by_outline: FxMap<u64, Vec<usize>>,
     /// Reused buffers: masked text and token slices.
     buf: String,
     toks: Vec<&'static str>,
 }
+
+/// Most word positions one promotion may turn into variables at once.
+const MAX_VARIABLE_POSITIONS: usize = 3;
 
 /// Empties `v` and hands back its allocation for slices of another lifetime.
 /// (`collect` on an emptied `into_iter().map()` reuses the buffer in place.)
@@ -234,18 +205,52 @@ struct Score {
     wildcards: usize,
 }
 
+fn is_wild(t: &str) -> bool {
+    t == WILDCARD
+}
+
+/// A template's outline: its tokens with each run of `<*>` counted as one.
+/// `None` unless it has both a `<*>` and a constant token.
+fn outline_hash(template: &[Box<str>]) -> Option<u64> {
+    let has_wild = template.iter().any(|t| is_wild(t));
+    let has_const = template.iter().any(|t| !is_wild(t));
+    if !(has_wild && has_const) {
+        return None;
+    }
+    let mut h = BuildHasherDefault::<FxHasher>::default().build_hasher();
+    for t in outline(template) {
+        t.hash(&mut h);
+    }
+    Some(h.finish())
+}
+
+/// A template's tokens with each run of `<*>` given once.
+fn outline(template: &[Box<str>]) -> impl Iterator<Item = &str> + '_ {
+    template
+        .iter()
+        .enumerate()
+        .filter(|&(i, t)| !(is_wild(t) && i > 0 && is_wild(&template[i - 1])))
+        .map(|(_, t)| &**t)
+}
+
+/// True iff two templates have the same outline (runs of `<*>` as one).
+fn outline_eq(a: &[Box<str>], b: &[Box<str>]) -> bool {
+    outline(a).eq(outline(b))
+}
+
 impl TemplateMiner {
     /// A miner with `cfg`, validated first.
     pub fn new(cfg: MinerConfig) -> Result<TemplateMiner, MinerError> {
         cfg.validate_numbers()?;
         let masker = Masker::new(&cfg.masks)?;
         Ok(TemplateMiner {
+            tree: PrefixTree::new(cfg.depth, cfg.max_children),
             cfg,
             masker,
-            by_len: FxMap::default(),
-            nodes: Vec::new(),
             clusters: Vec::new(),
             parent: Vec::new(),
+            group_size: Vec::new(),
+            by_outline: FxMap::default(),
             buf: String::new(),
             toks: Vec::new(),
         })
@@ -257,13 +262,13 @@ impl TemplateMiner {
     }
 
     /// Learns `line`: it joins the best matching cluster (whose template may
-    /// generalise) or starts one. Returns the cluster it is in now; if that
+    /// generalise) or starts one. Returns the cluster's id as of now; if the
     /// cluster is merged later, [`resolve`](Self::resolve) follows it.
     pub fn add(&mut self, line: &str) -> ClusterId {
         let mut buf = std::mem::take(&mut self.buf);
         let mut toks = recycle(std::mem::take(&mut self.toks));
         toks.extend(self.masker.mask(line, &mut buf).split_whitespace());
-        let found = self.leaf_of(&toks).and_then(|leaf| self.best_match(leaf, &toks));
+        let found = self.tree.find(&toks).and_then(|leaf| self.best_match(leaf, &toks));
         let index = match found {
             Some(c) => {
                 self.absorb(c, &toks);
@@ -271,26 +276,27 @@ impl TemplateMiner {
             }
             None => {
                 let c = self.create(&toks);
-                self.promote(c)
+                self.promote(c);
+                c
             }
         };
         self.toks = recycle(toks);
         self.buf = buf;
-        ClusterId::of_index(index)
+        ClusterId::of_index(self.root(index))
     }
 
-    /// The cluster `line` would join, without learning anything.
+    /// The cluster `line` would join now, without learning anything.
     pub fn match_line(&mut self, line: &str) -> Option<ClusterId> {
         let mut buf = std::mem::take(&mut self.buf);
         let mut toks = recycle(std::mem::take(&mut self.toks));
         toks.extend(self.masker.mask(line, &mut buf).split_whitespace());
-        let found = self.leaf_of(&toks).and_then(|leaf| self.best_match(leaf, &toks));
+        let found = self.tree.find(&toks).and_then(|leaf| self.best_match(leaf, &toks));
         self.toks = recycle(toks);
         self.buf = buf;
-        found.map(ClusterId::of_index)
+        found.map(|c| ClusterId::of_index(self.root(c)))
     }
 
-    /// The live cluster `id` was merged into (itself if it was not).
+    /// The cluster `id` belongs to now (itself unless it was merged).
     ///
     /// # Panics
     /// If `id` was not handed out by this miner.
@@ -298,7 +304,8 @@ impl TemplateMiner {
         ClusterId::of_index(self.root(id.index()))
     }
 
-    /// The current template of `id`'s cluster (after [`resolve`](Self::resolve)).
+    /// The current template of `id`'s cluster (after [`resolve`](Self::resolve)):
+    /// tokens joined by single spaces, variables as `<*>`.
     ///
     /// # Panics
     /// If `id` was not handed out by this miner.
@@ -311,19 +318,19 @@ impl TemplateMiner {
     /// # Panics
     /// If `id` was not handed out by this miner.
     pub fn size(&self, id: ClusterId) -> u64 {
-        self.clusters[self.root(id.index())].size
+        self.group_size[self.root(id.index())]
     }
 
-    /// The live clusters, by id.
+    /// The clusters, by id (merged ones are listed under the id they resolve to).
     pub fn clusters(&self) -> impl Iterator<Item = ClusterInfo> + '_ {
         (0..self.clusters.len()).filter(|&i| self.parent[i] == i).map(|i| ClusterInfo {
             id: ClusterId::of_index(i),
             template: self.clusters[i].template.join(" "),
-            size: self.clusters[i].size,
+            size: self.group_size[i],
         })
     }
 
-    /// Number of live clusters.
+    /// Number of clusters (ids that resolve to themselves).
     pub fn len(&self) -> usize {
         (0..self.clusters.len()).filter(|&i| self.parent[i] == i).count()
     }
@@ -340,28 +347,31 @@ impl TemplateMiner {
         i
     }
 
-    fn token_layers(&self) -> usize {
-        self.cfg.depth - 3
-    }
-
-    /// The leaf `toks` routes to, if the tree has one.
-    fn leaf_of(&self, toks: &[&str]) -> Option<usize> {
-        let mut node = *self.by_len.get(&toks.len())?;
-        for tok in toks.iter().take(self.token_layers()) {
-            let n = &self.nodes[node];
-            node = match n.children.get(*tok) {
-                Some(&c) => c,
-                None => n.wildcard?,
-            };
+    /// Joins the groups of `a` and `b`; the lower root becomes the root.
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.root(a), self.root(b));
+        if ra == rb {
+            return;
         }
-        Some(node)
+        let (keep, gone) = (ra.min(rb), ra.max(rb));
+        self.parent[gone] = keep;
+        self.group_size[keep] += self.group_size[gone];
+        // Shorten the paths just walked.
+        for x in [a, b] {
+            let mut x = x;
+            while self.parent[x] != keep {
+                let next = self.parent[x];
+                self.parent[x] = keep;
+                x = next;
+            }
+        }
     }
 
     /// Compares `toks` with cluster `c`: `None` on a word conflict.
     fn score(&self, c: usize, toks: &[&str]) -> Option<Score> {
         let mut s = Score { covered: 0, wildcards: 0 };
         for (t, w) in self.clusters[c].template.iter().zip(toks) {
-            if &**t == WILDCARD {
+            if is_wild(t) {
                 s.wildcards += 1;
                 s.covered += 1;
                 continue;
@@ -383,7 +393,7 @@ impl TemplateMiner {
     /// Ties go to the more general template, then to the older cluster.
     fn best_match(&self, leaf: usize, toks: &[&str]) -> Option<usize> {
         let mut best: Option<(usize, Score)> = None;
-        for &c in &self.nodes[leaf].clusters {
+        for &c in self.tree.clusters(leaf) {
             let Some(s) = self.score(c, toks) else { continue };
             let better = match best {
                 None => true,
@@ -398,137 +408,181 @@ impl TemplateMiner {
 
     /// Adds `toks` to cluster `c`, generalising its template where needed.
     fn absorb(&mut self, c: usize, toks: &[&str]) {
+        let root = self.root(c);
+        self.group_size[root] += 1;
         let cl = &mut self.clusters[c];
         cl.size += 1;
+        let mut changed = false;
         for (t, w) in cl.template.iter_mut().zip(toks) {
             if let Some(g) = generalise(t, w) {
                 *t = g.into_boxed_str();
+                changed = true;
             }
+        }
+        if changed {
+            self.settle(c);
         }
     }
 
-    fn new_node(&mut self) -> usize {
-        self.nodes.push(Node::default());
-        self.nodes.len() - 1
-    }
-
-    /// Starts a cluster for `toks`, creating its tree path as Drain does.
-    fn create(&mut self, toks: &[&str]) -> usize {
-        let mut node = match self.by_len.get(&toks.len()) {
-            Some(&n) => n,
-            None => {
-                let n = self.new_node();
-                self.by_len.insert(toks.len(), n);
-                n
-            }
+    /// After live cluster `c`'s template changed: merges the clusters of its
+    /// leaf it now fully matches (they would take the same messages), then
+    /// re-files the result by outline.
+    fn settle(&mut self, c: usize) {
+        let leaf = self.clusters[c].leaf;
+        let mine = &self.clusters[c].template;
+        let same = |d: usize| {
+            let theirs = &self.clusters[d].template;
+            mine.iter().zip(theirs).all(|(a, b)| is_wild(a) || relate(a, b) == Relation::Covered)
         };
-        for tok in toks.iter().take(self.token_layers()) {
-            if let Some(&c) = self.nodes[node].children.get(*tok) {
-                node = c;
-                continue;
-            }
-            let n = &self.nodes[node];
-            let full = n.children.len() + 1 >= self.cfg.max_children;
-            node = if *tok == WILDCARD || has_digit(tok) || tok.contains(WILDCARD) || full {
-                match self.nodes[node].wildcard {
-                    Some(w) => w,
-                    None => {
-                        let w = self.new_node();
-                        self.nodes[node].wildcard = Some(w);
-                        w
-                    }
-                }
-            } else {
-                let c = self.new_node();
-                self.nodes[node].children.insert((*tok).into(), c);
-                c
-            };
+        let covered: Vec<usize> =
+            self.tree.clusters(leaf).iter().copied().filter(|&d| d != c && same(d)).collect();
+        let mut c = c;
+        for d in covered {
+            c = self.merge(c, d);
         }
+        self.reindex(c);
+    }
+
+    /// Starts a cluster for `toks`.
+    fn create(&mut self, toks: &[&str]) -> usize {
+        let leaf = self.tree.find_or_create(toks);
         let c = self.clusters.len();
         self.clusters.push(Cluster {
             template: toks.iter().map(|t| (*t).into()).collect(),
             size: 1,
-            leaf: node,
+            leaf,
+            live: true,
+            outline: None,
         });
         self.parent.push(c);
-        self.nodes[node].clusters.push(c);
+        self.group_size.push(1);
+        self.tree.attach(leaf, c);
+        self.reindex(c);
         c
     }
 
-    /// After cluster `c` was created: if it and enough clusters of its leaf
-    /// differ only in one word position, merge them with `<*>` there.
-    /// Returns the cluster `c` ends up in.
-    fn promote(&mut self, c: usize) -> usize {
+    /// Re-files live cluster `c` under its template's outline, and aliases
+    /// it with clusters of other lengths sharing that outline.
+    fn reindex(&mut self, c: usize) {
+        if let Some(old) = self.clusters[c].outline.take() {
+            if let Some(v) = self.by_outline.get_mut(&old) {
+                v.retain(|&x| x != c);
+            }
+        }
+        if !self.clusters[c].live {
+            return;
+        }
+        let Some(key) = outline_hash(&self.clusters[c].template) else { return };
+        self.clusters[c].outline = Some(key);
+        let peers = self.by_outline.entry(key).or_default();
+        peers.push(c);
+        let peers: Vec<usize> = peers.clone();
+        for d in peers {
+            let (a, b) = (&self.clusters[c].template, &self.clusters[d].template);
+            if d != c && a.len() != b.len() && outline_eq(a, b) {
+                self.union(c, d);
+            }
+        }
+    }
+
+    /// After cluster `c` was created: if it and clusters of its leaf differ
+    /// only in a few word positions, each showing at least `variable_after`
+    /// distinct words across them, those positions are variables: merge the
+    /// clusters, with `<*>` there.
+    ///
+    /// Candidate position sets are the conflict sets of `c` with each other
+    /// cluster (at most [`MAX_VARIABLE_POSITIONS`] positions). For a set `P`,
+    /// the group is `c` and every cluster whose conflicts with `c` lie within
+    /// `P`. The smallest qualifying set wins, then the largest group.
+    fn promote(&mut self, c: usize) {
         let k = self.cfg.variable_after;
         if k < 2 {
-            return c;
+            return;
         }
         let leaf = self.clusters[c].leaf;
-        let len = self.clusters[c].template.len();
-        // Siblings of c: clusters with exactly one conflicting position.
-        let mut siblings: Vec<(usize, usize)> = Vec::new(); // (position, cluster)
-        for &d in &self.nodes[leaf].clusters {
+        let mine = &self.clusters[c].template;
+        // (conflict positions, cluster) for every other cluster of the leaf.
+        let mut others: Vec<(Vec<usize>, usize)> = Vec::new();
+        for &d in self.tree.clusters(leaf) {
             if d == c {
                 continue;
             }
-            let mut conflict = None;
-            let mut many = false;
-            for (i, (a, b)) in
-                self.clusters[d].template.iter().zip(&self.clusters[c].template).enumerate()
-            {
+            let mut conflicts = Vec::new();
+            for (i, (a, b)) in self.clusters[d].template.iter().zip(mine).enumerate() {
                 if relate(a, b) == Relation::Conflict {
-                    if conflict.is_some() {
-                        many = true;
+                    conflicts.push(i);
+                    if conflicts.len() > MAX_VARIABLE_POSITIONS {
                         break;
                     }
-                    conflict = Some(i);
                 }
             }
-            if let (Some(p), false) = (conflict, many) {
-                siblings.push((p, d));
+            if !conflicts.is_empty() && conflicts.len() <= MAX_VARIABLE_POSITIONS {
+                others.push((conflicts, d));
             }
         }
-        // The position with the most siblings (the first on ties).
-        let mut best: Option<(usize, usize)> = None; // (count, position)
-        for p in 0..len {
-            let n = siblings.iter().filter(|(q, _)| *q == p).count();
-            if n + 1 >= k && best.map_or(true, |(m, _)| n > m) {
-                best = Some((n, p));
+        let mut candidates: Vec<&Vec<usize>> = others.iter().map(|(p, _)| p).collect();
+        candidates.sort();
+        candidates.dedup();
+        let mut best: Option<(&Vec<usize>, Vec<usize>)> = None;
+        for set in candidates {
+            // A template must keep a constant: short messages made only of
+            // varying words (`closeNotification…`, `initEnvironment`) stay apart.
+            let constant = |(i, t): (usize, &Box<str>)| !set.contains(&i) && !is_wild(t);
+            if !mine.iter().enumerate().any(constant) {
+                continue;
+            }
+            let mut group: Vec<usize> = others
+                .iter()
+                .filter(|(p, _)| p.iter().all(|i| set.contains(i)))
+                .map(|(_, d)| *d)
+                .collect();
+            group.push(c);
+            let varied = set.iter().all(|&i| {
+                let mut words: Vec<&str> =
+                    group.iter().map(|&d| &*self.clusters[d].template[i]).collect();
+                words.sort_unstable();
+                words.dedup();
+                words.len() >= k
+            });
+            let better = match &best {
+                None => true,
+                Some((s, g)) => (set.len(), std::cmp::Reverse(group.len()))
+                    < (s.len(), std::cmp::Reverse(g.len())),
+            };
+            if varied && better {
+                best = Some((set, group));
             }
         }
-        let Some((_, p)) = best else { return c };
-        // A template must keep a constant: short messages made only of a
-        // varying word (`closeNotification…`, `initEnvironment`) stay apart.
-        let constant = |(i, t): (usize, &Box<str>)| i != p && &**t != WILDCARD;
-        if !self.clusters[c].template.iter().enumerate().any(constant) {
-            return c;
-        }
-        let mut group: Vec<usize> =
-            siblings.iter().filter(|(q, _)| *q == p).map(|(_, d)| *d).collect();
-        group.push(c);
+        let Some((set, mut group)) = best else { return };
+        let set = set.clone();
         group.sort_unstable();
-        let survivor = group[0];
-        self.clusters[survivor].template[p] = WILDCARD.into();
-        for &m in &group[1..] {
-            self.merge_into(survivor, m);
+        let mut survivor = group[0];
+        for &i in &set {
+            self.clusters[survivor].template[i] = WILDCARD.into();
         }
-        survivor
+        for &m in &group[1..] {
+            survivor = self.merge(survivor, m);
+        }
+        self.settle(survivor);
     }
 
-    /// Merges live cluster `m` into live cluster `into` (same leaf).
-    fn merge_into(&mut self, into: usize, m: usize) {
-        let other = std::mem::take(&mut self.clusters[m].template);
-        let size = self.clusters[m].size;
-        let cl = &mut self.clusters[into];
-        cl.size += size;
-        for (t, w) in cl.template.iter_mut().zip(other.iter()) {
+    /// Merges live clusters `a` and `b` of one leaf into the lower index,
+    /// whose template generalises to cover both; the other dies. Returns the
+    /// survivor (so a group's lowest id is always live).
+    fn merge(&mut self, a: usize, b: usize) -> usize {
+        let (keep, gone) = (a.min(b), a.max(b));
+        let other = std::mem::take(&mut self.clusters[gone].template);
+        self.clusters[keep].size += self.clusters[gone].size;
+        for (t, w) in self.clusters[keep].template.iter_mut().zip(other.iter()) {
             if let Some(g) = generalise(t, w) {
                 *t = g.into_boxed_str();
             }
         }
-        self.clusters[m].template = other;
-        self.parent[m] = into;
-        let leaf = self.clusters[m].leaf;
-        self.nodes[leaf].clusters.retain(|&x| x != m);
+        self.clusters[gone].template = other;
+        self.clusters[gone].live = false;
+        self.reindex(gone);
+        self.tree.detach(self.clusters[gone].leaf, gone);
+        self.union(keep, gone);
+        keep
     }
 }

@@ -45,10 +45,21 @@ pub fn has_wildcard(s: &str) -> bool {
     s.len() >= WILDCARD.len() && s.contains(WILDCARD)
 }
 
-/// True iff `s` is a value-like token: has a digit or a wildcard.
+/// True iff `s` is a value-like token: has a digit or a wildcard, or is a
+/// month or weekday name (`Jun`, `Sat`), which in logs are dates.
 #[inline]
 pub fn is_variable_like(s: &str) -> bool {
-    has_digit(s) || has_wildcard(s)
+    has_digit(s) || has_wildcard(s) || is_calendar_name(s)
+}
+
+/// `Jan`…`Dec`, `Mon`…`Sun`, optionally followed by `,` (as in `Sat,`).
+fn is_calendar_name(s: &str) -> bool {
+    const NAMES: [&str; 19] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Mon",
+        "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
+    ];
+    let s = s.strip_suffix(',').unwrap_or(s);
+    s.len() == 3 && NAMES.contains(&s)
 }
 
 /// True iff the glob `pattern` (`<*>` matching any run, even empty) matches
@@ -308,6 +319,7 @@ mod tests {
             ("7d9f8b6c5", "5b7c9d8e1", Compatible),
             ("LOGIN(uid=0)", "(uid=<*>)", Conflict),
             ("(uid=0)", "(uid=12)", Covered),
+            ("Jun", "Jul", Compatible),
         ];
         for (tpl, tok, want) in cases {
             assert_eq!(relate(tpl, tok), want, "relate({tpl:?}, {tok:?})");

@@ -1,0 +1,140 @@
+//! How the engine's state leaves and re-enters memory.
+//!
+//! The daemon turns tracking on; after each batch it takes the keys of the
+//! entities the batch wrote ([`Engine::take_changes`]) and persists them in
+//! the batch's store transaction. Closed and merged incidents never change
+//! again: once persisted they are evicted from memory. On start,
+//! [`Engine::restore`] rebuilds the engine from the stored entities,
+//! re-deriving every index (timers, topology candidates).
+
+use std::sync::Arc;
+
+use crate::alert::{AlertStatus, Fingerprint, Timestamp};
+use crate::engine::deadlines::Deadline;
+use crate::engine::state::{AlertState, Group, Incident, IncidentId};
+use crate::engine::{rules, Engine, EngineConfig, Stats};
+
+/// Keys written since the last call; a key whose entity is gone was deleted.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub alerts: Vec<Fingerprint>,
+    pub groups: Vec<Arc<str>>,
+    pub incidents: Vec<IncidentId>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty() && self.groups.is_empty() && self.incidents.is_empty()
+    }
+}
+
+impl Engine {
+    /// Records which entities each call writes (off by default).
+    pub fn set_tracking(&mut self, on: bool) {
+        self.alerts.set_tracking(on);
+        self.groups.set_tracking(on);
+        self.incidents.set_tracking(on);
+    }
+
+    pub fn take_changes(&mut self) -> Changes {
+        let mut c = Changes {
+            alerts: self.alerts.take_dirty(),
+            groups: self.groups.take_dirty(),
+            incidents: self.incidents.take_dirty(),
+        };
+        // Sorted: the store writes in key order, and the order is reproducible.
+        c.alerts.sort();
+        c.groups.sort();
+        c.incidents.sort();
+        c
+    }
+
+    pub fn group(&self, key: &str) -> Option<&Group> {
+        self.groups.get(key)
+    }
+
+    /// Drops closed and merged incidents from memory (they are persisted
+    /// and immutable). Returns how many were evicted.
+    pub fn evict_final(&mut self) -> usize {
+        let ids: Vec<IncidentId> = self
+            .incidents
+            .iter()
+            .filter(|(_, i)| i.status.is_final())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.incidents.evict(id);
+        }
+        ids.len()
+    }
+
+    /// Incidents held in memory (open, acknowledged, resolved).
+    pub fn incident_count(&self) -> usize {
+        self.incidents.len()
+    }
+
+    /// Rebuilds an engine from persisted entities.
+    pub fn restore(
+        cfg: EngineConfig,
+        alerts: Vec<AlertState>,
+        groups: Vec<Group>,
+        incidents: Vec<Incident>,
+        clock: Timestamp,
+        stats: Stats,
+    ) -> Engine {
+        let mut e = Engine::new(cfg);
+        e.clock = clock;
+        e.stats = stats;
+        for mut g in groups {
+            // Config may have changed: find the rule by the key's name prefix.
+            let name = g.key.split('\u{1f}').next().unwrap_or_default();
+            g.rule = e.cfg.rules.iter().position(|r| r.name == name).unwrap_or(e.cfg.rules.len() - 1);
+            e.groups.insert(g.key.clone(), g);
+        }
+        for inc in incidents {
+            if inc.status == crate::engine::state::IncidentStatus::Resolved {
+                if let Some(r) = inc.resolved_at {
+                    let at = r.plus(std::time::Duration::from_millis(inc.reopen_window_ms));
+                    e.deadlines.schedule(at, Deadline::IncidentClose(inc.id));
+                }
+            }
+            if !inc.status.is_final() {
+                e.incidents.insert(inc.id, inc);
+            }
+        }
+        for mut a in alerts {
+            let fp = a.fingerprint;
+            a.rule = rules::select(&e.cfg.rules, &a.labels);
+            if let Some((k, _)) = e.groups.get_key_value(&*a.group_key) {
+                a.group_key = k.clone();
+            }
+            match a.status {
+                AlertStatus::Firing => {
+                    if let Some(x) = a.expires_at {
+                        a.scheduled_expiry = Some(x);
+                        e.deadlines.schedule(x, Deadline::AlertExpiry(fp));
+                    }
+                }
+                AlertStatus::Resolved => {
+                    if let (true, Some(r)) = (a.pending, a.resolved_at) {
+                        let w = e.cfg.rules[a.rule].window;
+                        e.deadlines.schedule(r.plus(w), Deadline::PendingExpiry(fp));
+                    }
+                }
+            }
+            if a.flapping {
+                if let Some(first) = a.changes.first() {
+                    e.deadlines.schedule(first.plus(e.cfg.flap_window), Deadline::FlapCheck(fp));
+                }
+            }
+            let active = a.incident.and_then(|i| e.incidents.get(&i)).is_some_and(|i| i.status.is_active());
+            e.alerts.insert(fp, a);
+            if active {
+                if let Some(svc) = e.service_of(fp) {
+                    e.topo_index.entry(svc).or_default().push(fp);
+                }
+            }
+        }
+        e
+    }
+}

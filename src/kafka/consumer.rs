@@ -1,0 +1,343 @@
+//! The pipeline thread: Kafka records in, one redb transaction per batch.
+//!
+//! Exactly-once effects rest on three rules:
+//! 1. a record is applied only if its offset is at or past the stored next
+//!    offset of its partition (redb, not the broker, is the truth), so a
+//!    re-delivered record is skipped;
+//! 2. state, next offsets and outbox entries of a batch commit together;
+//! 3. offsets are handed to the broker only after that commit.
+//!
+//! The engine clock is event time: each record's timestamp (never later
+//! than the wall clock). Timers fire on the wall clock only once every
+//! assigned partition is caught up, so a restart after downtime replays the
+//! backlog by its own timestamps instead of expiring every alert first.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{debug, error, info, warn};
+
+use crate::alert::Timestamp;
+use crate::config::{Assignment, Config};
+use crate::engine::{Engine, IncidentEvent};
+use crate::kafka::{consumer_config, events, Health, KafkaError};
+use crate::store::{BatchWrite, Offsets, OutboxEntry, Store};
+
+/// A command from the API, applied on the pipeline thread through the same
+/// store transaction as Kafka input (one write path).
+pub enum Command {
+    Acknowledge(crate::engine::state::IncidentId, CommandReply),
+    Resolve(crate::engine::state::IncidentId, CommandReply),
+}
+
+pub type CommandReply = tokio::sync::oneshot::Sender<Result<u64, crate::engine::CommandError>>;
+
+/// The wall clock: the only clock read in the daemon's decision path.
+pub fn wall_clock() -> Timestamp {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    Timestamp(ms)
+}
+
+pub struct Pipeline {
+    pub engine: Engine,
+    pub store: Arc<Store>,
+    pub consumer: BaseConsumer,
+    pub cfg: Config,
+    pub offsets: Offsets,
+    pub health: Arc<Health>,
+    pub publish: Arc<tokio::sync::Notify>,
+    pub commands: std::sync::mpsc::Receiver<Command>,
+    /// Embedded broker: stored offsets past the end mean the in-process
+    /// broker restarted empty, so restart those partitions from zero.
+    pub embedded: bool,
+}
+
+impl Pipeline {
+    pub fn new(
+        engine: Engine,
+        store: Arc<Store>,
+        cfg: Config,
+        health: Arc<Health>,
+        publish: Arc<tokio::sync::Notify>,
+        commands: std::sync::mpsc::Receiver<Command>,
+        embedded: bool,
+    ) -> Result<Pipeline, KafkaError> {
+        let consumer: BaseConsumer = consumer_config(&cfg.kafka).create()?;
+        let offsets = store.offsets()?;
+        Ok(Pipeline { engine, store, consumer, cfg, offsets, health, publish, commands, embedded })
+    }
+
+    /// Checks stored offsets against the broker and subscribes or assigns.
+    pub fn start(&mut self) -> Result<(), KafkaError> {
+        let topics: Vec<&str> = self.cfg.kafka.alert_topics.iter().map(String::as_str).collect();
+        let md = self.consumer.fetch_metadata(None, Duration::from_secs(10))?;
+        let mut parts: Vec<(String, i32)> = Vec::new();
+        for t in &topics {
+            let Some(mt) = md.topics().iter().find(|mt| mt.name() == *t) else {
+                return Err(KafkaError::NoTopic(t.to_string()));
+            };
+            for p in mt.partitions() {
+                parts.push((t.to_string(), p.id()));
+            }
+        }
+        let mut reset = Offsets::new();
+        for ((topic, p), stored) in &self.offsets {
+            let Ok((low, high)) = self.consumer.fetch_watermarks(topic, *p, Duration::from_secs(10)) else {
+                continue;
+            };
+            if *stored > high {
+                if self.embedded {
+                    warn!(topic, partition = p, stored, high, "embedded broker restarted empty: re-reading partition from 0, incidents kept");
+                    reset.insert((topic.clone(), *p), 0);
+                } else {
+                    return Err(KafkaError::OffsetBeyondEnd { topic: topic.clone(), partition: *p, stored: *stored, high });
+                }
+            } else if *stored < low {
+                error!(topic, partition = p, stored, low, "records were deleted by retention before they were consumed: continuing from the earliest available");
+            }
+        }
+        if !reset.is_empty() {
+            self.store.set_offsets(&reset)?;
+            self.offsets.extend(reset);
+        }
+        match self.cfg.kafka.assignment {
+            Assignment::Group => {
+                self.consumer.subscribe(&topics)?;
+                info!(topics = ?topics, group = %self.cfg.kafka.group_id, "subscribed");
+            }
+            Assignment::Manual => {
+                let wanted = &self.cfg.kafka.partitions;
+                let mut tpl = TopicPartitionList::new();
+                for (t, p) in parts.iter().filter(|(_, p)| wanted.is_empty() || wanted.contains(p)) {
+                    let off = match self.offsets.get(&(t.clone(), *p)) {
+                        Some(o) => Offset::Offset(*o),
+                        None => Offset::Beginning,
+                    };
+                    tpl.add_partition_offset(t, *p, off)?;
+                }
+                self.consumer.assign(&tpl)?;
+                info!(partitions = tpl.count(), "assigned partitions manually at stored offsets");
+            }
+        }
+        self.health.store_ok.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs until `shutdown` is set; finishes the batch in hand first.
+    pub fn run(mut self, shutdown: Arc<AtomicBool>) -> Result<(), KafkaError> {
+        let tick_every = self.cfg.kafka.tick_interval.0;
+        let mut last_tick = Instant::now();
+        let mut last_lag_check = Instant::now() - tick_every;
+        while !shutdown.load(Ordering::Relaxed) {
+            let batch = self.poll_batch();
+            let mut write = BatchWrite::default();
+            let mut events: Vec<IncidentEvent> = Vec::new();
+            for m in &batch {
+                self.apply(m, &mut write, &mut events);
+            }
+            let mut replies = Vec::new();
+            while let Ok(cmd) = self.commands.try_recv() {
+                let now = wall_clock().max(self.engine.clock());
+                let (res, reply) = match cmd {
+                    Command::Acknowledge(id, r) => (self.engine.acknowledge(id, now), r),
+                    Command::Resolve(id, r) => (self.engine.resolve(id, now), r),
+                };
+                match res {
+                    Ok(evs) => {
+                        let n = evs.len() as u64;
+                        events.extend(evs);
+                        replies.push((reply, Ok(n)));
+                    }
+                    Err(e) => replies.push((reply, Err(e))),
+                }
+            }
+            if batch.is_empty() && last_tick.elapsed() >= tick_every {
+                last_tick = Instant::now();
+                if last_lag_check.elapsed() >= tick_every {
+                    last_lag_check = Instant::now();
+                    self.check_lag();
+                }
+                if self.health.caught_up.load(Ordering::Relaxed) {
+                    events.extend(self.engine.tick(wall_clock()));
+                }
+            }
+            self.render(&events, &mut write);
+            let changes = self.engine.take_changes();
+            if !write.outbox.is_empty() || !write.offsets.is_empty() || !changes.is_empty() {
+                if !self.commit_with_retry(&changes, &write, &shutdown) {
+                    // Shutting down with the batch uncommitted: it is consumed
+                    // again on the next start. Nothing was acknowledged.
+                    return Ok(());
+                }
+                for ((t, p), o) in &write.offsets {
+                    self.offsets.insert((t.clone(), *p), *o);
+                    if let Err(e) = self.consumer.store_offset(t, *p, *o) {
+                        debug!(topic = %t, partition = p, error = %e, "offset not stored for broker commit");
+                    }
+                }
+                self.engine.evict_final();
+                self.health.batches_committed.fetch_add(1, Ordering::Relaxed);
+                self.health.engine_clock_ms.store(self.engine.clock().0, Ordering::Relaxed);
+                if !write.outbox.is_empty() {
+                    self.publish.notify_one();
+                }
+            }
+            for (reply, r) in replies {
+                let _ = reply.send(r);
+            }
+        }
+        info!("pipeline stopped");
+        Ok(())
+    }
+
+    /// Up to `batch_max` records: waits up to the tick interval for the
+    /// first, then `batch_linger` for the rest.
+    fn poll_batch(&mut self) -> Vec<OwnedMessage> {
+        let max = self.cfg.kafka.batch_max;
+        let linger = self.cfg.kafka.batch_linger.0;
+        let mut out = Vec::new();
+        let first_wait = self.cfg.kafka.tick_interval.0.min(Duration::from_millis(200));
+        let mut deadline: Option<Instant> = None;
+        while out.len() < max {
+            let wait = match deadline {
+                None => first_wait,
+                Some(d) => d.saturating_duration_since(Instant::now()),
+            };
+            match self.consumer.poll(wait) {
+                Some(Ok(m)) => {
+                    self.health.broker_ok.store(true, Ordering::Relaxed);
+                    out.push(m.detach());
+                    deadline.get_or_insert_with(|| Instant::now() + linger);
+                }
+                Some(Err(e)) => {
+                    warn!(error = %e, "consumer error");
+                    break;
+                }
+                None => break,
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+        }
+        if !out.is_empty() {
+            self.health.caught_up.store(false, Ordering::Relaxed);
+        }
+        out
+    }
+
+    /// Applies one record unless it was already applied.
+    fn apply(&mut self, m: &OwnedMessage, write: &mut BatchWrite, events: &mut Vec<IncidentEvent>) {
+        let key = (m.topic().to_string(), m.partition());
+        let next = write.offsets.get(&key).or_else(|| self.offsets.get(&key)).copied().unwrap_or(0);
+        if m.offset() < next {
+            debug!(topic = m.topic(), partition = m.partition(), offset = m.offset(), "skipping record already applied");
+            return;
+        }
+        let wall = wall_clock();
+        let now = m.timestamp().to_millis().map_or(wall, |t| Timestamp(t).min(wall));
+        let payload = m.payload().unwrap_or_default();
+        let out = self.engine.handle(payload, now);
+        self.health.records_consumed.fetch_add(1, Ordering::Relaxed);
+        if !out.decoded.errors.is_empty() {
+            self.health.records_rejected.fetch_add(1, Ordering::Relaxed);
+            let msg: Vec<String> = out.decoded.errors.iter().map(|e| e.to_string()).collect();
+            let reason = out.decoded.errors[0].reason();
+            warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %msg.join("; "), "record rejected, sent to the DLQ");
+            write.outbox.push(OutboxEntry {
+                topic: self.cfg.kafka.dlq_topic.clone(),
+                key: m.key().unwrap_or_default().to_vec(),
+                headers: vec![
+                    ("correlator-error".into(), msg.join("; ").into_bytes()),
+                    ("correlator-reason".into(), reason.as_bytes().to_vec()),
+                    ("correlator-source-topic".into(), m.topic().as_bytes().to_vec()),
+                    ("correlator-source-partition".into(), m.partition().to_string().into_bytes()),
+                    ("correlator-source-offset".into(), m.offset().to_string().into_bytes()),
+                ],
+                payload: payload.to_vec(),
+            });
+        }
+        events.extend(out.events);
+        write.offsets.insert(key, m.offset() + 1);
+    }
+
+    /// Turns engine events into outbox entries (data = incident now).
+    fn render(&self, events: &[IncidentEvent], write: &mut BatchWrite) {
+        for ev in events {
+            if let Some(inc) = self.engine.incident(ev.incident) {
+                write.outbox.push(OutboxEntry {
+                    topic: self.cfg.kafka.incident_topic.clone(),
+                    key: ev.incident.to_string().into_bytes(),
+                    headers: Vec::new(),
+                    payload: events::render(ev, inc),
+                });
+            }
+        }
+    }
+
+    /// Commits, retrying with backoff: a failed commit (full disk, I/O error)
+    /// stops progress; no offset moves past unstored state. Returns false if
+    /// shutdown came first.
+    fn commit_with_retry(&self, changes: &crate::engine::persist::Changes, write: &BatchWrite, shutdown: &AtomicBool) -> bool {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.store.commit(&self.engine, changes, write) {
+                Ok(()) => {
+                    self.health.store_ok.store(true, Ordering::Relaxed);
+                    return true;
+                }
+                Err(e) => {
+                    self.health.store_ok.store(false, Ordering::Relaxed);
+                    error!(error = %e, retry_in = ?backoff, "store commit failed; consumption stopped until it succeeds");
+                    if shutdown.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Updates lag per assigned partition and the caught-up flag.
+    fn check_lag(&mut self) {
+        let Ok(assignment) = self.consumer.assignment() else { return };
+        let parts: Vec<(String, i32)> =
+            assignment.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        drop(assignment);
+        let mut lag = Vec::new();
+        let mut caught_up = !parts.is_empty();
+        let mut reachable = true;
+        for (t, p) in parts {
+            match self.consumer.fetch_watermarks(&t, p, Duration::from_secs(2)) {
+                Ok((_, high)) => {
+                    let next = self.offsets.get(&(t.clone(), p)).copied().unwrap_or(0);
+                    let l = (high - next).max(0);
+                    if l > 0 {
+                        caught_up = false;
+                    }
+                    lag.push((t, p, l));
+                }
+                Err(e) => {
+                    warn!(topic = %t, partition = p, error = %e, "broker unreachable");
+                    reachable = false;
+                    caught_up = false;
+                }
+            }
+        }
+        self.health.broker_ok.store(reachable, Ordering::Relaxed);
+        self.health.caught_up.store(caught_up, Ordering::Relaxed);
+        if let Ok(mut l) = self.health.lag.lock() {
+            *l = lag;
+        }
+    }
+}
+
+/// Lag by partition, for logs.
+pub fn lag_summary(h: &Health) -> BTreeMap<String, i64> {
+    h.lag.lock().map(|l| l.iter().map(|(t, p, n)| (format!("{t}/{p}"), *n)).collect()).unwrap_or_default()
+}

@@ -1,0 +1,95 @@
+//! The Kafka edge of the daemon.
+//!
+//! - [`consumer`]: the pipeline thread: poll a batch, feed the engine, commit
+//!   state + offsets + outbox in one redb transaction.
+//! - [`publisher`]: delivers outbox entries with the idempotent producer and
+//!   deletes them once the broker acknowledged.
+//! - [`events`]: incident events as CloudEvents.
+//! - [`embedded`]: librdkafka's in-process mock cluster for `--embedded-kafka`.
+//! - [`demo`]: sample traffic for `--demo`.
+//! - [`tools`]: `correlator send` and `correlator tail`.
+
+pub mod consumer;
+pub mod demo;
+pub mod embedded;
+pub mod events;
+pub mod publisher;
+pub mod tools;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use rdkafka::ClientConfig;
+
+use crate::config::KafkaConfig;
+
+/// Consumer settings: offsets are stored only after the redb commit
+/// (`enable.auto.offset.store=false`), then committed to the broker in the
+/// background so lag tooling works; redb stays the source of truth.
+pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        .set("group.id", &k.group_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", k.session_timeout.0.as_millis().to_string())
+        .set("fetch.wait.max.ms", "10")
+        .set("enable.partition.eof", "false");
+    for (key, v) in &k.properties {
+        c.set(key, v);
+    }
+    c
+}
+
+/// Producer settings: idempotent, all in-sync replicas, long delivery timeout
+/// so a broker restart is ridden out rather than reported.
+pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "120000");
+    for (key, v) in &k.properties {
+        c.set(key, v);
+    }
+    c
+}
+
+/// State shared between the pipeline, the publisher and the HTTP server.
+#[derive(Debug, Default)]
+pub struct Health {
+    pub store_ok: AtomicBool,
+    pub broker_ok: AtomicBool,
+    pub caught_up: AtomicBool,
+    pub outbox_backlog: AtomicU64,
+    pub records_consumed: AtomicU64,
+    pub records_rejected: AtomicU64,
+    pub events_published: AtomicU64,
+    pub batches_committed: AtomicU64,
+    /// Engine clock in ms.
+    pub engine_clock_ms: AtomicI64,
+    /// (topic, partition, lag) of the last watermark check.
+    pub lag: Mutex<Vec<(String, i32, i64)>>,
+}
+
+impl Health {
+    pub fn ready(&self) -> bool {
+        self.store_ok.load(Ordering::Relaxed) && self.broker_ok.load(Ordering::Relaxed)
+    }
+}
+
+/// Why the Kafka edge failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaError {
+    #[error("kafka client: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    #[error("topic {topic} partition {partition}: stored offset {stored} is beyond the broker's end {high}; the topic was recreated or truncated. Refusing to skip or re-read input: reset the offsets in the store deliberately")]
+    OffsetBeyondEnd { topic: String, partition: i32, stored: i64, high: i64 },
+    #[error("topic {0} not found on the broker")]
+    NoTopic(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}

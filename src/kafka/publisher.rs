@@ -1,0 +1,144 @@
+//! The outbox publisher: delivers committed outbox entries in sequence order
+//! with the idempotent producer, and deletes each only after the broker
+//! acknowledged it. Delivery is at-least-once (a crash between the ack and
+//! the delete re-sends); events carry ids so consumers drop the copy.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tracing::{debug, warn};
+
+use crate::config::KafkaConfig;
+use crate::kafka::{producer_config, Health, KafkaError};
+use crate::store::Store;
+
+const BATCH: usize = 1000;
+
+pub struct Publisher {
+    producer: FutureProducer,
+    store: Arc<Store>,
+    health: Arc<Health>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Publisher {
+    pub fn new(
+        k: &KafkaConfig,
+        store: Arc<Store>,
+        health: Arc<Health>,
+        notify: Arc<tokio::sync::Notify>,
+    ) -> Result<Publisher, KafkaError> {
+        Ok(Publisher { producer: producer_config(k).create()?, store, health, notify })
+    }
+
+    /// Publishes until `stop` is set and the outbox is empty, or until
+    /// `stop` is set and `drain_deadline` passed.
+    pub async fn run(self, stop: Arc<AtomicBool>, drain_deadline: Duration) {
+        let mut stop_seen: Option<tokio::time::Instant> = None;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.publish_some().await {
+                Ok(0) => {
+                    backoff = Duration::from_millis(100);
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = self.notify.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    warn!(error = %e, retry_in = ?backoff, "outbox publish failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+            if stop.load(Ordering::Relaxed) {
+                let since = *stop_seen.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() > drain_deadline {
+                    warn!(backlog = self.health.outbox_backlog.load(Ordering::Relaxed), "shutdown deadline: outbox left for the next start");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends one batch; returns how many were delivered and deleted.
+    async fn publish_some(&self) -> Result<usize, String> {
+        let store = self.store.clone();
+        let batch = tokio::task::spawn_blocking(move || store.outbox_batch(BATCH))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            self.health.outbox_backlog.store(0, Ordering::Relaxed);
+            return Ok(0);
+        }
+        let mut futures = Vec::with_capacity(batch.len());
+        for (seq, e) in &batch {
+            let mut headers = OwnedHeaders::new();
+            for (k, v) in &e.headers {
+                headers = headers.insert(rdkafka::message::Header { key: k, value: Some(v) });
+            }
+            let mut rec = FutureRecord::to(&e.topic).key(&e.key).payload(&e.payload);
+            if !e.headers.is_empty() {
+                rec = rec.headers(headers);
+            }
+            // Enqueue now (send_result), await acks below: one round trip per batch.
+            loop {
+                match self.producer.send_result(rec) {
+                    Ok(f) => {
+                        futures.push((*seq, f));
+                        break;
+                    }
+                    Err((rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ), r)) => {
+                        rec = r;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(format!("enqueue to {}: {e}", e_topic(&batch, *seq))),
+                }
+            }
+        }
+        let mut delivered = Vec::with_capacity(futures.len());
+        let mut first_err = None;
+        for (seq, f) in futures {
+            match f.await {
+                Ok(Ok(_)) => delivered.push(seq),
+                Ok(Err((e, _))) => {
+                    first_err.get_or_insert_with(|| e.to_string());
+                }
+                Err(_) => {
+                    first_err.get_or_insert_with(|| "delivery cancelled".to_string());
+                }
+            }
+        }
+        let n = delivered.len();
+        if n > 0 {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.outbox_delete(&delivered))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            self.health.events_published.fetch_add(n as u64, Ordering::Relaxed);
+            debug!(delivered = n, "outbox entries published");
+        }
+        if let Ok(left) = self.store.outbox_len() {
+            self.health.outbox_backlog.store(left, Ordering::Relaxed);
+        }
+        match first_err {
+            Some(e) => Err(format!("{} of {} not delivered: {e}", batch.len() - n, batch.len())),
+            None => Ok(n),
+        }
+    }
+}
+
+fn e_topic(batch: &[(u64, crate::store::OutboxEntry)], seq: u64) -> &str {
+    batch.iter().find(|(s, _)| *s == seq).map_or("?", |(_, e)| e.topic.as_str())
+}

@@ -1,0 +1,151 @@
+//! `correlator send` (produce alert JSON to any broker) and `correlator tail`
+//! (print incident events as they are published).
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+use crate::replay::parse_line;
+
+/// One record to produce.
+pub struct Outgoing {
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+    pub timestamp: Option<i64>,
+}
+
+/// Reads lines: a replay record (`{"ts","key","value"}`) keeps its key and
+/// timestamp; any other line is an alert body, keyed by the value of
+/// `partition_key` found in its labels.
+pub fn read_records(input: impl BufRead, partition_key: &str) -> anyhow::Result<Vec<Outgoing>> {
+    let mut out = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Option<serde_json::Value> = serde_json::from_str(&line).ok();
+        let is_record = v.as_ref().is_some_and(|v| v.get("ts").is_some() && v.get("value").is_some());
+        if is_record {
+            let r = parse_line(&line).map_err(|e| anyhow::anyhow!("line {}: {e}", i + 1))?;
+            let key = v.as_ref().and_then(|v| v.get("key")).and_then(|k| k.as_str()).map(str::to_string);
+            out.push(Outgoing { key, payload: r.body.into_owned(), timestamp: Some(r.ts.0) });
+        } else {
+            let key = v.as_ref().and_then(|v| find_label(v, partition_key));
+            out.push(Outgoing { key, payload: line.into_bytes(), timestamp: None });
+        }
+    }
+    Ok(out)
+}
+
+/// The partition key label in any of the supported formats.
+fn find_label(v: &serde_json::Value, name: &str) -> Option<String> {
+    let candidates = [
+        v.pointer(&format!("/labels/{name}")),
+        v.pointer(&format!("/alerts/0/labels/{name}")),
+        v.pointer(&format!("/0/labels/{name}")),
+        v.pointer(&format!("/payload/custom_details/{name}")),
+        v.pointer(&format!("/commonLabels/{name}")),
+    ];
+    candidates.into_iter().flatten().find_map(|x| x.as_str().map(str::to_string))
+}
+
+/// Produces every record and waits for each acknowledgement.
+pub async fn send(brokers: &str, topic: &str, records: Vec<Outgoing>) -> anyhow::Result<usize> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "60000")
+        .create()?;
+    let mut futs = Vec::with_capacity(records.len());
+    for r in &records {
+        let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(&r.payload);
+        if let Some(k) = &r.key {
+            rec = rec.key(k.as_str());
+        }
+        if let Some(ts) = r.timestamp {
+            rec = rec.timestamp(ts);
+        }
+        loop {
+            match producer.send_result(rec) {
+                Ok(f) => {
+                    futs.push(f);
+                    break;
+                }
+                Err((_, back)) => {
+                    rec = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+    let n = futs.len();
+    for f in futs {
+        match f.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => anyhow::bail!("not delivered: {e}"),
+            Err(_) => anyhow::bail!("delivery cancelled"),
+        }
+    }
+    Ok(n)
+}
+
+/// Prints each message of `topic` as one line until `limit` messages or
+/// `idle` without any (None = forever).
+pub fn tail(brokers: &str, topic: &str, from_beginning: bool, limit: Option<usize>, idle: Option<Duration>, mut out: impl Write) -> anyhow::Result<usize> {
+    let group = format!("correlator-tail-{}", std::process::id());
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", if from_beginning { "earliest" } else { "latest" })
+        .set("fetch.wait.max.ms", "50")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let mut n = 0;
+    let mut last = std::time::Instant::now();
+    loop {
+        if limit.is_some_and(|l| n >= l) || idle.is_some_and(|d| last.elapsed() > d) {
+            break;
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                out.write_all(m.payload().unwrap_or_default())?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+                n += 1;
+                last = std::time::Instant::now();
+            }
+            Some(Err(e)) => anyhow::bail!("consuming {topic}: {e}"),
+            None => {}
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_records_and_bodies_with_keys() {
+        let input = concat!(
+            r#"{"ts":"2026-01-05T10:00:00Z","key":"eu1","value":{"labels":{"a":"b"}}}"#, "\n",
+            r#"{"labels":{"alertname":"X","cluster":"eu2"}}"#, "\n",
+            "\n",
+            r#"{"alerts":[{"labels":{"cluster":"eu3"}}]}"#, "\n",
+        );
+        let r = read_records(input.as_bytes(), "cluster").unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].key.as_deref(), Some("eu1"));
+        assert_eq!(r[0].timestamp, Some(1_767_607_200_000));
+        assert_eq!(r[0].payload, br#"{"labels":{"a":"b"}}"#);
+        assert_eq!(r[1].key.as_deref(), Some("eu2"));
+        assert_eq!(r[2].key.as_deref(), Some("eu3"));
+    }
+}

@@ -1,0 +1,87 @@
+//! Outbox entries: a message waiting to be published.
+//!
+//! Binary layout (so DLQ records keep their original bytes exactly):
+//! `u32 topic_len, topic, u32 key_len, key, u32 header_count,
+//! (u32 name_len, name, u32 value_len, value)*, payload` — lengths big-endian.
+
+/// A message the publisher must deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub topic: String,
+    pub key: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub payload: Vec<u8>,
+}
+
+impl OutboxEntry {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            16 + self.topic.len() + self.key.len() + self.payload.len() + self.headers.len() * 32,
+        );
+        put(&mut out, self.topic.as_bytes());
+        put(&mut out, &self.key);
+        out.extend_from_slice(&(self.headers.len() as u32).to_be_bytes());
+        for (k, v) in &self.headers {
+            put(&mut out, k.as_bytes());
+            put(&mut out, v);
+        }
+        out.extend_from_slice(&self.payload);
+        out
+    }
+
+    pub fn decode(mut b: &[u8]) -> Result<OutboxEntry, String> {
+        let topic = String::from_utf8(take(&mut b)?.to_vec()).map_err(|e| format!("topic: {e}"))?;
+        let key = take(&mut b)?.to_vec();
+        let n = u32::from_be_bytes(take_n::<4>(&mut b)?) as usize;
+        let mut headers = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let k = String::from_utf8(take(&mut b)?.to_vec()).map_err(|e| format!("header: {e}"))?;
+            headers.push((k, take(&mut b)?.to_vec()));
+        }
+        Ok(OutboxEntry { topic, key, headers, payload: b.to_vec() })
+    }
+}
+
+fn put(out: &mut Vec<u8>, part: &[u8]) {
+    out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+    out.extend_from_slice(part);
+}
+
+fn take_n<const N: usize>(b: &mut &[u8]) -> Result<[u8; N], String> {
+    if b.len() < N {
+        return Err("truncated entry".into());
+    }
+    let (h, t) = b.split_at(N);
+    *b = t;
+    Ok(h.try_into().unwrap_or([0; N]))
+}
+
+fn take<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let n = u32::from_be_bytes(take_n::<4>(b)?) as usize;
+    if b.len() < n {
+        return Err("truncated entry".into());
+    }
+    let (h, t) = b.split_at(n);
+    *b = t;
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_truncation() {
+        let e = OutboxEntry {
+            topic: "alerts-dlq".into(),
+            key: b"k".to_vec(),
+            headers: vec![("error".into(), b"bad".to_vec()), ("x".into(), vec![0xff, 0])],
+            payload: vec![0, 1, 2, 0xff],
+        };
+        let b = e.encode();
+        assert_eq!(OutboxEntry::decode(&b).unwrap(), e);
+        for cut in 0..b.len() - e.payload.len() {
+            assert!(OutboxEntry::decode(&b[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Table definitions and key encodings.
+//!
+//! Values are JSON (the engine's serde types): readable with any redb tool,
+//! and tolerant of added fields. Keys: fingerprints and incident ids as u64
+//! (their numeric order), group keys as strings, offsets as `TOPIC/PARTITION`
+//! (a topic name never contains '/').
+
+use redb::TableDefinition;
+
+/// fingerprint → AlertState
+pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+/// group key → Group
+pub const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
+/// incident id → Incident (every incident ever, closed ones included)
+pub const INCIDENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("incidents");
+/// `TOPIC/PARTITION` → next offset to consume
+pub const OFFSETS: TableDefinition<&str, i64> = TableDefinition::new("offsets");
+/// sequence → outbox entry (see `outbox.rs`), deleted once the broker acked it
+pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// name → JSON value
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+pub const META_CLOCK: &str = "clock";
+pub const META_STATS: &str = "stats";
+pub const META_OUTBOX_SEQ: &str = "outbox_seq";
+
+pub fn encode_offset_key(topic: &str, partition: i32) -> String {
+    format!("{topic}/{partition}")
+}
+
+pub fn decode_offset_key(k: &str) -> Option<(String, i32)> {
+    let (t, p) = k.rsplit_once('/')?;
+    Some((t.to_string(), p.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_key_round_trip() {
+        assert_eq!(decode_offset_key(&encode_offset_key("alerts.v1", 7)), Some(("alerts.v1".into(), 7)));
+        assert_eq!(decode_offset_key("nope"), None);
+    }
+}
