@@ -44,117 +44,183 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     } else {
         None
     };
-    let store = Arc::new(Store::open(&cfg.store.path)?);
-    let engine = store.load_engine(engine_cfg)?;
-    info!(
-        store = %cfg.store.path.display(),
-        alerts = engine.alert_count(),
-        incidents = engine.incident_count(),
-        "state loaded"
-    );
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("correlator-io")
-        .build()?;
-    let health = Arc::new(Health::default());
-    health.store_ok.store(true, Ordering::Relaxed);
-    let notify = Arc::new(tokio::sync::Notify::new());
-    let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
-    let stop = Arc::new(AtomicBool::new(false));
-
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind(&cfg.http.listen))
-        .with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
-    info!(listen = %cfg.http.listen, "http listening");
-    let http_stop = Arc::new(tokio::sync::Notify::new());
-    let app = crate::http::router(health.clone());
-    let hs = http_stop.clone();
-    let http = rt.spawn(async move {
-        let r = axum::serve(listener, app).with_graceful_shutdown(async move { hs.notified().await }).await;
-        if let Err(e) = r {
-            error!(error = %e, "http server failed");
-        }
-    });
-
-    // The pipeline thread owns the engine, the consumer and the batch loop.
-    let pipe_stop = stop.clone();
-    let (pcfg, pstore, phealth, pnotify) = (cfg.clone(), store.clone(), health.clone(), notify.clone());
-    let embedded_mode = embedded.is_some();
-    let pipeline = std::thread::Builder::new().name("correlator-pipeline".into()).spawn(move || {
-        let mut backoff = Duration::from_millis(200);
-        let mut p = match Pipeline::new(engine, pstore, pcfg, phealth.clone(), pnotify, cmd_rx, embedded_mode) {
-            Ok(p) => p,
-            Err(e) => return Err(e),
-        };
-        // The broker may be down at start: keep state, report not ready, retry.
-        loop {
-            match p.start() {
-                Ok(()) => break,
-                Err(e @ crate::kafka::KafkaError::OffsetBeyondEnd { .. }) => return Err(e),
-                Err(e) => {
-                    phealth.broker_ok.store(false, Ordering::Relaxed);
-                    warn!(error = %e, retry_in = ?backoff, "cannot start consuming; retrying");
-                    if pipe_stop.load(Ordering::Relaxed) {
-                        return Ok(());
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-        phealth.broker_ok.store(true, Ordering::Relaxed);
-        p.run(pipe_stop)
-    })?;
-
-    let publisher = Publisher::new(&cfg.kafka, store.clone(), health.clone(), notify.clone())?;
-    let pub_stop = Arc::new(AtomicBool::new(false));
-    let publisher = rt.spawn(publisher.run(pub_stop.clone(), opts.shutdown_timeout / 2));
-    let demo = opts.demo.then(|| rt.spawn(crate::kafka::demo::run(cfg.kafka.clone(), stop.clone())));
-    drop(cmd_tx);
-
-    // Wait for a signal, or for the pipeline to stop by itself (fatal error).
-    let pipeline_done = Arc::new(tokio::sync::Notify::new());
-    let pd = pipeline_done.clone();
-    let watcher = std::thread::spawn(move || {
-        let r = pipeline.join();
-        pd.notify_one();
-        r
-    });
-    rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
-            _ = term.recv() => info!("SIGTERM: shutting down"),
-            _ = pipeline_done.notified() => warn!("pipeline stopped"),
-        }
-    });
-    stop.store(true, Ordering::Relaxed);
-    let deadline = opts.shutdown_timeout;
-    let result = rt.block_on(async {
-        let joined = tokio::time::timeout(deadline, tokio::task::spawn_blocking(move || watcher.join())).await;
-        pub_stop.store(true, Ordering::Relaxed);
-        let _ = tokio::time::timeout(deadline / 2, publisher).await;
-        if let Some(d) = demo {
-            d.abort();
-        }
-        http_stop.notify_one();
-        let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
-        joined
-    });
+    let daemon = Daemon::start(cfg, engine_cfg, embedded.is_some(), opts.demo, opts.shutdown_timeout)?;
+    daemon.wait_for_signal();
+    let r = daemon.shutdown();
     drop(embedded);
-    match result {
-        Ok(Ok(Ok(Ok(Ok(()))))) => {
-            info!("stopped cleanly");
-            Ok(())
+    r
+}
+
+/// A running daemon (also what the integration tests drive in process).
+pub struct Daemon {
+    rt: tokio::runtime::Runtime,
+    stop: Arc<AtomicBool>,
+    pub_stop: Arc<AtomicBool>,
+    http_stop: Arc<tokio::sync::Notify>,
+    http: tokio::task::JoinHandle<()>,
+    publisher: tokio::task::JoinHandle<()>,
+    demo: Option<tokio::task::JoinHandle<Result<(), crate::kafka::KafkaError>>>,
+    watcher: std::thread::JoinHandle<std::thread::Result<Result<(), crate::kafka::KafkaError>>>,
+    pipeline_done: Arc<tokio::sync::Notify>,
+    shutdown_timeout: Duration,
+    /// Where the HTTP server listens (resolved when `http.listen` has port 0).
+    pub http_addr: std::net::SocketAddr,
+    pub health: Arc<Health>,
+    /// Operator commands into the pipeline (the API's write path).
+    pub commands: std::sync::mpsc::Sender<Command>,
+}
+
+impl Daemon {
+    pub fn start(
+        cfg: Config,
+        engine_cfg: EngineConfig,
+        embedded_mode: bool,
+        demo: bool,
+        shutdown_timeout: Duration,
+    ) -> anyhow::Result<Daemon> {
+        let store = Arc::new(Store::open(&cfg.store.path)?);
+        let engine = store.load_engine(engine_cfg)?;
+        info!(
+            store = %cfg.store.path.display(),
+            alerts = engine.alert_count(),
+            incidents = engine.incident_count(),
+            "state loaded"
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("correlator-io")
+            .build()?;
+        let health = Arc::new(Health::default());
+        health.store_ok.store(true, Ordering::Relaxed);
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (cmd_tx, cmd_rx) = std::sync::mpsc::channel::<Command>();
+        let stop = Arc::new(AtomicBool::new(false));
+
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(&cfg.http.listen))
+            .with_context(|| format!("binding http.listen {}", cfg.http.listen))?;
+        let http_addr = listener.local_addr()?;
+        info!(listen = %http_addr, "http listening");
+        let http_stop = Arc::new(tokio::sync::Notify::new());
+        let app = crate::http::router(health.clone());
+        let hs = http_stop.clone();
+        let http = rt.spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { hs.notified().await })
+                .await;
+            if let Err(e) = r {
+                error!(error = %e, "http server failed");
+            }
+        });
+
+        // The pipeline thread owns the engine, the consumer and the batch loop.
+        let pipe_stop = stop.clone();
+        let (pcfg, pstore, phealth, pnotify) =
+            (cfg.clone(), store.clone(), health.clone(), notify.clone());
+        let pipeline = std::thread::Builder::new().name("correlator-pipeline".into()).spawn(
+            move || {
+                let mut p =
+                    Pipeline::new(engine, pstore, pcfg, phealth.clone(), pnotify, cmd_rx, embedded_mode)?;
+                // The broker may be down at start: keep state, report not ready, retry.
+                let mut backoff = Duration::from_millis(200);
+                loop {
+                    match p.start() {
+                        Ok(()) => break,
+                        Err(e @ crate::kafka::KafkaError::OffsetBeyondEnd { .. }) => return Err(e),
+                        Err(e) => {
+                            phealth.broker_ok.store(false, Ordering::Relaxed);
+                            warn!(error = %e, retry_in = ?backoff, "cannot start consuming; retrying");
+                            if pipe_stop.load(Ordering::Relaxed) {
+                                return Ok(());
+                            }
+                            std::thread::sleep(backoff);
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+                phealth.broker_ok.store(true, Ordering::Relaxed);
+                p.run(pipe_stop)
+            },
+        )?;
+        let pipeline_done = Arc::new(tokio::sync::Notify::new());
+        let pd = pipeline_done.clone();
+        let watcher = std::thread::spawn(move || {
+            let r = pipeline.join();
+            pd.notify_one();
+            r
+        });
+
+        let publisher = Publisher::new(&cfg.kafka, store.clone(), health.clone(), notify.clone())?;
+        let pub_stop = Arc::new(AtomicBool::new(false));
+        let publisher = rt.spawn(publisher.run(pub_stop.clone(), shutdown_timeout / 2));
+        let demo = demo.then(|| rt.spawn(crate::kafka::demo::run(cfg.kafka.clone(), stop.clone())));
+        Ok(Daemon {
+            rt,
+            stop,
+            pub_stop,
+            http_stop,
+            http,
+            publisher,
+            demo,
+            watcher,
+            pipeline_done,
+            shutdown_timeout,
+            http_addr,
+            health,
+            commands: cmd_tx,
+        })
+    }
+
+    /// Blocks until SIGINT, SIGTERM, or the pipeline stopping by itself.
+    pub fn wait_for_signal(&self) {
+        self.rt.block_on(async {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        error!(error = %e, "cannot install the SIGTERM handler");
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
+                _ = term.recv() => info!("SIGTERM: shutting down"),
+                _ = self.pipeline_done.notified() => warn!("pipeline stopped"),
+            }
+        });
+    }
+
+    /// Stops fetching, lets the batch in hand commit, flushes the outbox,
+    /// stops HTTP; all within the shutdown timeout.
+    pub fn shutdown(self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        let deadline = self.shutdown_timeout;
+        let watcher = self.watcher;
+        let (pub_stop, publisher, demo, http_stop, http) =
+            (self.pub_stop, self.publisher, self.demo, self.http_stop, self.http);
+        let result = self.rt.block_on(async {
+            let joined =
+                tokio::time::timeout(deadline, tokio::task::spawn_blocking(move || watcher.join()))
+                    .await;
+            pub_stop.store(true, Ordering::Relaxed);
+            let _ = tokio::time::timeout(deadline / 2, publisher).await;
+            if let Some(d) = demo {
+                d.abort();
+            }
+            http_stop.notify_one();
+            let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+            joined
+        });
+        self.rt.shutdown_timeout(Duration::from_secs(1));
+        match result {
+            Ok(Ok(Ok(Ok(Ok(()))))) => {
+                info!("stopped cleanly");
+                Ok(())
+            }
+            Ok(Ok(Ok(Ok(Err(e))))) => Err(e).context("pipeline failed"),
+            Err(_) => anyhow::bail!("shutdown deadline of {deadline:?} passed"),
+            _ => anyhow::bail!("pipeline thread panicked"),
         }
-        Ok(Ok(Ok(Ok(Err(e))))) => Err(e).context("pipeline failed"),
-        Err(_) => {
-            error!(timeout = ?deadline, "shutdown deadline passed; exiting");
-            std::process::exit(1);
-        }
-        _ => anyhow::bail!("pipeline thread panicked"),
     }
 }

@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
+
+/// Lazy-DFA cache per regex (and per thread using it).
+const DFA_CACHE_BYTES: usize = 8 << 20;
 
 /// The wildcard a mask, or a merged template position, stands for.
 pub const WILDCARD: &str = "<*>";
@@ -22,54 +25,54 @@ pub const WILDCARD: &str = "<*>";
 /// them without falling back to a slower engine on non-ASCII text.
 pub const DEFAULT_MASKS: &[(&str, &str)] = &[
     // URLs before paths and hosts: the whole URL is one value.
-    ("url", r"(?-u:\b)[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\x22'<>]+"),
+    ("url", r"(?-u:\b)[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+"),
     // 123e4567-e89b-12d3-a456-426614174000
     (
         "uuid",
         r"(?-u:\b)[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?-u:\b)",
     ),
     // alice@example.com, com.example.Foo@8a2a501 (object ids print like this too)
-    ("email", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*"),
+    ("email", r"[A-Za-z0-9_.+-]+@[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*"),
     // 2026-01-05T10:00:00.123Z, 2026-01-05 10:00:00,123, 2026/01/05
     (
         "datetime",
-        r"(?-u:\b)\d{4}[-/]\d{1,2}[-/]\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?(?-u:\b)",
+        r"(?-u:\b)[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}(?:[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?(?:[.,][0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?(?-u:\b)",
     ),
     // 10.0.0.1, 10.0.0.1:8080, /10.0.0.1:8080 (Java prints socket addresses so)
-    ("ipv4", r"(?:/|(?-u:\b))(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?-u:\b)"),
+    ("ipv4", r"(?:/|(?-u:\b))(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?::[0-9]{1,5})?(?-u:\b)"),
     // fe80::1ff:fe23:4567:890a, 2001:db8::8a2e:370:7334 (also MAC addresses)
     (
         "ipv6",
         r"(?-u:\b)(?:(?:[0-9a-fA-F]{1,4}:){1,6}(?::[0-9a-fA-F]{1,4}){1,6}|(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{1,4})(?-u:\b)|::(?:[0-9a-fA-F]{1,4}:){0,6}[0-9a-fA-F]{1,4}(?-u:\b)",
     ),
     // 10:00:00, 10:00:00.123
-    ("time", r"(?-u:\b)\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?-u:\b)"),
+    ("time", r"(?-u:\b)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?(?-u:\b)"),
     // Sat Jun 18, Jun 18, Sat, Jun  3 (syslog and ctime dates; the time and
     // year are masked on their own)
     (
         "month_day",
-        r"(?-u:\b)(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),?\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+\d{1,2}(?-u:\b)",
+        r"(?-u:\b)(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),?[ \t]+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[ \t]+[0-9]{1,2}(?-u:\b)",
     ),
     // Kubernetes pod names: api-7d9f8b6c5-x2x9z (worker-0 is left to the id mask)
     (
         "k8s_pod",
-        r"(?-u:\b)[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?-[a-z0-9]*\d[a-z0-9]*-[a-z0-9]{5}(?-u:\b)",
+        r"(?-u:\b)[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?-[a-z0-9]*[0-9][a-z0-9]*-[a-z0-9]{5}(?-u:\b)",
     ),
     // /var/log/syslog, ~/x, C:\Temp\x — at least two segments
-    ("path", r"(?:[a-zA-Z]:\\|~?/)[\w.@%+~-]+(?:[/\\][\w.@%+~-]*)+"),
+    ("path", r"(?:[a-zA-Z]:\\|~?/)[A-Za-z0-9_.@%+~-]+(?:[/\\][A-Za-z0-9_.@%+~-]*)+"),
     // Host names with a numbered label: ip-10-0-0-1.ec2.internal, n219076184117.example.com
     (
         "numbered_host",
-        r"(?-u:\b)(?:[A-Za-z0-9-]+\.)*[A-Za-z-]*\d[A-Za-z-]*\d[A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+(?-u:\b)",
+        r"(?-u:\b)(?:[A-Za-z0-9-]+\.)*[A-Za-z-]*[0-9][A-Za-z-]*[0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+(?-u:\b)",
     ),
     // v1.2.3, 2.6.5-1.358, 1.0.6 — versions as one value
-    ("version", r"(?-u:\b)[vV]?\d+(?:\.\d+){1,3}(?:[-+][\w.]*\d[\w.]*)?(?-u:\b)"),
+    ("version", r"(?-u:\b)[vV]?[0-9]+(?:\.[0-9]+){1,3}(?:[-+][A-Za-z0-9_.]*[0-9][A-Za-z0-9_.]*)?(?-u:\b)"),
     // Identifiers ending in a number: blk_-6952295868487656571, job_201012, worker-12
-    ("numbered_id", r"(?-u:\b)[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*[_-]-?\d+(?-u:\b)"),
+    ("numbered_id", r"(?-u:\b)[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*[_-]-?[0-9]+(?-u:\b)"),
     // Numbers with an optional unit: 42, 3.14, 1.23s, 500ms, 12GB, 95%, 1e-3, 10-20
     (
         "number",
-        r"(?-u:\b)\d+(?:[.,-]\d+)*(?:[eE][-+]?\d+)?(?:[a-zA-Z]{1,3}(?-u:\b)|%|(?-u:\b))",
+        r"(?-u:\b)[0-9]+(?:[.,-][0-9]+)*(?:[eE][-+]?[0-9]+)?(?:[a-zA-Z]{1,3}(?-u:\b)|%|(?-u:\b))",
     ),
     // 0xdeadbeef, and bare hex ids of 8+ digits: git shas, trace ids (after the
     // number masks, so that all-digit runs like 1122475266.42 stay one number)
@@ -118,7 +121,13 @@ impl Masker {
             return Ok(Masker { regex: None });
         }
         let combined: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
-        let regex = Regex::new(&combined.join("|")).map_err(|e| MaskError {
+        let regex = RegexBuilder::new(&combined.join("|"))
+            // The lazy DFA of a dozen overlapping masks needs more states than
+            // the default cache holds; a full cache is cleared and rebuilt
+            // mid-search, which costs several times the search itself.
+            .dfa_size_limit(DFA_CACHE_BYTES)
+            .build()
+            .map_err(|e| MaskError {
             index: 0,
             pattern: "(all masks combined)".to_owned(),
             reason: e.to_string(),

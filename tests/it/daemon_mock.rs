@@ -1,0 +1,169 @@
+//! The daemon in process against librdkafka's mock cluster: record in →
+//! incident event out, poison record → DLQ, restart → no duplicate effects.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use correlator::config::Config;
+use correlator::daemon::Daemon;
+use correlator::engine::EngineConfig;
+
+use crate::brokers::mock::MockKafka;
+use crate::brokers::{consume_blocking, now_ms, produce_all_blocking, Attach, Msg, Record};
+
+fn read_all(bootstrap: &str, topic: &str, n: usize, timeout: Duration) -> Vec<Record> {
+    consume_blocking(bootstrap, topic, n, timeout, Attach::Assign).records
+}
+
+fn config(bootstrap: &str, store: &std::path::Path, assignment: &str) -> Config {
+    let text = format!(
+        r#"
+[kafka]
+brokers = "{bootstrap}"
+group_id = "correlator-test-{n}"
+assignment = "{assignment}"
+tick_interval = "100ms"
+session_timeout = "6s"
+[store]
+path = "{store}"
+[http]
+listen = "127.0.0.1:0"
+[[rules]]
+name = "by-service"
+group_by = ["service"]
+[topology]
+label = "service"
+window = "5m"
+[topology.depends_on]
+checkout = ["payments"]
+payments = ["postgres"]
+"#,
+        n = std::process::id(),
+        store = store.display()
+    );
+    Config::parse(&text, "test.toml").expect("test config")
+}
+
+fn start(cfg: &Config) -> Daemon {
+    let ec = EngineConfig::compile(cfg).expect("compiles");
+    Daemon::start(cfg.clone(), ec, true, false, Duration::from_secs(20)).expect("daemon starts")
+}
+
+fn webhook(service: &str, name: &str, status: &str) -> String {
+    serde_json::json!({
+        "version": "4", "status": status,
+        "alerts": [{"status": status,
+            "labels": {"alertname": name, "service": service, "severity": "critical"},
+            "annotations": {"summary": format!("{name} on {service}")},
+            "startsAt": "2026-01-01T00:00:00Z"}]
+    })
+    .to_string()
+}
+
+/// Events per incident id: (version → payload); panics on two different
+/// payloads for one event id.
+fn by_incident(records: &[Record]) -> BTreeMap<String, BTreeMap<u64, serde_json::Value>> {
+    let mut out: BTreeMap<String, BTreeMap<u64, serde_json::Value>> = BTreeMap::new();
+    for r in records {
+        let v: serde_json::Value = serde_json::from_str(r.payload_str()).expect("event is JSON");
+        let id = v["subject"].as_str().expect("subject").to_string();
+        assert_eq!(r.key_str(), id, "event keyed by incident id");
+        let version = v["data"]["version"].as_u64().expect("version");
+        assert_eq!(v["id"], format!("{id}/{version}"));
+        let slot = out.entry(id.clone()).or_default();
+        if let Some(prev) = slot.get(&version) {
+            assert_eq!(prev, &v, "two different events with id {id}/{version}");
+        }
+        slot.insert(version, v);
+    }
+    out
+}
+
+#[test]
+fn record_to_incident_dlq_and_restart_without_duplicates() {
+    let kafka = MockKafka::start(1);
+    kafka.create_topic("alerts", 3);
+    kafka.create_topic("incidents", 3);
+    kafka.create_topic("alerts-dlq", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&kafka.bootstrap(), &dir.path().join("state.redb"), "manual");
+
+    let d = start(&cfg);
+    let t0 = now_ms() - 60_000;
+    let msgs = vec![
+        Msg::new("eu1", webhook("checkout", "CheckoutErrors", "firing")).timestamp(t0),
+        Msg::new("eu1", webhook("payments", "PaymentsSlow", "firing")).timestamp(t0 + 1000),
+        Msg::new("eu1", "{this is not json").timestamp(t0 + 1500),
+        Msg::new("eu1", webhook("postgres", "PgDown", "firing")).timestamp(t0 + 2000),
+    ];
+    produce_all_blocking(&kafka.bootstrap(), "alerts", &msgs);
+
+    let dlq = read_all(&kafka.bootstrap(), "alerts-dlq", 1, Duration::from_secs(15));
+    assert_eq!(dlq.len(), 1, "poison record in the DLQ");
+    assert_eq!(dlq[0].payload_str(), "{this is not json", "original bytes kept");
+    let err = dlq[0].header_str("correlator-error").expect("error header");
+    assert!(err.contains("invalid JSON"), "{err}");
+    assert_eq!(dlq[0].header_str("correlator-reason"), Some("invalid_json"));
+
+    // One incident, three alerts, root cause postgres.
+    let mut events = Vec::new();
+    let ok = crate::brokers::wait_until(Duration::from_secs(15), || {
+        events = read_all(&kafka.bootstrap(), "incidents", 3, Duration::from_secs(3));
+        by_incident(&events).values().any(|vs| {
+            vs.values().last().is_some_and(|v| v["data"]["alerts"].as_array().map(Vec::len) == Some(3))
+        })
+    });
+    assert!(ok, "incident with 3 alerts never published; got {events:#?}");
+    let incidents = by_incident(&events);
+    assert_eq!(incidents.len(), 1, "one incident: {incidents:#?}");
+    let (_, versions) = incidents.iter().next().unwrap();
+    let last = versions.values().last().unwrap();
+    assert_eq!(last["data"]["title"], "CheckoutErrors: CheckoutErrors on checkout");
+    let pg = last["data"]["alerts"].as_array().unwrap().iter().find(|a| a["labels"]["service"] == "postgres").unwrap();
+    assert_eq!(last["data"]["root_cause"], pg["fingerprint"]);
+    let before = events.len();
+    d.shutdown().expect("clean shutdown");
+
+    // Restart on the same store: nothing is re-applied, new input continues.
+    let d = start(&cfg);
+    produce_all_blocking(
+        &kafka.bootstrap(),
+        "alerts",
+        &[Msg::new("eu1", webhook("checkout", "CheckoutErrors", "resolved")).timestamp(t0 + 5000)],
+    );
+    let ok = crate::brokers::wait_until(Duration::from_secs(15), || {
+        events = read_all(&kafka.bootstrap(), "incidents", before + 1, Duration::from_secs(3));
+        events.len() > before
+    });
+    assert!(ok, "no event after restart");
+    std::thread::sleep(Duration::from_millis(500));
+    let events = read_all(&kafka.bootstrap(), "incidents", before + 1, Duration::from_secs(3));
+    let incidents = by_incident(&events);
+    assert_eq!(incidents.len(), 1, "restart created no second incident: {incidents:#?}");
+    let versions: Vec<u64> = incidents.values().next().unwrap().keys().copied().collect();
+    assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>(), "versions contiguous");
+    let last = incidents.values().next().unwrap().values().last().unwrap();
+    let checkout = last["data"]["alerts"].as_array().unwrap().iter().find(|a| a["labels"]["service"] == "checkout").unwrap();
+    assert_eq!(checkout["status"], "resolved");
+    assert_eq!(checkout["occurrences"], 1, "the firing record was not applied twice");
+    d.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn group_mode_consumes_and_publishes() {
+    let kafka = MockKafka::start(1);
+    kafka.create_topic("alerts", 2);
+    kafka.create_topic("incidents", 1);
+    kafka.create_topic("alerts-dlq", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&kafka.bootstrap(), &dir.path().join("state.redb"), "group");
+    let d = start(&cfg);
+    let t0 = now_ms() - 30_000;
+    let msgs: Vec<Msg> = (0..20)
+        .map(|i| Msg::new(format!("k{i}"), webhook(&format!("svc{i}"), "Down", "firing")).timestamp(t0 + i))
+        .collect();
+    produce_all_blocking(&kafka.bootstrap(), "alerts", &msgs);
+    let events = read_all(&kafka.bootstrap(), "incidents", 20, Duration::from_secs(30));
+    assert_eq!(by_incident(&events).len(), 20, "one incident per service");
+    d.shutdown().expect("clean shutdown");
+}

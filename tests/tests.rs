@@ -1,0 +1,29 @@
+//! The integration tests: one binary (as ripgrep's `tests/tests.rs`), so
+//! cargo links the crate once. The modules live in `tests/it/`, where cargo
+//! does not look for test targets of their own.
+//!
+//! - `replay_golden`: every case under `tests/golden/replay/` replayed in
+//!   process and compared with its hand-written `expected.json`; the
+//!   byte-exact `example` case, also through the real binary.
+//! - `properties`: proptest properties of whole replays (determinism,
+//!   duplicate delivery, order independence, no panics, a naive model).
+//! - `cli`: `correlator check-config` on the shipped config and on one bad
+//!   config per file under `tests/golden/config/bad/`.
+
+#[path = "it/support.rs"]
+mod support;
+
+#[path = "it/replay_golden.rs"]
+mod replay_golden;
+
+#[path = "it/properties.rs"]
+mod properties;
+
+#[path = "it/cli.rs"]
+mod cli;
+
+#[path = "support/mod.rs"]
+mod brokers;
+
+#[path = "it/daemon_mock.rs"]
+mod daemon_mock;
