@@ -30,6 +30,11 @@ async fn readyz(State(h): State<Arc<Health>>) -> impl IntoResponse {
         "broker": broker,
         "caught_up": h.caught_up.load(Ordering::Relaxed),
         "outbox_backlog": h.outbox_backlog.load(Ordering::Relaxed),
+        "records_consumed": h.records_consumed.load(Ordering::Relaxed),
+        "records_rejected": h.records_rejected.load(Ordering::Relaxed),
+        "events_published": h.events_published.load(Ordering::Relaxed),
+        "batches_committed": h.batches_committed.load(Ordering::Relaxed),
+        "engine_clock_ms": h.engine_clock_ms.load(Ordering::Relaxed),
     });
     let code = if store && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body))
