@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== tools"
+# The real Kafka-protocol broker for the end-to-end tests, cached outside the
+# clone (about 10 minutes the first time).
+CORRELATOR_TANSU_BIN="$(scripts/install-tansu.sh)"
+export CORRELATOR_TANSU_BIN
+
 echo "== format"
 cargo fmt --all -- --check
 

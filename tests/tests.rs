@@ -27,3 +27,6 @@ mod brokers;
 
 #[path = "it/daemon_mock.rs"]
 mod daemon_mock;
+
+#[path = "it/broker_harness.rs"]
+mod broker_harness;
