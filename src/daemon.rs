@@ -51,6 +51,9 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     r
 }
 
+/// How the pipeline thread ended: its result, or its panic.
+type PipelineExit = std::thread::Result<Result<(), crate::kafka::KafkaError>>;
+
 /// A running daemon (also what the integration tests drive in process).
 pub struct Daemon {
     rt: tokio::runtime::Runtime,
@@ -60,7 +63,7 @@ pub struct Daemon {
     http: tokio::task::JoinHandle<()>,
     publisher: tokio::task::JoinHandle<()>,
     demo: Option<tokio::task::JoinHandle<Result<(), crate::kafka::KafkaError>>>,
-    watcher: std::thread::JoinHandle<std::thread::Result<Result<(), crate::kafka::KafkaError>>>,
+    watcher: std::thread::JoinHandle<PipelineExit>,
     pipeline_done: Arc<tokio::sync::Notify>,
     shutdown_timeout: Duration,
     /// Where the HTTP server listens (resolved when `http.listen` has port 0).

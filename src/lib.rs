@@ -7,6 +7,8 @@
 //! - [`config`]: the TOML configuration and its validation.
 //! - [`engine`]: the pure, deterministic core: dedup, correlation rules,
 //!   topology, incident lifecycle, priority. No I/O, no clock: `now` is passed in.
+//! - [`problems`]: template mining, signatures, problem lifecycle, known errors.
+//! - [`mine`]: `correlator mine`, the miner on a text file.
 //! - [`replay`]: runs a recorded JSONL stream through the engine.
 //! - [`store`]: redb: state, offsets and outbox, one transaction per batch.
 //! - [`kafka`]: consumer pipeline, outbox publisher, embedded broker, tools.
@@ -20,5 +22,7 @@ pub mod decode;
 pub mod engine;
 pub mod http;
 pub mod kafka;
+pub mod mine;
+pub mod problems;
 pub mod replay;
 pub mod store;

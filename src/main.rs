@@ -32,6 +32,9 @@ enum Command {
         #[arg(long)]
         out_dir: PathBuf,
     },
+    /// Mine templates from a text file (one message per line) into a CSV
+    /// `LineId,ClusterId,Template`.
+    Mine(correlator::mine::MineArgs),
     /// Validate a configuration file and print every problem found.
     CheckConfig {
         /// The TOML file.
@@ -117,7 +120,7 @@ fn init_logging(json: bool) {
     let _ = if json { b.json().try_init() } else { b.try_init() };
 }
 
-fn load_engine(path: &PathBuf) -> anyhow::Result<Engine> {
+fn load_engine(path: &std::path::Path) -> anyhow::Result<Engine> {
     let cfg = Config::load(path)?;
     // `load` validated everything `compile` checks.
     let ec = EngineConfig::compile(&cfg).map_err(|issues| ConfigError::Invalid {
@@ -163,6 +166,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tail { brokers, topic, from_beginning, limit, idle } => {
             correlator::kafka::tools::tail(&brokers, &topic, from_beginning, limit, idle, std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mine(args) => {
+            let report = correlator::mine::run(&args)?;
+            eprintln!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => {

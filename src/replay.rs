@@ -167,6 +167,11 @@ pub fn run(engine: &mut Engine, input: &Path, out_dir: &Path) -> anyhow::Result<
     }
     out.flush()?;
     let mut problems = create("problems.jsonl")?;
+    let all_problems = engine.problems_sorted();
+    for p in &all_problems {
+        serde_json::to_writer(&mut problems, &p.view())?;
+        problems.write_all(b"\n")?;
+    }
     problems.flush()?;
 
     let s: &Stats = engine.stats();
@@ -175,7 +180,7 @@ pub fn run(engine: &mut Engine, input: &Path, out_dir: &Path) -> anyhow::Result<
         alerts: s.alerts,
         deduplicated: s.deduplicated,
         incidents: incidents.len() as u64,
-        problems: 0,
+        problems: all_problems.len() as u64,
         rejected: n_rejected,
         noise_dropped: s.noise_dropped,
         reopened: s.incidents_reopened,

@@ -146,6 +146,7 @@ impl Engine {
             member_index: Default::default(),
             version: 0,
             problem_id: None,
+            known_error: None,
         };
         self.incidents.insert(id, inc);
         self.stats.incidents_opened += 1;
@@ -160,6 +161,7 @@ impl Engine {
             }
             self.join(id, *fp, JoinReason::Group, t);
         }
+        self.classify(id, t);
         // All members resolved already (threshold met by recent ones)?
         self.check_incident_resolved(id, t);
         for fp in members {

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod matchers;
 pub mod persist;
 pub mod priority;
+pub mod problem_link;
 pub mod rules;
 pub mod state;
 pub mod topology;
@@ -51,6 +52,7 @@ pub struct EngineConfig {
     pub impact_label: String,
     pub urgency_label: String,
     pub limits: Limits,
+    pub problems: crate::problems::manager::ProblemsConfig,
 }
 
 impl EngineConfig {
@@ -62,9 +64,16 @@ impl EngineConfig {
         let mut identity_labels = cfg.dedup.identity_labels.clone();
         identity_labels.sort();
         identity_labels.dedup();
-        if !issues.is_empty() {
+        let problems = match crate::problems::manager::ProblemsConfig::from_config(&cfg.problems) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                issues.push(ConfigIssue { key: "problems".into(), reason: e.to_string() });
+                None
+            }
+        };
+        let Some(problems) = problems.filter(|_| issues.is_empty()) else {
             return Err(issues);
-        }
+        };
         Ok(EngineConfig {
             rules,
             topology,
@@ -75,6 +84,7 @@ impl EngineConfig {
             impact_label: cfg.priority.impact_label.clone(),
             urgency_label: cfg.priority.urgency_label.clone(),
             limits: cfg.limits.clone(),
+            problems,
         })
     }
 
@@ -208,11 +218,13 @@ pub struct Engine {
     /// Incidents changed in the current call, in order of first change.
     pub(crate) touched: Vec<IncidentId>,
     pub(crate) stats: Stats,
+    pub(crate) problems: crate::problems::manager::Problems,
 }
 
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Engine {
         Engine {
+            problems: crate::problems::manager::Problems::new(cfg.problems.clone()),
             cfg,
             clock: Timestamp(0),
             alerts: Tracked::default(),

@@ -20,11 +20,20 @@ pub struct Changes {
     pub alerts: Vec<Fingerprint>,
     pub groups: Vec<Arc<str>>,
     pub incidents: Vec<IncidentId>,
+    pub problems: Vec<crate::problems::state::ProblemId>,
+    pub signatures: Vec<String>,
+    /// Lines fed to the template miner, in order (appended to the store).
+    pub mined: Vec<String>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.alerts.is_empty() && self.groups.is_empty() && self.incidents.is_empty()
+        self.alerts.is_empty()
+            && self.groups.is_empty()
+            && self.incidents.is_empty()
+            && self.problems.is_empty()
+            && self.signatures.is_empty()
+            && self.mined.is_empty()
     }
 }
 
@@ -34,13 +43,18 @@ impl Engine {
         self.alerts.set_tracking(on);
         self.groups.set_tracking(on);
         self.incidents.set_tracking(on);
+        self.problems.set_tracking(on);
     }
 
     pub fn take_changes(&mut self) -> Changes {
+        let (problems, signatures) = self.problems.take_dirty();
         let mut c = Changes {
             alerts: self.alerts.take_dirty(),
             groups: self.groups.take_dirty(),
             incidents: self.incidents.take_dirty(),
+            problems,
+            signatures,
+            mined: self.problems.take_mined(),
         };
         // Sorted: the store writes in key order, and the order is reproducible.
         c.alerts.sort();
@@ -51,6 +65,23 @@ impl Engine {
 
     pub fn group(&self, key: &str) -> Option<&Group> {
         self.groups.get(key)
+    }
+
+    pub fn problem_signature(&self, key: &str) -> Option<&crate::problems::state::Signature> {
+        self.problems.signature(key)
+    }
+
+    /// Restores problem records and re-feeds the miner its past lines.
+    pub fn restore_problems<'a>(
+        &mut self,
+        problems: Vec<crate::problems::state::Problem>,
+        signatures: Vec<crate::problems::state::Signature>,
+        mined: impl IntoIterator<Item = &'a str>,
+    ) {
+        self.problems.restore(problems, signatures);
+        self.problems.refeed(mined);
+        // Restoring is not a change to persist.
+        self.problems.take_dirty();
     }
 
     /// Drops closed and merged incidents from memory (they are persisted

@@ -196,7 +196,10 @@ pub struct Incident {
     /// Events published so far; the next event gets `version + 1`.
     pub version: u64,
     /// Set by problem management.
-    pub problem_id: Option<String>,
+    pub problem_id: Option<crate::problems::state::ProblemId>,
+    /// The known error of its signature, attached when it opened.
+    #[serde(default)]
+    pub known_error: Option<crate::problems::state::KnownErrorRef>,
 }
 
 /// Up to this many members, a linear scan beats a hash index (and saves memory).

@@ -25,7 +25,8 @@ pub struct IncidentView<'a> {
     pub flapping: bool,
     pub root_cause: Option<Fingerprint>,
     pub alerts: Vec<MemberView<'a>>,
-    pub problem_id: Option<&'a str>,
+    pub problem_id: Option<crate::problems::state::ProblemId>,
+    pub known_error: Option<&'a crate::problems::state::KnownErrorRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
 }
@@ -90,7 +91,8 @@ impl Incident {
                     joined: m.joined,
                 })
                 .collect::<Vec<_>>(),
-            problem_id: self.problem_id.as_deref(),
+            problem_id: self.problem_id,
+            known_error: self.known_error.as_ref(),
             version: with_version.then_some(self.version),
         };
         v.alerts.sort_by_key(|m| (m.first_seen, m.fingerprint));

@@ -266,7 +266,17 @@ impl Pipeline {
     }
 
     /// Turns engine events into outbox entries (data = incident now).
-    fn render(&self, events: &[IncidentEvent], write: &mut BatchWrite) {
+    fn render(&mut self, events: &[IncidentEvent], write: &mut BatchWrite) {
+        for ev in self.engine.take_problem_events() {
+            if let Some(p) = self.engine.problem(ev.problem) {
+                write.outbox.push(OutboxEntry {
+                    topic: self.cfg.kafka.incident_topic.clone(),
+                    key: ev.problem.to_string().into_bytes(),
+                    headers: Vec::new(),
+                    payload: events::render_problem(&ev, p),
+                });
+            }
+        }
         for ev in events {
             if let Some(inc) = self.engine.incident(ev.incident) {
                 write.outbox.push(OutboxEntry {

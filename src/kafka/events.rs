@@ -9,13 +9,12 @@ use serde::Serialize;
 
 use crate::alert::Timestamp;
 use crate::engine::state::Incident;
-use crate::engine::view::IncidentView;
 use crate::engine::IncidentEvent;
 
 pub const SOURCE: &str = "correlator";
 
 #[derive(Serialize)]
-struct CloudEvent<'a> {
+struct CloudEvent<D: Serialize> {
     specversion: &'static str,
     id: String,
     source: &'static str,
@@ -24,7 +23,25 @@ struct CloudEvent<'a> {
     subject: String,
     time: Timestamp,
     datacontenttype: &'static str,
-    data: IncidentView<'a>,
+    data: D,
+}
+
+/// A problem event: `correlator.problem.<kind>`, subject = problem id.
+pub fn render_problem(ev: &crate::problems::manager::ProblemEvent, p: &crate::problems::state::Problem) -> Vec<u8> {
+    let subject = ev.problem.to_string();
+    let mut data = p.view();
+    data.version = Some(ev.version);
+    let ce = CloudEvent {
+        specversion: "1.0",
+        id: format!("{subject}/{}", ev.version),
+        source: SOURCE,
+        kind: format!("correlator.problem.{}", ev.kind.as_str()),
+        subject,
+        time: ev.time,
+        datacontenttype: "application/json",
+        data,
+    };
+    serde_json::to_vec(&ce).unwrap_or_default()
 }
 
 /// The event's JSON bytes, with the incident as it stands now as data.

@@ -154,9 +154,9 @@ struct Cluster {
     size: u64,
     /// The tree leaf holding it.
     leaf: usize,
-    /// False once merged into another cluster of its leaf: it then no
-    /// longer takes messages and [`TemplateMiner::parent`] points onwards.
-    live: bool,
+    /// The cluster of its leaf it was merged into, if it was: it then no
+    /// longer takes messages.
+    merged_into: Option<usize>,
     /// Key of its template in [`TemplateMiner::by_outline`], if indexed.
     outline: Option<u64>,
 }
@@ -181,9 +181,28 @@ pub struct TemplateMiner {
     group_size: Vec<u64>,
     /// Outline hash → live clusters with that outline (see [`outline_eq`]).
     by_outline: FxMap<u64, Vec<usize>>,
-    /// Reused buffers: masked text and token slices.
+    /// Recently seen messages: slot `hash % RECENT_SLOTS` holds the hash of
+    /// a masked message and 1 + the cluster it went to (0: empty). A message
+    /// seen again goes back to that cluster (if it still matches it fully),
+    /// so re-feeding is stable and repeats skip the search.
+    recent: Vec<(u64, u32)>,
+    /// Reused buffers: masked text, token slices, candidate leaves.
     buf: String,
     toks: Vec<&'static str>,
+    leaves: Vec<usize>,
+}
+
+/// Slots of [`TemplateMiner::recent`] (16 bytes each).
+const RECENT_SLOTS: usize = 1 << 14;
+
+/// Hash of a token sequence (tokens and their boundaries).
+fn line_hash(toks: &[&str]) -> u64 {
+    let mut h = BuildHasherDefault::<FxHasher>::default().build_hasher();
+    toks.len().hash(&mut h);
+    for t in toks {
+        t.hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Most word positions one promotion may turn into variables at once.
@@ -253,6 +272,8 @@ impl TemplateMiner {
             by_outline: FxMap::default(),
             buf: String::new(),
             toks: Vec::new(),
+            leaves: Vec::new(),
+            recent: Vec::new(),
         })
     }
 
@@ -268,7 +289,8 @@ impl TemplateMiner {
         let mut buf = std::mem::take(&mut self.buf);
         let mut toks = recycle(std::mem::take(&mut self.toks));
         toks.extend(self.masker.mask(line, &mut buf).split_whitespace());
-        let found = self.tree.find(&toks).and_then(|leaf| self.best_match(leaf, &toks));
+        let hash = line_hash(&toks);
+        let found = self.recall(hash, &toks).or_else(|| self.best_match(&toks));
         let index = match found {
             Some(c) => {
                 self.absorb(c, &toks);
@@ -280,17 +302,39 @@ impl TemplateMiner {
                 c
             }
         };
+        if self.recent.is_empty() {
+            self.recent = vec![(0, 0); RECENT_SLOTS];
+        }
+        let slot = hash as usize % RECENT_SLOTS;
+        self.recent[slot] = (hash, u32::try_from(index + 1).expect("fewer than 2^32 clusters"));
         self.toks = recycle(toks);
         self.buf = buf;
         ClusterId::of_index(self.root(index))
     }
 
-    /// The cluster `line` would join now, without learning anything.
+    /// The live cluster a message with `hash` went to last time, if it is
+    /// remembered and still matches `toks` at every position.
+    fn recall(&self, hash: u64, toks: &[&str]) -> Option<usize> {
+        let &(h, c) = self.recent.get(hash as usize % RECENT_SLOTS)?;
+        if h != hash || c == 0 {
+            return None;
+        }
+        let mut c = c as usize - 1;
+        while let Some(next) = self.clusters[c].merged_into {
+            c = next;
+        }
+        let full = self.clusters[c].template.len() == toks.len()
+            && self.score(c, toks).is_some_and(|s| s.covered == toks.len());
+        full.then_some(c)
+    }
+
+    /// The cluster `line` would join now, without learning anything
+    /// (`&mut` only for the reused buffers).
     pub fn match_line(&mut self, line: &str) -> Option<ClusterId> {
         let mut buf = std::mem::take(&mut self.buf);
         let mut toks = recycle(std::mem::take(&mut self.toks));
         toks.extend(self.masker.mask(line, &mut buf).split_whitespace());
-        let found = self.tree.find(&toks).and_then(|leaf| self.best_match(leaf, &toks));
+        let found = self.recall(line_hash(&toks), &toks).or_else(|| self.best_match(&toks));
         self.toks = recycle(toks);
         self.buf = buf;
         found.map(|c| ClusterId::of_index(self.root(c)))
@@ -389,20 +433,34 @@ impl TemplateMiner {
         len == 0 || covered as f64 >= self.cfg.similarity * len as f64
     }
 
-    /// The most similar cluster of `leaf` for `toks`, if similar enough.
-    /// Ties go to the more general template, then to the older cluster.
-    fn best_match(&self, leaf: usize, toks: &[&str]) -> Option<usize> {
+    /// The most similar cluster for `toks` in the leaves it may belong to,
+    /// if similar enough. Ties go to the more specific leaf (its own
+    /// branches before `<*>` ones), then to the more general template (as in
+    /// Drain), then to the older cluster.
+    fn best_match(&mut self, toks: &[&str]) -> Option<usize> {
+        let mut leaves = std::mem::take(&mut self.leaves);
+        leaves.clear();
+        self.tree.candidates(toks, &mut leaves);
         let mut best: Option<(usize, Score)> = None;
-        for &c in self.tree.clusters(leaf) {
-            let Some(s) = self.score(c, toks) else { continue };
-            let better = match best {
-                None => true,
-                Some((_, b)) => (s.covered, s.wildcards) > (b.covered, b.wildcards),
-            };
-            if better {
-                best = Some((c, s));
+        for &leaf in &leaves {
+            let mut best_here: Option<(usize, Score)> = None;
+            for &c in self.tree.clusters(leaf) {
+                let Some(s) = self.score(c, toks) else { continue };
+                let better = match best_here {
+                    None => true,
+                    Some((_, b)) => (s.covered, s.wildcards) > (b.covered, b.wildcards),
+                };
+                if better {
+                    best_here = Some((c, s));
+                }
+            }
+            if let Some((c, s)) = best_here {
+                if best.map_or(true, |(_, b)| s.covered > b.covered) {
+                    best = Some((c, s));
+                }
             }
         }
+        self.leaves = leaves;
         best.filter(|(_, s)| self.similar_enough(s.covered, toks.len())).map(|(c, _)| c)
     }
 
@@ -427,17 +485,17 @@ impl TemplateMiner {
     /// After live cluster `c`'s template changed: merges the clusters of its
     /// leaf it now fully matches (they would take the same messages), then
     /// re-files the result by outline.
-    fn settle(&mut self, c: usize) {
+    fn settle(&mut self, mut c: usize) {
         let leaf = self.clusters[c].leaf;
-        let mine = &self.clusters[c].template;
-        let same = |d: usize| {
-            let theirs = &self.clusters[d].template;
-            mine.iter().zip(theirs).all(|(a, b)| is_wild(a) || relate(a, b) == Relation::Covered)
-        };
-        let covered: Vec<usize> =
-            self.tree.clusters(leaf).iter().copied().filter(|&d| d != c && same(d)).collect();
-        let mut c = c;
-        for d in covered {
+        // Merging can generalise the survivor further: repeat to a fixpoint.
+        while let Some(d) = self.tree.clusters(leaf).iter().copied().find(|&d| {
+            let (mine, theirs) = (&self.clusters[c].template, &self.clusters[d].template);
+            d != c
+                && mine
+                    .iter()
+                    .zip(theirs)
+                    .all(|(a, b)| is_wild(a) || relate(a, b) == Relation::Covered)
+        }) {
             c = self.merge(c, d);
         }
         self.reindex(c);
@@ -451,7 +509,7 @@ impl TemplateMiner {
             template: toks.iter().map(|t| (*t).into()).collect(),
             size: 1,
             leaf,
-            live: true,
+            merged_into: None,
             outline: None,
         });
         self.parent.push(c);
@@ -469,7 +527,7 @@ impl TemplateMiner {
                 v.retain(|&x| x != c);
             }
         }
-        if !self.clusters[c].live {
+        if self.clusters[c].merged_into.is_some() {
             return;
         }
         let Some(key) = outline_hash(&self.clusters[c].template) else { return };
@@ -579,10 +637,269 @@ impl TemplateMiner {
             }
         }
         self.clusters[gone].template = other;
-        self.clusters[gone].live = false;
+        self.clusters[gone].merged_into = Some(keep);
         self.reindex(gone);
         self.tree.detach(self.clusters[gone].leaf, gone);
         self.union(keep, gone);
         keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn miner() -> TemplateMiner {
+        TemplateMiner::new(MinerConfig::default()).unwrap()
+    }
+
+    /// Feeds `lines`, returns each line's final (id, template).
+    fn mine(m: &mut TemplateMiner, lines: &[&str]) -> Vec<(ClusterId, String)> {
+        let ids: Vec<ClusterId> = lines.iter().map(|l| m.add(l)).collect();
+        ids.into_iter().map(|id| (m.resolve(id), m.template(id))).collect()
+    }
+
+    #[test]
+    fn numbers_and_ids_become_wildcards() {
+        let mut m = miner();
+        let got = mine(
+            &mut m,
+            &[
+                "KubePodCrashLooping Pod default/api-7d9f8b6c5-x2x9z is restarting 5 times / 10 minutes",
+                "KubePodCrashLooping Pod default/web-5f6d7c8b9-k2j4h is restarting 12 times / 10 minutes",
+                "HighLatency p99 latency of checkout is 1.23s above 500ms",
+                "HighLatency p99 latency of checkout is 2.5s above 750ms",
+            ],
+        );
+        assert_eq!(got[0].0, got[1].0);
+        assert_eq!(
+            got[1].1,
+            "KubePodCrashLooping Pod default/<*> is restarting <*> times / <*> minutes"
+        );
+        assert_eq!(got[2].0, got[3].0);
+        assert_ne!(got[0].0, got[2].0);
+        assert_eq!(got[3].1, "HighLatency p99 latency of checkout is <*> above <*>");
+        assert_eq!((got[0].0, got[2].0), (ClusterId(1), ClusterId(2)), "ids in creation order");
+    }
+
+    #[test]
+    fn differing_words_are_different_events() {
+        let mut m = miner();
+        let got = mine(
+            &mut m,
+            &[
+                "cupsd startup succeeded",
+                "cupsd shutdown succeeded",
+                "onReceive action: android.intent.action.SCREEN_ON",
+                "onReceive action: android.intent.action.SCREEN_OFF",
+                "PAM 1 more authentication failure; rhost=10.0.0.1",
+                "PAM 2 more authentication failures; rhost=10.0.0.2",
+            ],
+        );
+        for pair in got.chunks(2) {
+            assert_ne!(pair[0].0, pair[1].0, "{pair:?}");
+        }
+        assert_eq!(m.len(), 6);
+    }
+
+    #[test]
+    fn a_word_position_with_enough_values_becomes_a_variable() {
+        let mut m = miner();
+        let users = ["alice", "bob", "carol", "dave", "erin"];
+        let lines: Vec<String> =
+            users.iter().map(|u| format!("session closed for user {u}")).collect();
+        let first = m.add(&lines[0]);
+        let second = m.add(&lines[1]);
+        let third = m.add(&lines[2]);
+        assert_eq!(m.len(), 3, "three values could be an enumeration");
+        let fourth = m.add(&lines[3]);
+        assert_eq!(m.len(), 1, "the fourth makes it a variable");
+        for id in [first, second, third, fourth] {
+            assert_eq!(m.resolve(id), first);
+        }
+        assert_eq!(m.template(second), "session closed for user <*>");
+        assert_eq!(m.add(&lines[4]), first);
+        assert_eq!(m.size(first), 5);
+    }
+
+    #[test]
+    fn two_varying_word_positions_merge_together() {
+        let mut m = miner();
+        for ns in ["default", "payments", "search", "logging", "data"] {
+            for app in ["api", "worker", "cart", "auth"] {
+                m.add(&format!("CPUThrottlingHigh 25% throttling in namespace {ns} for container {app}"));
+            }
+        }
+        let all: Vec<ClusterInfo> = m.clusters().collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(
+            all[0].template,
+            "CPUThrottlingHigh <*> throttling in namespace <*> for container <*>"
+        );
+        assert_eq!(all[0].size, 20);
+    }
+
+    #[test]
+    fn short_messages_stay_apart() {
+        let mut m = miner();
+        let lines = ["initEnvironment", "closeNotification...", "clear()", "flush()", "reset"];
+        let got = mine(&mut m, &lines);
+        assert_eq!(m.len(), lines.len(), "{got:?}");
+        assert_eq!(got[1].1, "closeNotification...");
+    }
+
+    #[test]
+    fn lists_of_values_of_any_length_are_one_template() {
+        let mut m = miner();
+        let got = mine(
+            &mut m,
+            &[
+                "ask 10.0.0.1:50010 to delete blk_1",
+                "ask 10.0.0.2:50010 to delete blk_2 blk_3 blk_4",
+                "ask 10.0.0.3:50010 to delete blk_5 blk_6",
+                "ask 10.0.0.3:50010 to replicate blk_5",
+            ],
+        );
+        assert_eq!(got[0].0, got[1].0);
+        assert_eq!(got[0].0, got[2].0);
+        assert_ne!(got[0].0, got[3].0);
+        assert_eq!(got[2].1, "ask <*> to delete <*>");
+    }
+
+    #[test]
+    fn match_line_does_not_learn() {
+        let mut m = miner();
+        let id = m.add("disk /dev/sda1 is 91% full");
+        assert_eq!(m.match_line("disk /dev/sdb2 is 97% full"), Some(id));
+        assert_eq!(m.match_line("something else entirely"), None);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.size(id), 1);
+        assert_eq!(m.template(id), "disk <*> is <*> full");
+    }
+
+    #[test]
+    fn empty_and_blank_lines_are_one_cluster() {
+        let mut m = miner();
+        assert_eq!(m.add(""), m.add("   \t"));
+        assert_eq!(m.template(ClusterId(1)), "");
+    }
+
+    #[test]
+    fn similarity_threshold_applies_to_values() {
+        // Unmasked values that differ count against similarity.
+        let cfg = MinerConfig { masks: Vec::new(), similarity: 0.9, ..MinerConfig::default() };
+        let mut m = TemplateMiner::new(cfg).unwrap();
+        let a = m.add("x 1a 2b 3c 4d");
+        let b = m.add("x 5e 6f 7g 8h");
+        assert_ne!(a, b);
+        let cfg = MinerConfig { masks: Vec::new(), similarity: 0.1, ..MinerConfig::default() };
+        let mut m = TemplateMiner::new(cfg).unwrap();
+        let a = m.add("x 1a 2b 3c 4d");
+        assert_eq!(m.add("x 5e 6f 7g 8h"), a);
+        assert_eq!(m.template(a), "x <*> <*> <*> <*>");
+    }
+
+    #[test]
+    fn config_errors_name_the_setting() {
+        let bad = |f: fn(&mut MinerConfig)| {
+            let mut cfg = MinerConfig::default();
+            f(&mut cfg);
+            (cfg.validate().unwrap_err(), TemplateMiner::new(cfg).is_err())
+        };
+        assert_eq!(bad(|c| c.similarity = 1.5), (MinerError::Similarity(1.5), true));
+        assert!(matches!(bad(|c| c.similarity = f64::NAN).0, MinerError::Similarity(_)));
+        assert_eq!(bad(|c| c.depth = 2), (MinerError::Depth(2), true));
+        assert_eq!(bad(|c| c.max_children = 1), (MinerError::MaxChildren(1), true));
+        assert_eq!(bad(|c| c.variable_after = 1), (MinerError::VariableAfter(1), true));
+        let (err, rejected) = bad(|c| c.masks.push("[unclosed".to_owned()));
+        assert!(rejected);
+        let MinerError::Mask(e) = err else { panic!("{err:?}") };
+        assert_eq!(e.index, super::super::masks::DEFAULT_MASKS.len() + 1);
+        assert!(e.to_string().contains("[unclosed"), "{e}");
+        assert!(MinerConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn clones_share_nothing_learnt() {
+        let empty = miner();
+        let mut a = empty.clone();
+        a.add("one two three");
+        assert!(empty.is_empty());
+        assert_eq!(a.len(), 1);
+    }
+
+    /// Lines from a tiny vocabulary, so that clusters collide, merge and
+    /// generalise often.
+    fn lines_strategy() -> impl Strategy<Value = Vec<String>> {
+        let token = prop::sample::select(vec![
+            "a", "b", "c", "user", "root", "bob", "x1", "x22", "10.0.0.1", "10.0.0.2:80", "()",
+            "(h1.example.org)", "uid=0", "uid=7", "<*>", "blk_1", "blk_-2", "ok", "failed",
+            "Jun", "Jul", "start", "stop",
+        ]);
+        prop::collection::vec(
+            prop::collection::vec(token, 0..7).prop_map(|t| t.join(" ")),
+            1..60,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn deterministic(lines in lines_strategy()) {
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let first = mine(&mut miner(), &refs);
+            let second = mine(&mut miner(), &refs);
+            prop_assert_eq!(first, second);
+        }
+
+        #[test]
+        fn refeeding_learns_nothing_new(lines in lines_strategy()) {
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let mut m = miner();
+            let first = mine(&mut m, &refs);
+            let clusters = m.len();
+            let again = mine(&mut m, &refs);
+            prop_assert_eq!(m.len(), clusters);
+            prop_assert_eq!(&first, &again);
+        }
+
+        #[test]
+        fn every_line_fits_its_template(lines in lines_strategy()) {
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let mut m = miner();
+            let got = mine(&mut m, &refs);
+            let masker = Masker::new(&m.config().masks).unwrap();
+            let mut buf = String::new();
+            for (line, (id, template)) in refs.iter().zip(&got) {
+                let toks: Vec<&str> = masker.mask(line, &mut buf).split_whitespace().collect();
+                let tpl: Vec<&str> = template.split(' ').filter(|t| !t.is_empty()).collect();
+                // Aliased clusters of other lengths report their root's template.
+                if tpl.len() == toks.len() {
+                    for (t, w) in tpl.iter().zip(&toks) {
+                        prop_assert!(
+                            relate(t, w) == Relation::Covered,
+                            "line {:?} in cluster {} with template {:?}: {:?} vs {:?}",
+                            line, id, template, t, w
+                        );
+                    }
+                }
+                prop_assert!(m.match_line(line).is_some(), "{:?} no longer matches", line);
+            }
+        }
+
+        #[test]
+        fn ids_resolve_to_live_clusters(lines in lines_strategy()) {
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let mut m = miner();
+            let got = mine(&mut m, &refs);
+            let live: Vec<ClusterId> = m.clusters().map(|c| c.id).collect();
+            let total: u64 = m.clusters().map(|c| c.size).sum();
+            prop_assert_eq!(total, refs.len() as u64);
+            for (id, _) in &got {
+                prop_assert!(live.contains(id));
+            }
+        }
     }
 }

@@ -89,18 +89,30 @@ impl PrefixTree {
         }
     }
 
-    /// The leaf `toks` is routed to, if it exists: at each level the
-    /// token's own child, else the `<*>` branch.
-    pub fn find(&self, toks: &[&str]) -> Option<usize> {
-        let mut node = *self.by_len.get(&toks.len())?;
-        for tok in toks.iter().take(self.layers) {
-            let n = &self.nodes[node];
-            node = match n.children.get(*tok) {
-                Some(&c) => c,
-                None => n.wildcard?,
-            };
+    /// The leaves `toks` may belong to, most specific first, appended to
+    /// `out`. At each level the token's own child is followed and, as a
+    /// fallback, the `<*>` branch: a message first seen before its leading
+    /// token had a child of its own joined a cluster under `<*>`, and must
+    /// still find it there once that child exists.
+    pub fn candidates(&self, toks: &[&str], out: &mut Vec<usize>) {
+        if let Some(&n) = self.by_len.get(&toks.len()) {
+            let layers = self.layers.min(toks.len());
+            self.descend(n, &toks[..layers], out);
         }
-        Some(node)
+    }
+
+    fn descend(&self, node: usize, toks: &[&str], out: &mut Vec<usize>) {
+        let Some((tok, rest)) = toks.split_first() else {
+            out.push(node);
+            return;
+        };
+        let n = &self.nodes[node];
+        if let Some(&c) = n.children.get(*tok) {
+            self.descend(c, rest, out);
+        }
+        if let Some(w) = n.wildcard {
+            self.descend(w, rest, out);
+        }
     }
 
     /// The leaf for a new cluster with first tokens `toks`, created as
@@ -172,9 +184,14 @@ mod tests {
         let c = t.find_or_create(&["user", "alice", "logged"]);
         assert_ne!(a, b);
         assert_ne!(a, c);
-        assert_eq!(t.find(&["user", "alice", "x", "y"]), Some(a));
-        assert_eq!(t.find(&["user", "carol", "logged", "in"]), None);
-        assert_eq!(t.find(&["nobody", "alice", "logged", "in"]), None);
+        let found = |toks: &[&str]| {
+            let mut v = Vec::new();
+            t.candidates(toks, &mut v);
+            v
+        };
+        assert_eq!(found(&["user", "alice", "x", "y"]), [a]);
+        assert!(found(&["user", "carol", "logged", "in"]).is_empty());
+        assert!(found(&["nobody", "alice", "logged", "in"]).is_empty());
     }
 
     #[test]
@@ -183,7 +200,13 @@ mod tests {
         let a = t.find_or_create(&["10.0.0.1", "connected"]);
         let b = t.find_or_create(&["<*>", "connected"]);
         assert_eq!(a, b);
-        assert_eq!(t.find(&["anything", "connected"]), Some(a));
+        let mut v = Vec::new();
+        t.candidates(&["anything", "connected"], &mut v);
+        assert_eq!(v, [a]);
+        let c = t.find_or_create(&["anything", "connected"]);
+        v.clear();
+        t.candidates(&["anything", "connected"], &mut v);
+        assert_eq!(v, [c, a], "own branch first, then <*>");
     }
 
     #[test]

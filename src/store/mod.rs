@@ -78,6 +78,9 @@ impl Store {
             r!("open offsets", tx.open_table(OFFSETS))?;
             r!("open outbox", tx.open_table(OUTBOX))?;
             r!("open meta", tx.open_table(META))?;
+            r!("open problems", tx.open_table(PROBLEMS))?;
+            r!("open signatures", tx.open_table(SIGNATURES))?;
+            r!("open mined", tx.open_table(MINED))?;
         }
         r!("commit", tx.commit())?;
         Ok(Store { db, path: path.to_path_buf() })
@@ -117,7 +120,23 @@ impl Store {
             Some(v) => decode_json::<Stats>("meta", META_STATS, v.value())?,
             None => Stats::default(),
         };
+        let mut problems = Vec::new();
+        for item in r!("iter problems", r!("open problems", tx.open_table(PROBLEMS))?.iter())? {
+            let (k, v) = r!("read problems", item)?;
+            problems.push(decode_json("problems", &k.value().to_string(), v.value())?);
+        }
+        let mut signatures = Vec::new();
+        for item in r!("iter signatures", r!("open signatures", tx.open_table(SIGNATURES))?.iter())? {
+            let (k, v) = r!("read signatures", item)?;
+            signatures.push(decode_json("signatures", k.value(), v.value())?);
+        }
+        let mut mined = Vec::new();
+        for item in r!("iter mined", r!("open mined", tx.open_table(MINED))?.iter())? {
+            let (_, v) = r!("read mined", item)?;
+            mined.push(v.value().to_string());
+        }
         let mut e = Engine::restore(cfg, alerts, groups, incidents, clock, stats);
+        e.restore_problems(problems, signatures, mined.iter().map(String::as_str));
         e.set_tracking(true);
         Ok(e)
     }
@@ -183,6 +202,32 @@ impl Store {
                 if let Some(i) = engine.incident(*id) {
                     r!("write incidents", t.insert(id.0, encode_json(i).as_slice()))?;
                 }
+            }
+            let mut t = r!("open problems", tx.open_table(PROBLEMS))?;
+            for id in &changes.problems {
+                if let Some(p) = engine.problem(*id) {
+                    r!("write problems", t.insert(id.0, encode_json(p).as_slice()))?;
+                }
+            }
+            let mut t = r!("open signatures", tx.open_table(SIGNATURES))?;
+            for key in &changes.signatures {
+                match engine.problem_signature(key) {
+                    Some(s) => {
+                        r!("write signatures", t.insert(key.as_str(), encode_json(s).as_slice()))?;
+                    }
+                    None => {
+                        r!("delete signatures", t.remove(key.as_str()))?;
+                    }
+                }
+            }
+            let mut t = r!("open mined", tx.open_table(MINED))?;
+            let mut next = match r!("last mined", t.last())? {
+                Some((k, _)) => k.value() + 1,
+                None => 0,
+            };
+            for line in &changes.mined {
+                r!("write mined", t.insert(next, line.as_str()))?;
+                next += 1;
             }
             let mut t = r!("open offsets", tx.open_table(OFFSETS))?;
             for ((topic, p), o) in &batch.offsets {

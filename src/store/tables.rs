@@ -17,6 +17,12 @@ pub const INCIDENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("inciden
 pub const OFFSETS: TableDefinition<&str, i64> = TableDefinition::new("offsets");
 /// sequence → outbox entry (see `outbox.rs`), deleted once the broker acked it
 pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// problem id → Problem
+pub const PROBLEMS: TableDefinition<u64, &[u8]> = TableDefinition::new("problems");
+/// signature key → Signature
+pub const SIGNATURES: TableDefinition<&str, &[u8]> = TableDefinition::new("signatures");
+/// sequence → line fed to the template miner (re-fed in order on start)
+pub const MINED: TableDefinition<u64, &str> = TableDefinition::new("mined");
 /// name → JSON value
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 

@@ -1,0 +1,92 @@
+//! Where incidents meet problem management: a newly opened incident is
+//! signed and filed under its problem (and gets the known error, if any, in
+//! its first event); problem commands go through the engine so their effects
+//! on incidents and their events share the batch transaction.
+
+use crate::alert::Timestamp;
+use crate::engine::state::IncidentId;
+use crate::engine::Engine;
+use crate::problems::manager::{ProblemError, ProblemEvent};
+use crate::problems::state::{KnownError, Problem, ProblemId};
+
+impl Engine {
+    /// Signs a just-opened incident: service + template of its title alert.
+    pub(crate) fn classify(&mut self, id: IncidentId, t: Timestamp) {
+        let label = if self.cfg.topology.label.is_empty() { "service" } else { &self.cfg.topology.label };
+        let Some(inc) = self.incidents.get(&id) else { return };
+        let Some(top) = inc.top.and_then(|fp| inc.member(fp)) else { return };
+        let service = top.labels.get(label).unwrap_or_default().to_string();
+        let name = top.labels.get("alertname").unwrap_or_default();
+        let text = match top.summary.as_deref() {
+            Some(s) if !s.is_empty() => format!("{name} {s}"),
+            _ => name.to_string(),
+        };
+        let c = self.problems.incident_opened(id, &service, text.trim(), t);
+        if let Some(inc) = self.incidents.get_mut(&id) {
+            inc.problem_id = c.problem;
+            inc.known_error = c.known_error;
+        }
+        for other in c.linked {
+            if let Some(inc) = self.incidents.get_mut(&other) {
+                if inc.problem_id.is_none() {
+                    inc.problem_id = c.problem;
+                    if !inc.status.is_final() {
+                        self.touch(other);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn problem(&self, id: ProblemId) -> Option<&Problem> {
+        self.problems.get(id)
+    }
+
+    /// Every problem, ordered by creation then id.
+    pub fn problems_sorted(&self) -> Vec<&Problem> {
+        self.problems.sorted()
+    }
+
+    /// Problem events since the last call.
+    pub fn take_problem_events(&mut self) -> Vec<ProblemEvent> {
+        self.problems.take_events()
+    }
+
+    pub fn accept_problem(&mut self, id: ProblemId, now: Timestamp) -> Result<(), ProblemError> {
+        let now = self.clock.max(now);
+        self.problems.accept(id, now)
+    }
+
+    pub fn reject_problem(&mut self, id: ProblemId, now: Timestamp) -> Result<(), ProblemError> {
+        let now = self.clock.max(now);
+        self.problems.reject(id, now)
+    }
+
+    pub fn record_known_error(&mut self, id: ProblemId, ke: KnownError, now: Timestamp) -> Result<(), ProblemError> {
+        let now = self.clock.max(now);
+        self.problems.record_known_error(id, ke, now)
+    }
+
+    pub fn resolve_problem(&mut self, id: ProblemId, now: Timestamp) -> Result<(), ProblemError> {
+        let now = self.clock.max(now);
+        self.problems.resolve(id, now)
+    }
+
+    /// Merges problem `from` into `into`; incidents in memory are re-linked.
+    pub fn merge_problems(&mut self, into: ProblemId, from: ProblemId, now: Timestamp) -> Result<(), ProblemError> {
+        let now = self.clock.max(now);
+        self.problems.merge(into, from, now)?;
+        let relink: Vec<IncidentId> = self
+            .incidents
+            .iter()
+            .filter(|(_, i)| i.problem_id == Some(from))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in relink {
+            if let Some(i) = self.incidents.get_mut(&id) {
+                i.problem_id = Some(into);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,518 @@
+//! Problem management: recurring incidents become candidates for review.
+//!
+//! Each incident gets a signature when it opens: its service plus the
+//! template cluster the miner assigns to its title alert's
+//! `alertname summary`. Keyed by the cluster (not the template text, which
+//! still generalises as the miner learns), so recurrences with varying ids
+//! and numbers share a signature. Once `min_incidents` incidents share a
+//! signature within `lookback`, a candidate opens (or, if the signature has
+//! an open problem, the incident joins it). Rejecting a candidate suppresses
+//! its signature for `reject_suppression`. A known error is attached to every
+//! new incident of its signature.
+//!
+//! Pure like the engine: explicit time, no I/O. The miner is rebuilt after a
+//! restart by re-feeding, in order, the lines it was fed ([`Problems::mined`]).
+
+use std::time::Duration;
+
+use crate::alert::{fnv1a, fnv1a_64, Timestamp};
+use crate::engine::state::IncidentId;
+use crate::engine::tracked::Tracked;
+use crate::engine::FastHash;
+use crate::problems::miner::{MinerConfig, MinerError, TemplateMiner};
+use crate::problems::state::{KnownError, KnownErrorRef, Problem, ProblemId, ProblemState, Signature};
+
+#[derive(Debug, Clone)]
+pub struct ProblemsConfig {
+    pub min_incidents: usize,
+    pub lookback: Duration,
+    pub reject_suppression: Duration,
+    pub miner: MinerConfig,
+}
+
+impl ProblemsConfig {
+    pub fn from_config(p: &crate::config::ProblemsConfig) -> Result<ProblemsConfig, MinerError> {
+        let mut miner = MinerConfig::default();
+        miner.masks.extend(p.masks.iter().cloned());
+        if let Some(s) = p.similarity {
+            miner.similarity = s;
+        }
+        if let Some(d) = p.depth {
+            miner.depth = d;
+        }
+        miner.validate()?;
+        Ok(ProblemsConfig {
+            min_incidents: p.min_incidents.max(2),
+            lookback: p.lookback.0,
+            reject_suppression: p.reject_suppression.0,
+            miner,
+        })
+    }
+}
+
+/// What happened to a problem (the `type` suffix `correlator.problem.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemEventKind {
+    Created,
+    Updated,
+    Accepted,
+    Rejected,
+    KnownError,
+    Resolved,
+    Merged,
+}
+
+impl ProblemEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemEventKind::Created => "created",
+            ProblemEventKind::Updated => "updated",
+            ProblemEventKind::Accepted => "accepted",
+            ProblemEventKind::Rejected => "rejected",
+            ProblemEventKind::KnownError => "known_error",
+            ProblemEventKind::Resolved => "resolved",
+            ProblemEventKind::Merged => "merged",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemEvent {
+    pub problem: ProblemId,
+    pub kind: ProblemEventKind,
+    pub version: u64,
+    pub time: Timestamp,
+}
+
+/// Why a problem command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProblemError {
+    #[error("problem {0} not found")]
+    NotFound(ProblemId),
+    #[error("problem {id} was merged into {into}")]
+    Merged { id: ProblemId, into: ProblemId },
+    #[error("problem {id} is {state}: cannot {action} (allowed from: {allowed})")]
+    InvalidTransition { id: ProblemId, state: &'static str, action: &'static str, allowed: &'static str },
+    #[error("cannot merge problem {0} into itself")]
+    SelfMerge(ProblemId),
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: &'static str },
+}
+
+/// The outcome of classifying a newly opened incident.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Classified {
+    pub problem: Option<ProblemId>,
+    pub known_error: Option<KnownErrorRef>,
+    /// Earlier incidents that just became part of a new candidate.
+    pub linked: Vec<IncidentId>,
+}
+
+pub struct Problems {
+    cfg: ProblemsConfig,
+    miner: TemplateMiner,
+    pub(crate) signatures: Tracked<String, Signature, std::hash::RandomState>,
+    pub(crate) problems: Tracked<ProblemId, Problem, FastHash>,
+    /// Lines fed to the miner since the last [`Problems::take_mined`].
+    mined: Vec<String>,
+    events: Vec<ProblemEvent>,
+}
+
+impl Problems {
+    pub fn new(cfg: ProblemsConfig) -> Problems {
+        // The config was validated when compiled.
+        let miner = TemplateMiner::new(cfg.miner.clone())
+            .unwrap_or_else(|_| TemplateMiner::new(MinerConfig::default()).expect("default miner config is valid"));
+        Problems {
+            cfg,
+            miner,
+            signatures: Tracked::default(),
+            problems: Tracked::default(),
+            mined: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn set_tracking(&mut self, on: bool) {
+        self.signatures.set_tracking(on);
+        self.problems.set_tracking(on);
+    }
+
+    /// Re-feeds the miner with the lines it saw before a restart.
+    pub fn refeed<'a>(&mut self, lines: impl IntoIterator<Item = &'a str>) {
+        for l in lines {
+            self.miner.add(l);
+        }
+    }
+
+    pub fn restore(&mut self, problems: Vec<Problem>, signatures: Vec<Signature>) {
+        for p in problems {
+            self.problems.insert(p.id, p);
+        }
+        for s in signatures {
+            self.signatures.insert(s.key.clone(), s);
+        }
+    }
+
+    /// Lines fed to the miner since the last call (to persist in order).
+    pub fn take_mined(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.mined)
+    }
+
+    pub fn take_events(&mut self) -> Vec<ProblemEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn take_dirty(&mut self) -> (Vec<ProblemId>, Vec<String>) {
+        let mut p = self.problems.take_dirty();
+        p.sort();
+        let mut s = self.signatures.take_dirty();
+        s.sort();
+        (p, s)
+    }
+
+    pub fn get(&self, id: ProblemId) -> Option<&Problem> {
+        self.problems.get(&id)
+    }
+
+    pub fn signature(&self, key: &str) -> Option<&Signature> {
+        self.signatures.get(key)
+    }
+
+    /// Every problem, ordered by creation then id.
+    pub fn sorted(&self) -> Vec<&Problem> {
+        let mut v: Vec<&Problem> = self.problems.values().collect();
+        v.sort_by_key(|p| (p.created_at, p.id));
+        v
+    }
+
+    fn emit(&mut self, id: ProblemId, kind: ProblemEventKind, t: Timestamp) {
+        if let Some(p) = self.problems.get_mut(&id) {
+            p.version += 1;
+            p.updated_at = t;
+            self.events.push(ProblemEvent { problem: id, kind, version: p.version, time: t });
+        }
+    }
+
+    /// Signs a newly opened incident and files it under its problem.
+    pub fn incident_opened(&mut self, id: IncidentId, service: &str, text: &str, t: Timestamp) -> Classified {
+        let cluster = self.miner.add(text);
+        self.mined.push(text.to_string());
+        let cluster = self.miner.resolve(cluster);
+        let key = format!("{service}\u{1f}{}", cluster.0);
+        let floor = t.minus(self.cfg.lookback);
+        let sig = self.signatures.get_or_insert_with(key.clone(), || Signature { key: key.clone(), ..Default::default() });
+        sig.recent.retain(|(_, at)| *at >= floor);
+        sig.recent.push((id, t));
+        let mut out = Classified::default();
+        // An open problem collects it.
+        if let Some(pid) = sig.problem {
+            let open = self.problems.get(&pid).is_some_and(|p| p.state.is_open());
+            if open {
+                let template = self.miner.template(cluster);
+                let p = self.problems.get_mut(&pid).expect("checked");
+                p.incident_ids.push(id);
+                p.last_seen = t;
+                p.template = template;
+                out.problem = Some(pid);
+                if let (ProblemState::KnownError, Some(ke)) = (p.state, &p.known_error) {
+                    out.known_error = Some(KnownErrorRef {
+                        problem_id: pid,
+                        root_cause: ke.root_cause.clone(),
+                        workaround: ke.workaround.clone(),
+                        link: ke.link.clone(),
+                    });
+                }
+                self.emit(pid, ProblemEventKind::Updated, t);
+                return out;
+            }
+            if let Some(s) = self.signatures.get_mut(&key) {
+                s.problem = None;
+            }
+        }
+        let Some(sig) = self.signatures.get(&key) else { return out };
+        if sig.suppressed_until.is_some_and(|u| u > t) || sig.recent.len() < self.cfg.min_incidents {
+            return out;
+        }
+        // A new candidate with every recent incident of the signature.
+        let mut h = fnv1a_64(key.as_bytes());
+        h = fnv1a(h, &t.0.to_be_bytes());
+        while self.problems.contains_key(&ProblemId(h)) {
+            h = fnv1a(h, &[1]);
+        }
+        let pid = ProblemId(h);
+        let recent = sig.recent.clone();
+        let template = self.miner.template(cluster);
+        let problem = Problem {
+            id: pid,
+            state: ProblemState::Candidate,
+            signature: format!("{service}: {template}"),
+            key: key.clone(),
+            service: service.to_string(),
+            template,
+            incident_ids: recent.iter().map(|(i, _)| *i).collect(),
+            first_seen: recent.first().map_or(t, |r| r.1),
+            last_seen: t,
+            known_error: None,
+            merged_into: None,
+            created_at: t,
+            updated_at: t,
+            version: 0,
+        };
+        self.problems.insert(pid, problem);
+        if let Some(s) = self.signatures.get_mut(&key) {
+            s.problem = Some(pid);
+        }
+        self.emit(pid, ProblemEventKind::Created, t);
+        out.problem = Some(pid);
+        out.linked = recent.iter().map(|(i, _)| *i).filter(|i| *i != id).collect();
+        out
+    }
+
+    fn open_problem(&mut self, id: ProblemId) -> Result<&mut Problem, ProblemError> {
+        let p = self.problems.get_mut(&id).ok_or(ProblemError::NotFound(id))?;
+        if p.state == ProblemState::Merged {
+            return Err(ProblemError::Merged { id, into: p.merged_into.unwrap_or_default() });
+        }
+        Ok(p)
+    }
+
+    fn transition(
+        &mut self,
+        id: ProblemId,
+        from: &[ProblemState],
+        allowed: &'static str,
+        action: &'static str,
+        to: ProblemState,
+    ) -> Result<(), ProblemError> {
+        let p = self.open_problem(id)?;
+        if !from.contains(&p.state) {
+            return Err(ProblemError::InvalidTransition { id, state: p.state.as_str(), action, allowed });
+        }
+        p.state = to;
+        Ok(())
+    }
+
+    pub fn accept(&mut self, id: ProblemId, t: Timestamp) -> Result<(), ProblemError> {
+        self.transition(id, &[ProblemState::Candidate], "candidate", "accept", ProblemState::Accepted)?;
+        self.emit(id, ProblemEventKind::Accepted, t);
+        Ok(())
+    }
+
+    /// Rejects a candidate; its signature opens no candidate until
+    /// `reject_suppression` has passed.
+    pub fn reject(&mut self, id: ProblemId, t: Timestamp) -> Result<(), ProblemError> {
+        self.transition(id, &[ProblemState::Candidate], "candidate", "reject", ProblemState::Rejected)?;
+        let key = self.problems[&id].key.clone();
+        let until = t.plus(self.cfg.reject_suppression);
+        if let Some(s) = self.signatures.get_mut(&key) {
+            s.suppressed_until = Some(until);
+            s.problem = None;
+            s.recent.clear();
+        }
+        self.emit(id, ProblemEventKind::Rejected, t);
+        Ok(())
+    }
+
+    pub fn record_known_error(&mut self, id: ProblemId, ke: KnownError, t: Timestamp) -> Result<(), ProblemError> {
+        if ke.root_cause.trim().is_empty() {
+            return Err(ProblemError::Invalid { field: "root_cause", reason: "must not be empty" });
+        }
+        if ke.workaround.trim().is_empty() {
+            return Err(ProblemError::Invalid { field: "workaround", reason: "must not be empty" });
+        }
+        self.transition(
+            id,
+            &[ProblemState::Candidate, ProblemState::Accepted, ProblemState::KnownError],
+            "candidate, accepted, known_error",
+            "record a known error",
+            ProblemState::KnownError,
+        )?;
+        if let Some(p) = self.problems.get_mut(&id) {
+            p.known_error = Some(ke);
+        }
+        self.emit(id, ProblemEventKind::KnownError, t);
+        Ok(())
+    }
+
+    pub fn resolve(&mut self, id: ProblemId, t: Timestamp) -> Result<(), ProblemError> {
+        self.transition(
+            id,
+            &[ProblemState::Accepted, ProblemState::KnownError],
+            "accepted, known_error",
+            "resolve",
+            ProblemState::Resolved,
+        )?;
+        let key = self.problems[&id].key.clone();
+        if let Some(s) = self.signatures.get_mut(&key) {
+            // Recurrences after the fix count afresh.
+            s.problem = None;
+            s.recent.clear();
+        }
+        self.emit(id, ProblemEventKind::Resolved, t);
+        Ok(())
+    }
+
+    /// Merges `from` into `into`: incidents and signature move over.
+    pub fn merge(&mut self, into: ProblemId, from: ProblemId, t: Timestamp) -> Result<(), ProblemError> {
+        if into == from {
+            return Err(ProblemError::SelfMerge(into));
+        }
+        let target_state = self.open_problem(into)?.state;
+        if !target_state.is_open() {
+            return Err(ProblemError::InvalidTransition {
+                id: into,
+                state: target_state.as_str(),
+                action: "receive a merge",
+                allowed: "candidate, accepted, known_error",
+            });
+        }
+        let src = self.open_problem(from)?;
+        if !src.state.is_open() {
+            return Err(ProblemError::InvalidTransition {
+                id: from,
+                state: src.state.as_str(),
+                action: "be merged",
+                allowed: "candidate, accepted, known_error",
+            });
+        }
+        src.state = ProblemState::Merged;
+        src.merged_into = Some(into);
+        let (moved, key, first, last) = (src.incident_ids.clone(), src.key.clone(), src.first_seen, src.last_seen);
+        if let Some(dst) = self.problems.get_mut(&into) {
+            for i in moved {
+                if !dst.incident_ids.contains(&i) {
+                    dst.incident_ids.push(i);
+                }
+            }
+            dst.first_seen = dst.first_seen.min(first);
+            dst.last_seen = dst.last_seen.max(last);
+        }
+        if let Some(s) = self.signatures.get_mut(&key) {
+            s.problem = Some(into);
+        }
+        self.emit(from, ProblemEventKind::Merged, t);
+        self.emit(into, ProblemEventKind::Updated, t);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn problems(min: usize) -> Problems {
+        Problems::new(ProblemsConfig {
+            min_incidents: min,
+            lookback: Duration::from_secs(7 * 86_400),
+            reject_suppression: Duration::from_secs(30 * 86_400),
+            miner: MinerConfig::default(),
+        })
+    }
+
+    fn oom(p: &mut Problems, n: u64, day: i64) -> Classified {
+        const PODS: [&str; 6] = ["7d9f8b6c5-x2x9z", "7d9f8b6c5-k8j2m", "5b6c7d8e9-p0q1r", "66bd4f9c77-zt5wq", "66bd4f9c77-h2n4c", "7d9f8b6c5-ttz9a"];
+        let pod = PODS[n as usize % PODS.len()];
+        let text = format!("KubePodOOMKilled container search in pod search-{pod} was OOM killed");
+        p.incident_opened(IncidentId(n), "search", &text, Timestamp(day * DAY))
+    }
+
+    fn candidate() -> (Problems, ProblemId) {
+        let mut p = problems(3);
+        assert_eq!(oom(&mut p, 1, 1).problem, None);
+        assert_eq!(oom(&mut p, 2, 2).problem, None);
+        let c = oom(&mut p, 3, 3);
+        let id = c.problem.expect("third recurrence opens a candidate");
+        assert_eq!(c.linked, vec![IncidentId(1), IncidentId(2)]);
+        (p, id)
+    }
+
+    #[test]
+    fn recurrences_within_lookback_open_one_candidate() {
+        let (mut p, id) = candidate();
+        let pr = p.get(id).unwrap();
+        assert_eq!(pr.state, ProblemState::Candidate);
+        assert_eq!(pr.incident_ids, vec![IncidentId(1), IncidentId(2), IncidentId(3)]);
+        assert_eq!(pr.template, "KubePodOOMKilled container search in pod <*> was OOM killed");
+        assert_eq!(pr.signature, "search: KubePodOOMKilled container search in pod <*> was OOM killed");
+        // A fourth joins it; a different service does not.
+        assert_eq!(oom(&mut p, 4, 4).problem, Some(id));
+        let other = p.incident_opened(IncidentId(9), "api", "KubePodOOMKilled container search in pod search-ffff was OOM killed", Timestamp(5 * DAY));
+        assert_eq!(other.problem, None);
+        assert_eq!(p.get(id).unwrap().incident_ids.len(), 4);
+        let kinds: Vec<_> = p.take_events().iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![ProblemEventKind::Created, ProblemEventKind::Updated]);
+    }
+
+    #[test]
+    fn recurrences_spread_beyond_lookback_open_nothing() {
+        let mut p = problems(3);
+        assert_eq!(oom(&mut p, 1, 0).problem, None);
+        assert_eq!(oom(&mut p, 2, 5).problem, None);
+        assert_eq!(oom(&mut p, 3, 13).problem, None, "the first fell out of the 7-day lookback");
+        assert_eq!(oom(&mut p, 4, 14).problem, None, "day 5 is 9 days before day 14");
+        assert!(oom(&mut p, 5, 15).problem.is_some(), "days 13, 14, 15");
+    }
+
+    #[test]
+    fn lifecycle_and_invalid_transitions() {
+        let (mut p, id) = candidate();
+        let t = Timestamp(10 * DAY);
+        let err = p.resolve(id, t).unwrap_err();
+        assert_eq!(err.to_string(), format!("problem {id} is candidate: cannot resolve (allowed from: accepted, known_error)"));
+        p.accept(id, t).unwrap();
+        assert!(matches!(p.accept(id, t), Err(ProblemError::InvalidTransition { .. })));
+        assert!(matches!(p.reject(id, t), Err(ProblemError::InvalidTransition { .. })));
+        let bad = KnownError { root_cause: " ".into(), workaround: "x".into(), link: None };
+        assert_eq!(p.record_known_error(id, bad, t).unwrap_err().to_string(), "root_cause: must not be empty");
+        let ke = KnownError { root_cause: "JVM heap 512Mi too small".into(), workaround: "restart with 1Gi".into(), link: Some("https://wiki/ke/1".into()) };
+        p.record_known_error(id, ke.clone(), t).unwrap();
+        // A new matching incident gets the known error.
+        let c = oom(&mut p, 5, 11);
+        assert_eq!(c.problem, Some(id));
+        let k = c.known_error.expect("known error attached");
+        assert_eq!((k.problem_id, k.root_cause.as_str(), k.workaround.as_str()), (id, "JVM heap 512Mi too small", "restart with 1Gi"));
+        p.resolve(id, t).unwrap();
+        assert_eq!(p.get(id).unwrap().state, ProblemState::Resolved);
+        assert!(matches!(p.accept(id, t), Err(ProblemError::InvalidTransition { .. })));
+        // After the fix, recurrences count afresh.
+        assert_eq!(oom(&mut p, 6, 12).problem, None);
+        assert_eq!(p.accept(ProblemId(1), t), Err(ProblemError::NotFound(ProblemId(1))));
+    }
+
+    #[test]
+    fn reject_suppresses_the_signature() {
+        let (mut p, id) = candidate();
+        p.reject(id, Timestamp(3 * DAY)).unwrap();
+        for n in 4..10 {
+            assert_eq!(oom(&mut p, n, n as i64).problem, None, "suppressed");
+        }
+        // 30 days later it may become a candidate again.
+        for n in 40..42 {
+            assert_eq!(oom(&mut p, n, n as i64).problem, None);
+        }
+        assert!(oom(&mut p, 42, 42).problem.is_some());
+    }
+
+    #[test]
+    fn merge_moves_incidents_and_signature() {
+        let (mut p, a) = candidate();
+        for n in 20..23 {
+            p.incident_opened(IncidentId(n), "search", "DiskFull volume /data is 97% full", Timestamp(n as i64 * DAY / 4));
+        }
+        let b = p.sorted().iter().map(|x| x.id).find(|x| *x != a).expect("second candidate");
+        assert_eq!(p.merge(a, a, Timestamp(9 * DAY)), Err(ProblemError::SelfMerge(a)));
+        p.merge(a, b, Timestamp(9 * DAY)).unwrap();
+        assert_eq!(p.get(b).unwrap().state, ProblemState::Merged);
+        assert_eq!(p.get(b).unwrap().merged_into, Some(a));
+        assert_eq!(p.get(a).unwrap().incident_ids.len(), 6);
+        assert_eq!(p.accept(b, Timestamp(9 * DAY)), Err(ProblemError::Merged { id: b, into: a }));
+        // The merged signature now feeds the survivor.
+        let c = p.incident_opened(IncidentId(30), "search", "DiskFull volume /data is 99% full", Timestamp(9 * DAY));
+        assert_eq!(c.problem, Some(a));
+    }
+}

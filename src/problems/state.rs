@@ -1,0 +1,166 @@
+//! Problem records and per-signature bookkeeping (persisted).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::Timestamp;
+use crate::engine::state::IncidentId;
+
+/// Deterministic problem id (`prb-%016x`): FNV-1a of the signature and the
+/// opening time of the incident that made it a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ProblemId(pub u64);
+
+impl fmt::Display for ProblemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "prb-{:016x}", self.0)
+    }
+}
+
+impl ProblemId {
+    pub fn parse(s: &str) -> Option<ProblemId> {
+        let hex = s.strip_prefix("prb-")?;
+        crate::alert::Fingerprint::parse_hex(hex).map(|f| ProblemId(f.0))
+    }
+}
+
+impl Serialize for ProblemId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProblemId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        ProblemId::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid problem id {s:?}")))
+    }
+}
+
+/// candidate → accepted → known_error → resolved; rejected; merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemState {
+    Candidate,
+    Accepted,
+    KnownError,
+    Resolved,
+    Rejected,
+    Merged,
+}
+
+impl ProblemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemState::Candidate => "candidate",
+            ProblemState::Accepted => "accepted",
+            ProblemState::KnownError => "known_error",
+            ProblemState::Resolved => "resolved",
+            ProblemState::Rejected => "rejected",
+            ProblemState::Merged => "merged",
+        }
+    }
+
+    /// Still collecting recurrences of its signature.
+    pub fn is_open(self) -> bool {
+        matches!(self, ProblemState::Candidate | ProblemState::Accepted | ProblemState::KnownError)
+    }
+
+    pub const ALL: [ProblemState; 6] = [
+        ProblemState::Candidate,
+        ProblemState::Accepted,
+        ProblemState::KnownError,
+        ProblemState::Resolved,
+        ProblemState::Rejected,
+        ProblemState::Merged,
+    ];
+}
+
+/// Root cause and workaround recorded by an SRE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownError {
+    pub root_cause: String,
+    pub workaround: String,
+    #[serde(default)]
+    pub link: Option<String>,
+}
+
+/// What a matching incident carries when its signature is a known error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownErrorRef {
+    pub problem_id: ProblemId,
+    pub root_cause: String,
+    pub workaround: String,
+    pub link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    pub id: ProblemId,
+    pub state: ProblemState,
+    /// `service: template` at creation (the display form of the signature).
+    pub signature: String,
+    /// The signature key (service + template cluster) it collects.
+    pub key: String,
+    pub service: String,
+    /// The template as the miner currently has it.
+    pub template: String,
+    pub incident_ids: Vec<IncidentId>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub known_error: Option<KnownError>,
+    pub merged_into: Option<ProblemId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+/// Bookkeeping per signature key.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Signature {
+    pub key: String,
+    /// Incidents with this signature within the lookback (opening times).
+    pub recent: Vec<(IncidentId, Timestamp)>,
+    /// Its open problem, if any.
+    pub problem: Option<ProblemId>,
+    /// Rejected: no new candidate before this time.
+    pub suppressed_until: Option<Timestamp>,
+}
+
+/// A line of the replay's problems.jsonl and the `data` of problem events.
+#[derive(Debug, Serialize)]
+pub struct ProblemView<'a> {
+    pub id: ProblemId,
+    pub state: &'static str,
+    pub signature: &'a str,
+    pub template: &'a str,
+    pub service: &'a str,
+    pub incident_ids: &'a [IncidentId],
+    pub occurrences: usize,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub known_error: Option<&'a KnownError>,
+    pub merged_into: Option<ProblemId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+}
+
+impl Problem {
+    pub fn view(&self) -> ProblemView<'_> {
+        ProblemView {
+            id: self.id,
+            state: self.state.as_str(),
+            signature: &self.signature,
+            template: &self.template,
+            service: &self.service,
+            incident_ids: &self.incident_ids,
+            occurrences: self.incident_ids.len(),
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            known_error: self.known_error.as_ref(),
+            merged_into: self.merged_into,
+            version: None,
+        }
+    }
+}
