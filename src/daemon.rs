@@ -106,7 +106,29 @@ impl Daemon {
         let http_addr = listener.local_addr()?;
         info!(listen = %http_addr, "http listening");
         let http_stop = Arc::new(tokio::sync::Notify::new());
-        let app = crate::http::router(health.clone());
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let metrics_pub = metrics.clone();
+        let read_model = Arc::new(crate::read_model::ReadModel::default());
+        let token = std::env::var(&cfg.http.token_env).ok().filter(|t| !t.is_empty());
+        if token.is_none() {
+            warn!(env = %cfg.http.token_env, "no API token set: mutating API calls are refused");
+        }
+        let webhook = crate::http::webhook::Webhook {
+            producer: crate::kafka::producer_config(&cfg.kafka).create()?,
+            topic: cfg.kafka.alert_topics.first().cloned().unwrap_or_else(|| "alerts".into()),
+            partition_key: cfg.kafka.partition_key.clone(),
+            limits: cfg.limits.clone(),
+        };
+        let state = Arc::new(crate::http::AppState {
+            health: health.clone(),
+            metrics: metrics.clone(),
+            read_model: read_model.clone(),
+            store: store.clone(),
+            commands: cmd_tx.clone(),
+            token,
+            webhook: Some(webhook),
+        });
+        let app = crate::http::router(state, cfg.http.max_body_bytes);
         let hs = http_stop.clone();
         let http = rt.spawn(async move {
             let r = axum::serve(listener, app)
@@ -123,8 +145,17 @@ impl Daemon {
             (cfg.clone(), store.clone(), health.clone(), notify.clone());
         let pipeline = std::thread::Builder::new().name("correlator-pipeline".into()).spawn(
             move || {
-                let mut p =
-                    Pipeline::new(engine, pstore, pcfg, phealth.clone(), pnotify, cmd_rx, embedded_mode)?;
+                let mut p = Pipeline::new(
+                    engine,
+                    pstore,
+                    pcfg,
+                    phealth.clone(),
+                    pnotify,
+                    cmd_rx,
+                    metrics,
+                    read_model,
+                    embedded_mode,
+                )?;
                 // The broker may be down at start: keep state, report not ready, retry.
                 let mut backoff = Duration::from_millis(200);
                 loop {
@@ -154,7 +185,8 @@ impl Daemon {
             r
         });
 
-        let publisher = Publisher::new(&cfg.kafka, store.clone(), health.clone(), notify.clone())?;
+        let publisher =
+            Publisher::new(&cfg.kafka, store.clone(), health.clone(), notify.clone(), metrics_pub)?;
         let pub_stop = Arc::new(AtomicBool::new(false));
         let publisher = rt.spawn(publisher.run(pub_stop.clone(), shutdown_timeout / 2));
         let demo = demo.then(|| rt.spawn(crate::kafka::demo::run(cfg.kafka.clone(), stop.clone())));

@@ -10,10 +10,9 @@
 //!    were firing within `window`; then one incident opens with all of them.
 //!
 //! After joining, incidents linked through the new alert merge into the
-//! earliest opened one (ties: the smaller id). When the only linked
-//! incidents opened at this very instant, the alert opens its own incident
-//! and the merge picks the survivor, so the outcome does not depend on the
-//! order of simultaneous records.
+//! earliest opened one (ties: the smaller id). Linked alerts arriving at the
+//! same instant join whichever incident opened first in processing order:
+//! opening a second incident only to merge it at once would page twice.
 
 use crate::alert::{AlertStatus, Fingerprint, Timestamp};
 use crate::engine::state::{Group, Incident, IncidentId, IncidentStatus, JoinReason, Member};
@@ -75,13 +74,11 @@ impl Engine {
 
         // Topology: join an earlier incident on a linked service.
         let cands = self.topology_candidates(fp, t, None);
-        if let Some(&(opened, target)) = cands.first() {
-            if opened < t {
-                self.join(target, fp, JoinReason::Topology, t);
-                self.link_group(&key, target, t);
-                self.merge_linked(target, fp, t);
-                return;
-            }
+        if let Some(&(_, target)) = cands.first() {
+            self.join(target, fp, JoinReason::Topology, t);
+            self.link_group(&key, target, t);
+            self.merge_linked(target, fp, t);
+            return;
         }
 
         if let Some(g) = self.groups.get_mut(&*key) {

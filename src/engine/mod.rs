@@ -184,6 +184,8 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct RecordOutcome {
     pub decoded: Decoded,
+    /// Alert notifications the record carried (acknowledgements excluded).
+    pub alerts: usize,
     pub events: Vec<IncidentEvent>,
 }
 
@@ -246,8 +248,9 @@ impl Engine {
     pub fn handle(&mut self, record: &[u8], now: Timestamp) -> RecordOutcome {
         let mut decoded = decode::decode(record, now, &self.cfg.limits);
         let signals = std::mem::take(&mut decoded.signals);
+        let alerts = signals.iter().filter(|s| matches!(s, Signal::Alert(_))).count();
         let events = self.handle_signals(signals, now);
-        RecordOutcome { decoded, events }
+        RecordOutcome { decoded, alerts, events }
     }
 
     /// Applies decoded signals at `now`. Timers due by `now` fire first.
@@ -323,6 +326,11 @@ impl Engine {
 
     pub fn clock(&self) -> Timestamp {
         self.clock
+    }
+
+    /// (alerts tracked, alerts flapping): an O(alerts) scan, for gauges.
+    pub fn alert_gauges(&self) -> (usize, usize) {
+        (self.alerts.len(), self.alerts.values().filter(|a| a.flapping).count())
     }
 
     /// Number of alerts the engine tracks.

@@ -26,16 +26,46 @@ use crate::alert::Timestamp;
 use crate::config::{Assignment, Config};
 use crate::engine::{Engine, IncidentEvent};
 use crate::kafka::{consumer_config, events, Health, KafkaError};
+use crate::engine::state::IncidentId;
+use crate::metrics::Metrics;
+use crate::problems::state::{KnownError, ProblemId};
+use crate::read_model::ReadModel;
 use crate::store::{BatchWrite, Offsets, OutboxEntry, Store};
 
 /// A command from the API, applied on the pipeline thread through the same
-/// store transaction as Kafka input (one write path).
+/// store transaction as Kafka input (one write path). The reply is sent
+/// after the transaction committed.
 pub enum Command {
-    Acknowledge(crate::engine::state::IncidentId, CommandReply),
-    Resolve(crate::engine::state::IncidentId, CommandReply),
+    Incident { id: IncidentId, op: IncidentOp, reply: CommandReply },
+    Problem { id: ProblemId, op: ProblemOp, reply: CommandReply },
 }
 
-pub type CommandReply = tokio::sync::oneshot::Sender<Result<u64, crate::engine::CommandError>>;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentOp {
+    Acknowledge,
+    Resolve,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProblemOp {
+    Accept,
+    Reject,
+    KnownError(KnownError),
+    Resolve,
+    /// Merge problem `from` into the command's problem.
+    Merge { from: ProblemId },
+}
+
+/// Why a command failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandFailure {
+    #[error(transparent)]
+    Incident(#[from] crate::engine::CommandError),
+    #[error(transparent)]
+    Problem(#[from] crate::problems::manager::ProblemError),
+}
+
+pub type CommandReply = tokio::sync::oneshot::Sender<Result<(), CommandFailure>>;
 
 /// The wall clock: the only clock read in the daemon's decision path.
 pub fn wall_clock() -> Timestamp {
@@ -52,12 +82,17 @@ pub struct Pipeline {
     pub health: Arc<Health>,
     pub publish: Arc<tokio::sync::Notify>,
     pub commands: std::sync::mpsc::Receiver<Command>,
+    pub metrics: Arc<Metrics>,
+    pub read_model: Arc<ReadModel>,
+    /// Engine counters at the last metrics update (to export deltas).
+    last_stats: crate::engine::Stats,
     /// Embedded broker: stored offsets past the end mean the in-process
     /// broker restarted empty, so restart those partitions from zero.
     pub embedded: bool,
 }
 
 impl Pipeline {
+    #[allow(clippy::too_many_arguments, reason = "each is a distinct shared handle the pipeline owns or shares")]
     pub fn new(
         engine: Engine,
         store: Arc<Store>,
@@ -65,11 +100,28 @@ impl Pipeline {
         health: Arc<Health>,
         publish: Arc<tokio::sync::Notify>,
         commands: std::sync::mpsc::Receiver<Command>,
+        metrics: Arc<Metrics>,
+        read_model: Arc<ReadModel>,
         embedded: bool,
     ) -> Result<Pipeline, KafkaError> {
         let consumer: BaseConsumer = consumer_config(&cfg.kafka).create()?;
         let offsets = store.offsets()?;
-        Ok(Pipeline { engine, store, consumer, cfg, offsets, health, publish, commands, embedded })
+        read_model.load(&engine);
+        let last_stats = engine.stats().clone();
+        Ok(Pipeline {
+            engine,
+            store,
+            consumer,
+            cfg,
+            offsets,
+            health,
+            publish,
+            commands,
+            metrics,
+            read_model,
+            last_stats,
+            embedded,
+        })
     }
 
     /// Checks stored offsets against the broker and subscribes or assigns.
@@ -143,18 +195,8 @@ impl Pipeline {
             let mut replies = Vec::new();
             while let Ok(cmd) = self.commands.try_recv() {
                 let now = wall_clock().max(self.engine.clock());
-                let (res, reply) = match cmd {
-                    Command::Acknowledge(id, r) => (self.engine.acknowledge(id, now), r),
-                    Command::Resolve(id, r) => (self.engine.resolve(id, now), r),
-                };
-                match res {
-                    Ok(evs) => {
-                        let n = evs.len() as u64;
-                        events.extend(evs);
-                        replies.push((reply, Ok(n)));
-                    }
-                    Err(e) => replies.push((reply, Err(e))),
-                }
+                let (res, reply) = self.command(cmd, now, &mut events);
+                replies.push((reply, res));
             }
             if batch.is_empty() && last_tick.elapsed() >= tick_every {
                 last_tick = Instant::now();
@@ -165,10 +207,12 @@ impl Pipeline {
                 if self.health.caught_up.load(Ordering::Relaxed) {
                     events.extend(self.engine.tick(wall_clock()));
                 }
+                self.refresh_gauges();
             }
             self.render(&events, &mut write);
             let changes = self.engine.take_changes();
             if !write.outbox.is_empty() || !write.offsets.is_empty() || !changes.is_empty() {
+                let started = Instant::now();
                 if !self.commit_with_retry(&changes, &write, &shutdown) {
                     // Shutting down with the batch uncommitted: it is consumed
                     // again on the next start. Nothing was acknowledged.
@@ -180,6 +224,8 @@ impl Pipeline {
                         debug!(topic = %t, partition = p, error = %e, "offset not stored for broker commit");
                     }
                 }
+                self.metrics.store_commit_duration.observe(started.elapsed().as_secs_f64());
+                self.after_commit(&batch, &events, &changes);
                 self.engine.evict_final();
                 self.health.batches_committed.fetch_add(1, Ordering::Relaxed);
                 self.health.engine_clock_ms.store(self.engine.clock().0, Ordering::Relaxed);
@@ -230,6 +276,110 @@ impl Pipeline {
         out
     }
 
+    fn command(&mut self, cmd: Command, now: Timestamp, events: &mut Vec<IncidentEvent>) -> (Result<(), CommandFailure>, CommandReply) {
+        match cmd {
+            Command::Incident { id, op, reply } => {
+                let r = match op {
+                    IncidentOp::Acknowledge => self.engine.acknowledge(id, now),
+                    IncidentOp::Resolve => self.engine.resolve(id, now),
+                };
+                (r.map(|evs| events.extend(evs)).map_err(Into::into), reply)
+            }
+            Command::Problem { id, op, reply } => {
+                let r = match op {
+                    ProblemOp::Accept => self.engine.accept_problem(id, now),
+                    ProblemOp::Reject => self.engine.reject_problem(id, now),
+                    ProblemOp::KnownError(ke) => self.engine.record_known_error(id, ke, now),
+                    ProblemOp::Resolve => self.engine.resolve_problem(id, now),
+                    ProblemOp::Merge { from } => self.engine.merge_problems(id, from, now),
+                };
+                (r.map_err(Into::into), reply)
+            }
+        }
+    }
+
+    /// Metrics and the read model, once a batch is durable.
+    fn after_commit(&mut self, batch: &[OwnedMessage], events: &[IncidentEvent], changes: &crate::engine::persist::Changes) {
+        let m = &self.metrics;
+        let wall = wall_clock();
+        for rec in batch {
+            if let Some(ts) = rec.timestamp().to_millis() {
+                m.processing_latency.observe(((wall.0 - ts).max(0)) as f64 / 1000.0);
+            }
+        }
+        if !batch.is_empty() {
+            m.batch_size.observe(batch.len() as f64);
+        }
+        for ev in events {
+            let Some(inc) = self.engine.incident(ev.incident) else { continue };
+            match ev.kind {
+                crate::engine::EventKind::Opened => {
+                    m.incidents_opened
+                        .with_label_values(&[&inc.rule, inc.severity.as_str(), inc.priority.as_str()])
+                        .inc();
+                    if inc.known_error.is_some() {
+                        m.known_error_matches.inc();
+                    }
+                }
+                crate::engine::EventKind::Acknowledged => {
+                    if let Some(a) = inc.acknowledged_at {
+                        m.time_to_acknowledge.observe(a.seconds_since(inc.opened_at).max(0.0));
+                    }
+                }
+                crate::engine::EventKind::Resolved => {
+                    if let Some(r) = inc.resolved_at {
+                        m.time_to_resolve.observe(r.seconds_since(inc.opened_at).max(0.0));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let s = self.engine.stats().clone();
+        let d = |now: u64, before: u64| now.saturating_sub(before);
+        m.alerts_deduplicated.inc_by(d(s.deduplicated, self.last_stats.deduplicated));
+        m.noise_dropped.inc_by(d(s.noise_dropped, self.last_stats.noise_dropped));
+        m.incidents_reopened.inc_by(d(s.incidents_reopened, self.last_stats.incidents_reopened));
+        m.incidents_merged.inc_by(d(s.incidents_merged, self.last_stats.incidents_merged));
+        if s.alerts > 0 {
+            m.noise_reduction.set(1.0 - s.incidents_opened as f64 / s.alerts as f64);
+        }
+        self.last_stats = s;
+        self.read_model.update(&self.engine, &changes.incidents, &changes.problems);
+    }
+
+    /// Gauges computed from the whole state, about once per tick.
+    fn refresh_gauges(&self) {
+        let m = &self.metrics;
+        let (active, flapping) = self.engine.alert_gauges();
+        m.alerts_active.set(active as i64);
+        m.alerts_flapping.set(flapping as i64);
+        m.incidents_open.reset();
+        for inc in self.read_model.incidents() {
+            if inc.status.is_active() {
+                m.incidents_open.with_label_values(&[inc.severity.as_str(), inc.priority.as_str()]).inc();
+            }
+        }
+        let mut by_state = std::collections::BTreeMap::new();
+        let mut oldest: Option<Timestamp> = None;
+        for p in self.read_model.problems() {
+            *by_state.entry(p.state.as_str()).or_insert(0i64) += 1;
+            if p.state == crate::problems::state::ProblemState::Candidate {
+                oldest = Some(oldest.map_or(p.created_at, |o| o.min(p.created_at)));
+            }
+        }
+        for s in crate::problems::state::ProblemState::ALL {
+            m.problems.with_label_values(&[s.as_str()]).set(by_state.get(s.as_str()).copied().unwrap_or(0));
+        }
+        m.oldest_candidate_age.set(oldest.map_or(0.0, |o| wall_clock().seconds_since(o).max(0.0)));
+        if let Ok(l) = self.health.lag.lock() {
+            for (t, p, n) in l.iter() {
+                m.consumer_lag.with_label_values(&[t, &p.to_string()]).set(*n);
+            }
+        }
+        m.outbox_backlog.set(self.health.outbox_backlog.load(Ordering::Relaxed) as i64);
+        m.ready.set(i64::from(self.health.ready()));
+    }
+
     /// Applies one record unless it was already applied.
     fn apply(&mut self, m: &OwnedMessage, write: &mut BatchWrite, events: &mut Vec<IncidentEvent>) {
         let key = (m.topic().to_string(), m.partition());
@@ -243,7 +393,14 @@ impl Pipeline {
         let payload = m.payload().unwrap_or_default();
         let out = self.engine.handle(payload, now);
         self.health.records_consumed.fetch_add(1, Ordering::Relaxed);
+        if let Some(f) = out.decoded.format {
+            self.metrics.alerts_received.with_label_values(&[f.as_str()]).inc_by(out.alerts as u64);
+        }
+        for e in &out.decoded.errors {
+            self.metrics.alerts_rejected.with_label_values(&[e.reason()]).inc();
+        }
         if !out.decoded.errors.is_empty() {
+            self.metrics.dlq_records.inc();
             self.health.records_rejected.fetch_add(1, Ordering::Relaxed);
             let msg: Vec<String> = out.decoded.errors.iter().map(|e| e.to_string()).collect();
             let reason = out.decoded.errors[0].reason();

@@ -22,6 +22,7 @@ pub struct Publisher {
     store: Arc<Store>,
     health: Arc<Health>,
     notify: Arc<tokio::sync::Notify>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Publisher {
@@ -30,8 +31,9 @@ impl Publisher {
         store: Arc<Store>,
         health: Arc<Health>,
         notify: Arc<tokio::sync::Notify>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Publisher, KafkaError> {
-        Ok(Publisher { producer: producer_config(k).create()?, store, health, notify })
+        Ok(Publisher { producer: producer_config(k).create()?, store, health, notify, metrics })
     }
 
     /// Publishes until `stop` is set and the outbox is empty, or until
@@ -93,7 +95,7 @@ impl Publisher {
             loop {
                 match self.producer.send_result(rec) {
                     Ok(f) => {
-                        futures.push((*seq, f));
+                        futures.push((*seq, e.topic.as_str(), f));
                         break;
                     }
                     Err((rdkafka::error::KafkaError::MessageProduction(
@@ -108,9 +110,12 @@ impl Publisher {
         }
         let mut delivered = Vec::with_capacity(futures.len());
         let mut first_err = None;
-        for (seq, f) in futures {
+        for (seq, topic, f) in futures {
             match f.await {
-                Ok(Ok(_)) => delivered.push(seq),
+                Ok(Ok(_)) => {
+                    delivered.push(seq);
+                    self.metrics.events_published.with_label_values(&[topic]).inc();
+                }
                 Ok(Err((e, _))) => {
                     first_err.get_or_insert_with(|| e.to_string());
                 }

@@ -28,7 +28,7 @@ use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 use super::masks::{default_masks, MaskError, Masker, WILDCARD};
-use super::token::{generalise, relate, Relation};
+use super::token::{generalise, is_variable_like, relate, subsumes, Relation};
 use super::tree::{FxHasher, FxMap, PrefixTree};
 
 /// Settings of a [`TemplateMiner`]. `Default` is the miner's own tuning:
@@ -181,7 +181,7 @@ pub struct TemplateMiner {
     group_size: Vec<u64>,
     /// Outline hash → live clusters with that outline (see [`outline_eq`]).
     by_outline: FxMap<u64, Vec<usize>>,
-    /// Recently seen messages: slot `hash % RECENT_SLOTS` holds the hash of
+    /// Recently seen messages: slot [`recent_slot`]`(hash)` holds the hash of
     /// a masked message and 1 + the cluster it went to (0: empty). A message
     /// seen again goes back to that cluster (if it still matches it fully),
     /// so re-feeding is stable and repeats skip the search.
@@ -193,7 +193,14 @@ pub struct TemplateMiner {
 }
 
 /// Slots of [`TemplateMiner::recent`] (16 bytes each).
-const RECENT_SLOTS: usize = 1 << 14;
+const RECENT_SLOTS: usize = 1 << RECENT_BITS;
+const RECENT_BITS: u32 = 14;
+
+/// The [`TemplateMiner::recent`] slot of a message hash: its top bits (the
+/// best mixed in a multiplicative hash; the low bits see few input bits).
+fn recent_slot(hash: u64) -> usize {
+    (hash >> (64 - RECENT_BITS)) as usize
+}
 
 /// Hash of a token sequence (tokens and their boundaries).
 fn line_hash(toks: &[&str]) -> u64 {
@@ -305,7 +312,7 @@ impl TemplateMiner {
         if self.recent.is_empty() {
             self.recent = vec![(0, 0); RECENT_SLOTS];
         }
-        let slot = hash as usize % RECENT_SLOTS;
+        let slot = recent_slot(hash);
         self.recent[slot] = (hash, u32::try_from(index + 1).expect("fewer than 2^32 clusters"));
         self.toks = recycle(toks);
         self.buf = buf;
@@ -315,7 +322,7 @@ impl TemplateMiner {
     /// The live cluster a message with `hash` went to last time, if it is
     /// remembered and still matches `toks` at every position.
     fn recall(&self, hash: u64, toks: &[&str]) -> Option<usize> {
-        let &(h, c) = self.recent.get(hash as usize % RECENT_SLOTS)?;
+        let &(h, c) = self.recent.get(recent_slot(hash))?;
         if h != hash || c == 0 {
             return None;
         }
@@ -413,8 +420,10 @@ impl TemplateMiner {
 
     /// Compares `toks` with cluster `c`: `None` on a word conflict.
     fn score(&self, c: usize, toks: &[&str]) -> Option<Score> {
+        let template = &self.clusters[c].template;
         let mut s = Score { covered: 0, wildcards: 0 };
-        for (t, w) in self.clusters[c].template.iter().zip(toks) {
+        let mut keeps_constant = false;
+        for (t, w) in template.iter().zip(toks) {
             if is_wild(t) {
                 s.wildcards += 1;
                 s.covered += 1;
@@ -424,6 +433,24 @@ impl TemplateMiner {
                 Relation::Covered => s.covered += 1,
                 Relation::Compatible => {}
                 Relation::Conflict => return None,
+            }
+            keeps_constant |= subsumes(t, w);
+        }
+        if s.wildcards == template.len() {
+            // A template of wildcards only takes messages of values only: it
+            // must not swallow every message of its length whose words it
+            // has not seen.
+            if toks.iter().any(|t| !is_variable_like(t)) {
+                return None;
+            }
+        } else if !keeps_constant {
+            // Joining must leave the template a constant: a message of
+            // masked values alone does not turn `x1 failed` into `<*> <*>`.
+            let stays = |(t, w): (&Box<str>, &&str)| {
+                !is_wild(t) && generalise(t, w).map_or(true, |g| !is_wild(&g))
+            };
+            if !template.iter().zip(toks).any(stays) {
+                return None;
             }
         }
         Some(s)
@@ -483,18 +510,14 @@ impl TemplateMiner {
     }
 
     /// After live cluster `c`'s template changed: merges the clusters of its
-    /// leaf it now fully matches (they would take the same messages), then
-    /// re-files the result by outline.
+    /// leaf whose templates it now subsumes (their messages would all go to
+    /// `c`), then re-files the result by outline.
     fn settle(&mut self, mut c: usize) {
         let leaf = self.clusters[c].leaf;
         // Merging can generalise the survivor further: repeat to a fixpoint.
         while let Some(d) = self.tree.clusters(leaf).iter().copied().find(|&d| {
             let (mine, theirs) = (&self.clusters[c].template, &self.clusters[d].template);
-            d != c
-                && mine
-                    .iter()
-                    .zip(theirs)
-                    .all(|(a, b)| is_wild(a) || relate(a, b) == Relation::Covered)
+            d != c && mine.iter().zip(theirs).all(|(a, b)| subsumes(a, b))
         }) {
             c = self.merge(c, d);
         }
@@ -583,12 +606,6 @@ impl TemplateMiner {
         candidates.dedup();
         let mut best: Option<(&Vec<usize>, Vec<usize>)> = None;
         for set in candidates {
-            // A template must keep a constant: short messages made only of
-            // varying words (`closeNotification…`, `initEnvironment`) stay apart.
-            let constant = |(i, t): (usize, &Box<str>)| !set.contains(&i) && !is_wild(t);
-            if !mine.iter().enumerate().any(constant) {
-                continue;
-            }
             let mut group: Vec<usize> = others
                 .iter()
                 .filter(|(p, _)| p.iter().all(|i| set.contains(i)))
@@ -607,21 +624,37 @@ impl TemplateMiner {
                 Some((s, g)) => (set.len(), std::cmp::Reverse(group.len()))
                     < (s.len(), std::cmp::Reverse(g.len())),
             };
-            if varied && better {
+            // The merged template must keep a constant: short messages made
+            // only of varying words (`initEnvironment`, `clear()`) stay apart.
+            if varied && better && self.merged_template(&group, set).iter().any(|t| !is_wild(t)) {
                 best = Some((set, group));
             }
         }
         let Some((set, mut group)) = best else { return };
-        let set = set.clone();
+        let template = self.merged_template(&group, set);
         group.sort_unstable();
         let mut survivor = group[0];
-        for &i in &set {
-            self.clusters[survivor].template[i] = WILDCARD.into();
-        }
         for &m in &group[1..] {
             survivor = self.merge(survivor, m);
         }
+        self.clusters[survivor].template = template;
         self.settle(survivor);
+    }
+
+    /// The template covering all of `group`, with `<*>` at `positions`.
+    fn merged_template(&self, group: &[usize], positions: &[usize]) -> Vec<Box<str>> {
+        let mut t = self.clusters[group[0]].template.clone();
+        for &d in &group[1..] {
+            for (a, b) in t.iter_mut().zip(self.clusters[d].template.iter()) {
+                if let Some(g) = generalise(a, b) {
+                    *a = g.into_boxed_str();
+                }
+            }
+        }
+        for &i in positions {
+            t[i] = WILDCARD.into();
+        }
+        t
     }
 
     /// Merges live clusters `a` and `b` of one leaf into the lower index,

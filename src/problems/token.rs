@@ -209,6 +209,14 @@ fn is_word_core(core: &str) -> bool {
     !core.is_empty() && !is_variable_like(core)
 }
 
+/// True iff template token `general` matches every token `specific` matches:
+/// equal, the wildcard, or a pattern fitting `specific`'s text.
+pub fn subsumes(general: &str, specific: &str) -> bool {
+    general == specific
+        || general == WILDCARD
+        || (has_wildcard(general) && glob_matches(general, specific))
+}
+
 /// How the message token `tok` relates to the template token `tpl`.
 pub fn relate(tpl: &str, tok: &str) -> Relation {
     if tpl == tok || tpl == WILDCARD || tok == WILDCARD {
@@ -353,6 +361,15 @@ mod tests {
             assert_eq!(relate(&g, a), Covered, "{g:?} covers {a:?}");
             assert_eq!(relate(&g, b), Covered, "{g:?} covers {b:?}");
         }
+    }
+
+    #[test]
+    fn subsumption_is_directional() {
+        assert!(subsumes("<*>", "a"));
+        assert!(!subsumes("a", "<*>"));
+        assert!(subsumes("uid=<*>", "uid=<*>"));
+        assert!(subsumes("(<*>)", "(<*>.example.org)"));
+        assert!(!subsumes("x12", "x13"));
     }
 
     #[test]
