@@ -30,3 +30,6 @@ mod daemon_mock;
 
 #[path = "it/broker_harness.rs"]
 mod broker_harness;
+
+#[path = "it/api.rs"]
+mod api;
