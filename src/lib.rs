@@ -16,6 +16,7 @@
 //! - [`daemon`]: `correlator run`, wiring it all together.
 
 pub mod alert;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod decode;

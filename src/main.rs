@@ -32,6 +32,20 @@ enum Command {
         #[arg(long)]
         out_dir: PathBuf,
     },
+    /// List, show, acknowledge or resolve incidents (through the HTTP API).
+    Incidents {
+        #[command(flatten)]
+        api: correlator::cli::ApiArgs,
+        #[command(subcommand)]
+        cmd: correlator::cli::IncidentsCmd,
+    },
+    /// Review problem candidates and record known errors (through the HTTP API).
+    Problems {
+        #[command(flatten)]
+        api: correlator::cli::ApiArgs,
+        #[command(subcommand)]
+        cmd: correlator::cli::ProblemsCmd,
+    },
     /// Mine templates from a text file (one message per line) into a CSV
     /// `LineId,ClusterId,Template`.
     Mine(correlator::mine::MineArgs),
@@ -166,6 +180,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tail { brokers, topic, from_beginning, limit, idle } => {
             correlator::kafka::tools::tail(&brokers, &topic, from_beginning, limit, idle, std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Incidents { api, cmd } => {
+            correlator::cli::incidents(&api, cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Problems { api, cmd } => {
+            correlator::cli::problems(&api, cmd)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Mine(args) => {

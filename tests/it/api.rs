@@ -184,5 +184,26 @@ fn api_endpoints_auth_bodies_transitions_and_webhook() {
     let text = v.as_str().unwrap_or_default().to_string();
     assert!(text.contains("correlator_incidents_opened_total{"), "{text}");
     assert!(text.contains("correlator_known_error_matches_total 1"), "{text}");
+
+    // The CLI talks to the same API.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_correlator"))
+            .args(args)
+            .args(["--url", &format!("http://{addr}")])
+            .env(&env, TOKEN)
+            .env("CORRELATOR_API_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (ok, out, err) = cli(&["incidents", "list", "--service", "db"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ID") && out.contains("DiskFull: disk 97% full"), "{out}");
+    let (ok, out, _) = cli(&["problems", "list", "--json"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["problems"][0]["state"], "resolved");
+    let (ok, _, err) = cli(&["incidents", "ack", "inc-0000000000000001"]);
+    assert!(!ok && err.contains("404"), "{err}");
     d.shutdown().unwrap();
 }
