@@ -26,39 +26,61 @@ struct CloudEvent<D: Serialize> {
     data: D,
 }
 
-/// A problem event: `correlator.problem.<kind>`, subject = problem id.
-pub fn render_problem(ev: &crate::problems::manager::ProblemEvent, p: &crate::problems::state::Problem) -> Vec<u8> {
-    let subject = ev.problem.to_string();
-    let mut data = p.view();
-    data.version = Some(ev.version);
+/// Wraps `data` in the envelope; `entity` is `incident` or `problem`.
+fn envelope<D: Serialize>(entity: &str, subject: String, version: u64, kind: &str, time: Timestamp, data: D) -> Vec<u8> {
     let ce = CloudEvent {
         specversion: "1.0",
-        id: format!("{subject}/{}", ev.version),
+        id: format!("{subject}/{version}"),
         source: SOURCE,
-        kind: format!("correlator.problem.{}", ev.kind.as_str()),
+        kind: format!("correlator.{entity}.{kind}"),
         subject,
-        time: ev.time,
-        datacontenttype: "application/json",
-        data,
-    };
-    serde_json::to_vec(&ce).unwrap_or_default()
-}
-
-/// The event's JSON bytes, with the incident as it stands now as data.
-pub fn render(ev: &IncidentEvent, incident: &Incident) -> Vec<u8> {
-    let subject = ev.incident.to_string();
-    let mut data = incident.view(true);
-    data.version = Some(ev.version);
-    let ce = CloudEvent {
-        specversion: "1.0",
-        id: format!("{subject}/{}", ev.version),
-        source: SOURCE,
-        kind: format!("correlator.incident.{}", ev.kind.as_str()),
-        subject,
-        time: ev.time,
+        time,
         datacontenttype: "application/json",
         data,
     };
     // Plain data with string keys: serialization cannot fail.
     serde_json::to_vec(&ce).unwrap_or_default()
+}
+
+/// A problem event: `correlator.problem.<kind>`, subject = problem id.
+pub fn render_problem(ev: &crate::problems::manager::ProblemEvent, p: &crate::problems::state::Problem) -> Vec<u8> {
+    let mut data = p.view();
+    data.version = Some(ev.version);
+    envelope("problem", ev.problem.to_string(), ev.version, ev.kind.as_str(), ev.time, data)
+}
+
+/// The event's JSON bytes, with the incident as it stands now as data.
+pub fn render(ev: &IncidentEvent, incident: &Incident) -> Vec<u8> {
+    let mut data = incident.view(true);
+    data.version = Some(ev.version);
+    envelope("incident", ev.incident.to_string(), ev.version, ev.kind.as_str(), ev.time, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field the schema requires is present, with the pattern it gives.
+    #[test]
+    fn rendered_event_has_every_schema_required_field() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/incident-event.schema.json")).unwrap();
+        let cfg = crate::config::Config::parse("", "t.toml").unwrap();
+        let mut e = crate::engine::Engine::new(crate::engine::EngineConfig::compile(&cfg).unwrap());
+        let body = br#"{"labels":{"alertname":"Down","service":"api","severity":"critical"},"annotations":{"summary":"api is down"}}"#;
+        let out = e.handle(body, Timestamp(1_767_607_200_000));
+        let ev = out.events[0];
+        let v: serde_json::Value = serde_json::from_slice(&render(&ev, e.incident(ev.incident).unwrap())).unwrap();
+        for k in schema["required"].as_array().unwrap() {
+            assert!(v.get(k.as_str().unwrap()).is_some(), "missing {k}");
+        }
+        for k in schema["$defs"]["incident"]["required"].as_array().unwrap() {
+            assert!(v["data"].get(k.as_str().unwrap()).is_some(), "data missing {k}");
+        }
+        let types: Vec<&str> = schema["properties"]["type"]["enum"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        assert!(types.contains(&v["type"].as_str().unwrap()));
+        let re = regex::Regex::new(schema["properties"]["id"]["pattern"].as_str().unwrap()).unwrap();
+        assert!(re.is_match(v["id"].as_str().unwrap()), "{}", v["id"]);
+        assert_eq!(v["data"]["version"], 1);
+    }
 }
