@@ -85,7 +85,10 @@ fn loghub(c: &mut Criterion) {
 }
 
 fn alerts(c: &mut Criterion) {
-    let lines: Vec<String> = corpus::alert_lines(10_000, 42).into_iter().map(|(l, _)| l).collect();
+    let lines: Vec<String> = corpus::alert_lines(10_000, 42)
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
     bench_lines(c, "miner/alerts", &lines);
 }
 

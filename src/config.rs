@@ -515,30 +515,8 @@ impl Config {
                 format!("{} is below 2: a problem is a recurrence", p.min_incidents),
             );
         }
-        if let Some(s) = p.similarity {
-            if !(0.0..=1.0).contains(&s) {
-                push(
-                    "problems.similarity".into(),
-                    format!("{s} is out of range 0.0..=1.0"),
-                );
-            }
-        }
-        if let Some(dp) = p.depth {
-            if !(2..=16).contains(&dp) {
-                push(
-                    "problems.depth".into(),
-                    format!("{dp} is out of range 2..=16"),
-                );
-            }
-        }
-        for (i, m) in p.masks.iter().enumerate() {
-            if let Err(e) = regex::Regex::new(m) {
-                push(
-                    format!("problems.masks[{i}]"),
-                    format!("invalid regular expression: {e}"),
-                );
-            }
-        }
+        // problems.similarity, .depth and .masks are checked where the miner is
+        // built (EngineConfig::compile), so each problem is reported once.
         let l = &self.limits;
         for (key, v) in [
             ("limits.max_record_bytes", l.max_record_bytes),

@@ -81,7 +81,11 @@ pub struct MineReport {
 
 impl std::fmt::Display for MineReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "mined {} lines into {} templates", self.lines, self.clusters)
+        write!(
+            f,
+            "mined {} lines into {} templates",
+            self.lines, self.clusters
+        )
     }
 }
 
@@ -91,8 +95,10 @@ pub fn run(args: &MineArgs) -> anyhow::Result<MineReport> {
     let bytes =
         fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     let text = String::from_utf8_lossy(&bytes);
-    let ids: Vec<ClusterId> =
-        text.lines().map(|line| miner.add(line.strip_suffix('\r').unwrap_or(line))).collect();
+    let ids: Vec<ClusterId> = text
+        .lines()
+        .map(|line| miner.add(line.strip_suffix('\r').unwrap_or(line)))
+        .collect();
 
     // Final templates, once per cluster (ids are dense small integers).
     let mut templates: Vec<Option<String>> = Vec::new();
@@ -115,7 +121,10 @@ pub fn run(args: &MineArgs) -> anyhow::Result<MineReport> {
         writeln!(out, "{},{},{}", i + 1, id, template).with_context(write_err)?;
     }
     out.flush().with_context(write_err)?;
-    Ok(MineReport { lines: ids.len(), clusters })
+    Ok(MineReport {
+        lines: ids.len(),
+        clusters,
+    })
 }
 
 /// `s` as one CSV field (RFC 4180): quoted, with `"` doubled, when it holds
@@ -160,7 +169,13 @@ mod tests {
             "link eth0 is down\r\nlink eth1 is down\nnode x rebooted\nlink eth2 is down\n",
         );
         let report = run(&a).unwrap();
-        assert_eq!(report, MineReport { lines: 4, clusters: 2 });
+        assert_eq!(
+            report,
+            MineReport {
+                lines: 4,
+                clusters: 2
+            }
+        );
         let rows = rows(&a);
         assert_eq!(rows[0], ["LineId", "ClusterId", "Template"]);
         // Line 1 reports the template as it is at the end, not as it was.
@@ -176,7 +191,10 @@ mod tests {
         let a = args(dir.path(), "a, \"b\" c\n\n");
         run(&a).unwrap();
         let text = fs::read_to_string(&a.output).unwrap();
-        assert_eq!(text, "LineId,ClusterId,Template\n1,1,\"a, \"\"b\"\" c\"\n2,2,\n");
+        assert_eq!(
+            text,
+            "LineId,ClusterId,Template\n1,1,\"a, \"\"b\"\" c\"\n2,2,\n"
+        );
     }
 
     #[test]
@@ -208,6 +226,20 @@ mod tests {
         a.input = dir.path().join("missing.txt");
         let err = format!("{:#}", run(&a).unwrap_err());
         assert!(err.contains("missing.txt"), "{err}");
+    }
+
+    #[test]
+    fn golden_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = args(dir.path(), include_str!("../tests/golden/mine/alerts.txt"));
+        run(&a).unwrap();
+        let got = fs::read_to_string(&a.output).unwrap();
+        let want = include_str!("../tests/golden/mine/alerts.expected.csv");
+        assert!(
+            got == want,
+            "output differs from tests/golden/mine/alerts.expected.csv \
+             (see tests/golden/mine/README.md to regenerate):\n{got}"
+        );
     }
 
     #[test]

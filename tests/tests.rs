@@ -33,3 +33,12 @@ mod broker_harness;
 
 #[path = "it/api.rs"]
 mod api;
+
+#[path = "it/daemon_e2e.rs"]
+mod daemon_e2e;
+
+#[path = "it/crash_tansu.rs"]
+mod crash_tansu;
+
+#[path = "it/outage_tansu.rs"]
+mod outage_tansu;

@@ -96,7 +96,12 @@ impl Engine {
                         st.summary = Some(new.into());
                     }
                 }
-                if a.labels != st.labels {
+                let relabelled = a.labels != st.labels;
+                if relabelled {
+                    // Labels outside the identity changed (or a keyed sender
+                    // re-triggered): severity and priority may have too.
+                    st.severity = crate::alert::Severity::from_label(a.labels.get_or_empty("severity"));
+                    st.priority = priority::of_alert(&a.labels, st.severity, &self.cfg.impact_label, &self.cfg.urgency_label);
                     st.labels = a.labels;
                 }
                 st.expires_at = Some(expiry);
@@ -111,10 +116,20 @@ impl Engine {
                 }
                 let inc = st.incident;
                 let (last_seen, occ) = (st.last_seen, st.occurrences);
+                let relabel = relabelled.then(|| (st.labels.clone(), st.severity, st.priority));
                 if let Some(id) = inc {
                     if let Some(m) = self.incidents.get_mut(&id).and_then(|i| i.member_mut(fp)) {
                         m.last_seen = last_seen;
                         m.occurrences = occ;
+                        if let Some((labels, severity, prio)) = relabel {
+                            m.labels = labels;
+                            m.severity = severity;
+                            m.priority = prio;
+                        }
+                    }
+                    if relabelled {
+                        self.recompute_derived(id);
+                        self.touch(id);
                     }
                 }
             }

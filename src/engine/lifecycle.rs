@@ -98,6 +98,7 @@ impl Engine {
         inc.closed_at = Some(at);
         let groups = inc.groups.clone();
         let members: Vec<Fingerprint> = inc.members.iter().map(|m| m.fingerprint).collect();
+        let mut still_firing = Vec::new();
         for key in groups {
             if let Some(g) = self.groups.get_mut(key.as_str()) {
                 if g.incident == Some(id) {
@@ -112,6 +113,9 @@ impl Engine {
             let forget = match self.alerts.get_mut(&fp) {
                 Some(a) if a.incident == Some(id) => {
                     a.incident = None;
+                    if a.status == AlertStatus::Firing {
+                        still_firing.push(fp);
+                    }
                     a.status == AlertStatus::Resolved && !a.flapping
                 }
                 _ => false,
@@ -121,6 +125,16 @@ impl Engine {
             }
         }
         self.emit(id, EventKind::Closed, at);
+        // An alert still firing when its (hand-resolved) incident closes is
+        // not orphaned: it starts a new membership, like a new alert.
+        for fp in still_firing {
+            if let Some(a) = self.alerts.get_mut(&fp) {
+                a.first_seen = at;
+                a.occurrences = 1;
+                a.fired_at = at;
+            }
+            self.attach(fp, at);
+        }
     }
 
     /// A held alert's window ran out after it resolved: it was noise.
@@ -226,6 +240,20 @@ impl Engine {
             m.flapping = flapping;
             inc.flapping = inc.members.iter().any(|m| m.flapping);
             self.touch(id);
+        }
+    }
+
+    /// Recomputes title, severity, priority and root cause from every member
+    /// (after a member's labels changed): O(members), rare.
+    pub(crate) fn recompute_derived(&mut self, id: IncidentId) {
+        let Some(inc) = self.incidents.get_mut(&id) else { return };
+        inc.top = None;
+        inc.root_cause = None;
+        inc.priority = crate::engine::priority::Priority::P5;
+        inc.flapping = false;
+        let fps: Vec<Fingerprint> = inc.members.iter().map(|m| m.fingerprint).collect();
+        for fp in fps {
+            self.update_derived(id, fp);
         }
     }
 

@@ -64,13 +64,7 @@ impl EngineConfig {
         let mut identity_labels = cfg.dedup.identity_labels.clone();
         identity_labels.sort();
         identity_labels.dedup();
-        let problems = match crate::problems::manager::ProblemsConfig::from_config(&cfg.problems) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                issues.push(ConfigIssue { key: "problems".into(), reason: e.to_string() });
-                None
-            }
-        };
+        let problems = compile_problems(&cfg.problems, &mut issues);
         let Some(problems) = problems.filter(|_| issues.is_empty()) else {
             return Err(issues);
         };
@@ -98,6 +92,41 @@ impl EngineConfig {
             h = h.max(r.window).max(r.reopen_window);
         }
         h
+    }
+}
+
+/// Checks the miner settings one by one (so each is reported with its key),
+/// then builds the problems configuration.
+fn compile_problems(
+    p: &crate::config::ProblemsConfig,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<crate::problems::manager::ProblemsConfig> {
+    let before = issues.len();
+    let mut push = |key: String, reason: String| issues.push(ConfigIssue { key, reason });
+    if let Some(s) = p.similarity {
+        if !(0.0..=1.0).contains(&s) {
+            push("problems.similarity".into(), format!("{s} is out of range 0.0..=1.0"));
+        }
+    }
+    if let Some(d) = p.depth {
+        if !(3..=16).contains(&d) {
+            push("problems.depth".into(), format!("{d} is out of range 3..=16"));
+        }
+    }
+    for (i, m) in p.masks.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(m) {
+            push(format!("problems.masks[{i}]"), format!("invalid regular expression: {e}"));
+        }
+    }
+    if issues.len() > before {
+        return None;
+    }
+    match crate::problems::manager::ProblemsConfig::from_config(p) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            issues.push(ConfigIssue { key: "problems".into(), reason: e.to_string() });
+            None
+        }
     }
 }
 

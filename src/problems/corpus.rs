@@ -31,21 +31,62 @@ const SLOTS: &[(&str, &[&str])] = &[
     (
         "app",
         &[
-            "api", "worker", "frontend", "cart", "auth", "billing", "redis", "postgres",
-            "kafka", "grafana", "gateway", "scheduler",
+            "api",
+            "worker",
+            "frontend",
+            "cart",
+            "auth",
+            "billing",
+            "redis",
+            "postgres",
+            "kafka",
+            "grafana",
+            "gateway",
+            "scheduler",
         ],
     ),
     (
         "svc",
         &[
-            "checkout", "payments-api", "search", "user-service", "inventory", "orders",
-            "notifications", "catalog", "shipping", "recommendations",
+            "checkout",
+            "payments-api",
+            "search",
+            "user-service",
+            "inventory",
+            "orders",
+            "notifications",
+            "catalog",
+            "shipping",
+            "recommendations",
         ],
     ),
-    ("integration", &["slack", "pagerduty", "email", "webhook", "opsgenie"]),
-    ("device", &["/dev/sda1", "/dev/nvme0n1p2", "/dev/xvda1", "/dev/mapper/vg0-root"]),
-    ("mount", &["/", "/var/lib/docker", "/data", "/var/log", "/home"]),
-    ("topic", &["orders.v1", "payments.events", "audit-log", "clicks", "user.updates"]),
+    (
+        "integration",
+        &["slack", "pagerduty", "email", "webhook", "opsgenie"],
+    ),
+    (
+        "device",
+        &[
+            "/dev/sda1",
+            "/dev/nvme0n1p2",
+            "/dev/xvda1",
+            "/dev/mapper/vg0-root",
+        ],
+    ),
+    (
+        "mount",
+        &["/", "/var/lib/docker", "/data", "/var/log", "/home"],
+    ),
+    (
+        "topic",
+        &[
+            "orders.v1",
+            "payments.events",
+            "audit-log",
+            "clicks",
+            "user.updates",
+        ],
+    ),
 ];
 
 /// Alert templates: `AlertName summary`, with `{kind}` slots. Kinds other
@@ -109,7 +150,9 @@ impl SplitMix {
     }
 
     fn alnum(&mut self, n: usize, alphabet: &[u8]) -> String {
-        (0..n).map(|_| alphabet[self.below(alphabet.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize] as char)
+            .collect()
     }
 }
 
@@ -133,7 +176,12 @@ fn fill(rng: &mut SplitMix, kind: &str, out: &mut String) {
             write!(out, "10.{a}.{b}.{c}")
         }
         "ipport" => {
-            let (a, b, c, p) = (rng.below(256), rng.below(256), rng.below(256), rng.below(60000));
+            let (a, b, c, p) = (
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                rng.below(60000),
+            );
             write!(out, "10.{a}.{b}.{c}:{}", 1024 + p)
         }
         "pct" => write!(out, "{:.2}%", rng.below(10_000) as f64 / 100.0),
@@ -141,15 +189,30 @@ fn fill(rng: &mut SplitMix, kind: &str, out: &mut String) {
         "float" => write!(out, "{:.3}", rng.below(100_000) as f64 / 1000.0),
         "dur" => write!(out, "{:.2}s", rng.below(10_000) as f64 / 100.0),
         "ms" => write!(out, "{}ms", 50 * (1 + rng.below(20))),
-        "bytes" => write!(out, "{}{}", 1 + rng.below(999), rng.pick(&["KB", "MB", "GB", "GiB"])),
+        "bytes" => write!(
+            out,
+            "{}{}",
+            1 + rng.below(999),
+            rng.pick(&["KB", "MB", "GB", "GiB"])
+        ),
         "uuid" => {
             let h = |rng: &mut SplitMix, n| rng.alnum(n, HEX);
             let (a, b, c, d, e) = (h(rng, 8), h(rng, 4), h(rng, 4), h(rng, 4), h(rng, 12));
             write!(out, "{a}-{b}-{c}-{d}-{e}")
         }
         "hex" => write!(out, "{}", rng.alnum(16, HEX)),
-        "node" => write!(out, "ip-10-0-{}-{}.ec2.internal", rng.below(256), rng.below(256)),
-        "date" => write!(out, "2026-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28)),
+        "node" => write!(
+            out,
+            "ip-10-0-{}-{}.ec2.internal",
+            rng.below(256),
+            rng.below(256)
+        ),
+        "date" => write!(
+            out,
+            "2026-{:02}-{:02}",
+            1 + rng.below(12),
+            1 + rng.below(28)
+        ),
         other => write!(out, "{{{other}}}"),
     };
 }
@@ -172,7 +235,9 @@ pub fn render(rng: &mut SplitMix, t: &str) -> String {
 /// skewed (Zipf-like) frequency as in real alert streams.
 pub fn alert_lines(n: usize, seed: u64) -> Vec<(String, usize)> {
     let mut rng = SplitMix::new(seed);
-    let weights: Vec<u64> = (1..=ALERT_TEMPLATES.len() as u64).map(|r| 1000 / r).collect();
+    let weights: Vec<u64> = (1..=ALERT_TEMPLATES.len() as u64)
+        .map(|r| 1000 / r)
+        .collect();
     let total: u64 = weights.iter().sum();
     (0..n)
         .map(|_| {

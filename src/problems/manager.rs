@@ -236,15 +236,17 @@ impl Problems {
         if sig.suppressed_until.is_some_and(|u| u > t) || sig.recent.len() < self.cfg.min_incidents {
             return out;
         }
-        // A new candidate with every recent incident of the signature.
-        let mut h = fnv1a_64(key.as_bytes());
+        // A new candidate with every recent incident of the signature. Its id
+        // comes from the signature text, not the miner's cluster number, which
+        // depends on what else was mined first.
+        let recent = sig.recent.clone();
+        let template = self.miner.template(cluster);
+        let mut h = fnv1a_64(format!("{service}: {template}").as_bytes());
         h = fnv1a(h, &t.0.to_be_bytes());
         while self.problems.contains_key(&ProblemId(h)) {
             h = fnv1a(h, &[1]);
         }
         let pid = ProblemId(h);
-        let recent = sig.recent.clone();
-        let template = self.miner.template(cluster);
         let problem = Problem {
             id: pid,
             state: ProblemState::Candidate,

@@ -1,28 +1,56 @@
 //! Online template miner: turns messages (alert name + summary, log lines)
 //! into stable templates with `<*>` wildcards, Drain-style.
 //!
-//! Each message is masked ([`super::masks`]), split on whitespace and routed
-//! down a fixed-depth prefix tree — by token count, then by its first
-//! `depth - 3` tokens (numeric ones go to a shared `<*>` branch) — to a leaf
-//! holding a few clusters. It joins the most similar cluster there, whose
-//! template then generalises where they differ, or starts a new one. This is
-//! Drain (He et al., ICWS 2017) with three changes that matter for accuracy:
+//! Each message is masked ([`super::masks`]: numbers, ids, addresses… become
+//! `<*>`), split on whitespace and routed down a fixed-depth prefix tree
+//! ([`super::tree`]) — by token count, then by its first `depth - 3` tokens —
+//! to a leaf holding a few clusters. It joins the most similar cluster there,
+//! whose template generalises where they differ, or starts a new one. That
+//! is Drain (He et al., ICWS 2017); what this miner adds, all of it general
+//! (nothing here knows a log format):
 //!
-//! 1. **Token classes** ([`super::token`]): where a message and a template
-//!    differ in two *words*, they are different events, whatever the
-//!    similarity (`cupsd startup succeeded` is not `cupsd shutdown
-//!    succeeded`). Numbers and masked values may differ freely; values of the
-//!    same shape (`blk_12`/`blk_345`) and tokens a masked pattern fits
-//!    (`rhost=<*>`/`rhost=example.org`) count as similar.
-//! 2. **Variable words by evidence**: when `variable_after` clusters of a
-//!    leaf differ only in one word position (`session closed for user alice`,
-//!    `… bob`, `… carol`), they are merged and the position becomes `<*>`.
-//! 3. **Merges are remembered** in a union-find, so an id handed out earlier
-//!    [`resolves`](TemplateMiner::resolve) to the cluster it was merged into.
+//! 1. **Token classes** ([`super::token`]). Where a message and a template
+//!    differ in two *words*, they are different events however similar the
+//!    rest (`cupsd startup succeeded` / `cupsd shutdown succeeded`,
+//!    `failure;` / `failures;`). Values (digits, masks, month names) may
+//!    differ; tokens of the same shape (`blk_12`/`blk_345`) and tokens a
+//!    masked pattern fits (`rhost=<*>`/`rhost=example.org`) count as equal,
+//!    and generalise within the token (`blk_<*>`, `(<*>)`) rather than as a
+//!    whole. Drain's threshold (`similarity`) then only weighs values.
+//! 2. **Variable words by evidence.** When the new cluster and others of its
+//!    leaf differ only in the same one to three word positions, and each of
+//!    those positions shows at least `variable_after` distinct words
+//!    (`session closed for user alice`, `… bob`, `… carol`, `… dave`), the
+//!    positions are variables: the clusters merge, with `<*>` there. Two or
+//!    three alternatives are typical of enumerations (`startup`/`shutdown`,
+//!    `GET`/`POST`/`PUT`), which stay apart.
+//! 3. **Over-split clusters are merged.** A cluster whose template comes to
+//!    subsume another of its leaf absorbs it; clusters whose templates differ
+//!    only in how many `<*>` follow each other (lists: `delete <*>` and
+//!    `delete <*> <*> <*>`) are aliased across token counts; a message whose
+//!    leading token got its own tree branch after it was first seen still
+//!    finds its cluster under the `<*>` branch.
+//! 4. **Short messages are safe.** A template must keep a constant token: a
+//!    message of masked values alone does not wipe out a template's words,
+//!    a template of wildcards only takes messages of values only, and no
+//!    merge produces one from messages with words (`initEnvironment`,
+//!    `clear()` and `flush()` stay apart).
+//! 5. **Stable ids.** Ids are 1, 2, 3… in creation order; merges are kept in
+//!    a union-find whose root is a group's lowest id, so an id handed out
+//!    earlier [`resolves`](TemplateMiner::resolve) to its cluster now. A
+//!    message seen before (exactly, after masking) goes back to its cluster:
+//!    feeding the same messages again changes nothing.
 //!
 //! The miner is pure and deterministic: same messages in the same order give
 //! the same ids and templates. Clusters live in vectors in creation order;
-//! hash maps are only looked up, never iterated. There is no clock and no I/O.
+//! hash maps (with a fixed hasher) are only looked up, never iterated. There
+//! is no clock and no I/O. Per message it allocates nothing unless the
+//! message creates or changes a cluster: masking reuses a buffer, tokens are
+//! slices, and the masks are one regex compiled once.
+//!
+//! Cost: one regex pass, a few hash lookups and a comparison with the
+//! clusters of one or two leaves; creating a cluster also scans its leaf.
+//! Memory grows with the clusters (and a bounded map of recent messages).
 
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
@@ -32,12 +60,15 @@ use super::token::{generalise, is_variable_like, relate, subsumes, Relation};
 use super::tree::{FxHasher, FxMap, PrefixTree};
 
 /// Settings of a [`TemplateMiner`]. `Default` is the miner's own tuning:
-/// built-in masks, similarity 0.4, depth 4, variables after 3 distinct words.
+/// built-in masks, similarity 0.4, depth 4, max 100 children, variables
+/// after 4 distinct words.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinerConfig {
     /// Regexes whose matches are replaced by `<*>` before tokenising, tried
     /// at each position in list order (see [`super::masks`]). Default: the
-    /// built-in [`DEFAULT_MASKS`](super::masks::DEFAULT_MASKS).
+    /// built-in [`DEFAULT_MASKS`](super::masks::DEFAULT_MASKS). To add masks
+    /// of your own, put them *before* the built-in ones, so that they win
+    /// where both match at the same position.
     pub masks: Vec<String>,
     /// Minimum share of a template's positions a message must match
     /// (identical, covered by a wildcard or pattern, or the same value shape)
@@ -49,9 +80,12 @@ pub struct MinerConfig {
     pub depth: usize,
     /// Children per tree node before further tokens share the `<*>` branch.
     pub max_children: usize,
-    /// Number of clusters that must differ only in the same one word position
-    /// for that position to become a variable (the clusters are merged).
-    /// 0 disables this; at least 2 otherwise.
+    /// Distinct words a position must show, across clusters of a leaf that
+    /// differ only there (in at most three positions), to become a variable:
+    /// the clusters are merged with `<*>` there. 0 disables this; at least 2
+    /// otherwise. Lower merges sooner but also merges enumerations
+    /// (`startup`/`shutdown`); the default, 4, keeps sets of up to three
+    /// alternatives apart.
     pub variable_after: usize,
 }
 
@@ -181,35 +215,36 @@ pub struct TemplateMiner {
     group_size: Vec<u64>,
     /// Outline hash → live clusters with that outline (see [`outline_eq`]).
     by_outline: FxMap<u64, Vec<usize>>,
-    /// Recently seen messages: slot [`recent_slot`]`(hash)` holds the hash of
-    /// a masked message and 1 + the cluster it went to (0: empty). A message
-    /// seen again goes back to that cluster (if it still matches it fully),
-    /// so re-feeding is stable and repeats skip the search.
-    recent: Vec<(u64, u32)>,
+    /// Recently seen messages: [`line_hash`] of the masked message → the
+    /// cluster it went to. A message seen again goes back to that cluster
+    /// (if it still matches it at every position), so re-feeding is stable
+    /// and repeats skip the search. Emptied when it reaches
+    /// [`RECENT_CAPACITY`] entries, to bound memory.
+    recent: FxMap<u64, usize>,
     /// Reused buffers: masked text, token slices, candidate leaves.
     buf: String,
     toks: Vec<&'static str>,
     leaves: Vec<usize>,
 }
 
-/// Slots of [`TemplateMiner::recent`] (16 bytes each).
-const RECENT_SLOTS: usize = 1 << RECENT_BITS;
-const RECENT_BITS: u32 = 14;
+/// Most messages [`TemplateMiner::recent`] remembers (about 16 bytes each).
+const RECENT_CAPACITY: usize = 1 << 16;
 
-/// The [`TemplateMiner::recent`] slot of a message hash: its top bits (the
-/// best mixed in a multiplicative hash; the low bits see few input bits).
-fn recent_slot(hash: u64) -> usize {
-    (hash >> (64 - RECENT_BITS)) as usize
-}
-
-/// Hash of a token sequence (tokens and their boundaries).
+/// Hash of a token sequence (tokens and their boundaries), finished with
+/// MurmurHash3's mixer so that all 64 bits are well mixed. Two messages with
+/// the same hash are told apart by [`TemplateMiner::recall`]'s check.
 fn line_hash(toks: &[&str]) -> u64 {
     let mut h = BuildHasherDefault::<FxHasher>::default().build_hasher();
     toks.len().hash(&mut h);
     for t in toks {
         t.hash(&mut h);
     }
-    h.finish()
+    let mut x = h.finish();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
 }
 
 /// Most word positions one promotion may turn into variables at once.
@@ -219,7 +254,9 @@ const MAX_VARIABLE_POSITIONS: usize = 3;
 /// (`collect` on an emptied `into_iter().map()` reuses the buffer in place.)
 fn recycle<'a>(mut v: Vec<&str>) -> Vec<&'a str> {
     v.clear();
-    v.into_iter().map(|_| -> &'a str { unreachable!("vector was cleared") }).collect()
+    v.into_iter()
+        .map(|_| -> &'a str { unreachable!("vector was cleared") })
+        .collect()
 }
 
 /// The result of comparing a message with one cluster.
@@ -280,7 +317,7 @@ impl TemplateMiner {
             buf: String::new(),
             toks: Vec::new(),
             leaves: Vec::new(),
-            recent: Vec::new(),
+            recent: FxMap::default(),
         })
     }
 
@@ -297,23 +334,27 @@ impl TemplateMiner {
         let mut toks = recycle(std::mem::take(&mut self.toks));
         toks.extend(self.masker.mask(line, &mut buf).split_whitespace());
         let hash = line_hash(&toks);
-        let found = self.recall(hash, &toks).or_else(|| self.best_match(&toks));
-        let index = match found {
-            Some(c) => {
-                self.absorb(c, &toks);
-                c
+        let index = if let Some(c) = self.recall(hash, &toks) {
+            self.absorb(c, &toks);
+            c
+        } else {
+            let c = match self.best_match(&toks) {
+                Some(c) => {
+                    self.absorb(c, &toks);
+                    c
+                }
+                None => {
+                    let c = self.create(&toks);
+                    self.promote(c);
+                    c
+                }
+            };
+            if self.recent.len() >= RECENT_CAPACITY {
+                self.recent.clear();
             }
-            None => {
-                let c = self.create(&toks);
-                self.promote(c);
-                c
-            }
+            self.recent.insert(hash, c);
+            c
         };
-        if self.recent.is_empty() {
-            self.recent = vec![(0, 0); RECENT_SLOTS];
-        }
-        let slot = recent_slot(hash);
-        self.recent[slot] = (hash, u32::try_from(index + 1).expect("fewer than 2^32 clusters"));
         self.toks = recycle(toks);
         self.buf = buf;
         ClusterId::of_index(self.root(index))
@@ -322,11 +363,7 @@ impl TemplateMiner {
     /// The live cluster a message with `hash` went to last time, if it is
     /// remembered and still matches `toks` at every position.
     fn recall(&self, hash: u64, toks: &[&str]) -> Option<usize> {
-        let &(h, c) = self.recent.get(recent_slot(hash))?;
-        if h != hash || c == 0 {
-            return None;
-        }
-        let mut c = c as usize - 1;
+        let mut c = *self.recent.get(&hash)?;
         while let Some(next) = self.clusters[c].merged_into {
             c = next;
         }
@@ -341,7 +378,9 @@ impl TemplateMiner {
         let mut buf = std::mem::take(&mut self.buf);
         let mut toks = recycle(std::mem::take(&mut self.toks));
         toks.extend(self.masker.mask(line, &mut buf).split_whitespace());
-        let found = self.recall(line_hash(&toks), &toks).or_else(|| self.best_match(&toks));
+        let found = self
+            .recall(line_hash(&toks), &toks)
+            .or_else(|| self.best_match(&toks));
         self.toks = recycle(toks);
         self.buf = buf;
         found.map(|c| ClusterId::of_index(self.root(c)))
@@ -374,16 +413,20 @@ impl TemplateMiner {
 
     /// The clusters, by id (merged ones are listed under the id they resolve to).
     pub fn clusters(&self) -> impl Iterator<Item = ClusterInfo> + '_ {
-        (0..self.clusters.len()).filter(|&i| self.parent[i] == i).map(|i| ClusterInfo {
-            id: ClusterId::of_index(i),
-            template: self.clusters[i].template.join(" "),
-            size: self.group_size[i],
-        })
+        (0..self.clusters.len())
+            .filter(|&i| self.parent[i] == i)
+            .map(|i| ClusterInfo {
+                id: ClusterId::of_index(i),
+                template: self.clusters[i].template.join(" "),
+                size: self.group_size[i],
+            })
     }
 
     /// Number of clusters (ids that resolve to themselves).
     pub fn len(&self) -> usize {
-        (0..self.clusters.len()).filter(|&i| self.parent[i] == i).count()
+        (0..self.clusters.len())
+            .filter(|&i| self.parent[i] == i)
+            .count()
     }
 
     /// True before the first message.
@@ -421,7 +464,10 @@ impl TemplateMiner {
     /// Compares `toks` with cluster `c`: `None` on a word conflict.
     fn score(&self, c: usize, toks: &[&str]) -> Option<Score> {
         let template = &self.clusters[c].template;
-        let mut s = Score { covered: 0, wildcards: 0 };
+        let mut s = Score {
+            covered: 0,
+            wildcards: 0,
+        };
         let mut keeps_constant = false;
         for (t, w) in template.iter().zip(toks) {
             if is_wild(t) {
@@ -446,10 +492,10 @@ impl TemplateMiner {
         } else if !keeps_constant {
             // Joining must leave the template a constant: a message of
             // masked values alone does not turn `x1 failed` into `<*> <*>`.
-            let stays = |(t, w): (&Box<str>, &&str)| {
+            let stays = |(t, w): (&str, &str)| {
                 !is_wild(t) && generalise(t, w).map_or(true, |g| !is_wild(&g))
             };
-            if !template.iter().zip(toks).any(stays) {
+            if !template.iter().zip(toks).any(|(t, w)| stays((t, w))) {
                 return None;
             }
         }
@@ -472,7 +518,9 @@ impl TemplateMiner {
         for &leaf in &leaves {
             let mut best_here: Option<(usize, Score)> = None;
             for &c in self.tree.clusters(leaf) {
-                let Some(s) = self.score(c, toks) else { continue };
+                let Some(s) = self.score(c, toks) else {
+                    continue;
+                };
                 let better = match best_here {
                     None => true,
                     Some((_, b)) => (s.covered, s.wildcards) > (b.covered, b.wildcards),
@@ -488,7 +536,8 @@ impl TemplateMiner {
             }
         }
         self.leaves = leaves;
-        best.filter(|(_, s)| self.similar_enough(s.covered, toks.len())).map(|(c, _)| c)
+        best.filter(|(_, s)| self.similar_enough(s.covered, toks.len()))
+            .map(|(c, _)| c)
     }
 
     /// Adds `toks` to cluster `c`, generalising its template where needed.
@@ -553,7 +602,9 @@ impl TemplateMiner {
         if self.clusters[c].merged_into.is_some() {
             return;
         }
-        let Some(key) = outline_hash(&self.clusters[c].template) else { return };
+        let Some(key) = outline_hash(&self.clusters[c].template) else {
+            return;
+        };
         self.clusters[c].outline = Some(key);
         let peers = self.by_outline.entry(key).or_default();
         peers.push(c);
@@ -613,20 +664,30 @@ impl TemplateMiner {
                 .collect();
             group.push(c);
             let varied = set.iter().all(|&i| {
-                let mut words: Vec<&str> =
-                    group.iter().map(|&d| &*self.clusters[d].template[i]).collect();
+                let mut words: Vec<&str> = group
+                    .iter()
+                    .map(|&d| &*self.clusters[d].template[i])
+                    .collect();
                 words.sort_unstable();
                 words.dedup();
                 words.len() >= k
             });
             let better = match &best {
                 None => true,
-                Some((s, g)) => (set.len(), std::cmp::Reverse(group.len()))
-                    < (s.len(), std::cmp::Reverse(g.len())),
+                Some((s, g)) => {
+                    (set.len(), std::cmp::Reverse(group.len()))
+                        < (s.len(), std::cmp::Reverse(g.len()))
+                }
             };
             // The merged template must keep a constant: short messages made
             // only of varying words (`initEnvironment`, `clear()`) stay apart.
-            if varied && better && self.merged_template(&group, set).iter().any(|t| !is_wild(t)) {
+            if varied
+                && better
+                && self
+                    .merged_template(&group, set)
+                    .iter()
+                    .any(|t| !is_wild(t))
+            {
                 best = Some((set, group));
             }
         }
@@ -690,7 +751,9 @@ mod tests {
     /// Feeds `lines`, returns each line's final (id, template).
     fn mine(m: &mut TemplateMiner, lines: &[&str]) -> Vec<(ClusterId, String)> {
         let ids: Vec<ClusterId> = lines.iter().map(|l| m.add(l)).collect();
-        ids.into_iter().map(|id| (m.resolve(id), m.template(id))).collect()
+        ids.into_iter()
+            .map(|id| (m.resolve(id), m.template(id)))
+            .collect()
     }
 
     #[test]
@@ -708,12 +771,19 @@ mod tests {
         assert_eq!(got[0].0, got[1].0);
         assert_eq!(
             got[1].1,
-            "KubePodCrashLooping Pod default/<*> is restarting <*> times / <*> minutes"
+            "KubePodCrashLooping Pod <*> is restarting <*> times / <*> minutes"
         );
         assert_eq!(got[2].0, got[3].0);
         assert_ne!(got[0].0, got[2].0);
-        assert_eq!(got[3].1, "HighLatency p99 latency of checkout is <*> above <*>");
-        assert_eq!((got[0].0, got[2].0), (ClusterId(1), ClusterId(2)), "ids in creation order");
+        assert_eq!(
+            got[3].1,
+            "HighLatency p99 latency of checkout is <*> above <*>"
+        );
+        assert_eq!(
+            (got[0].0, got[2].0),
+            (ClusterId(1), ClusterId(2)),
+            "ids in creation order"
+        );
     }
 
     #[test]
@@ -740,8 +810,10 @@ mod tests {
     fn a_word_position_with_enough_values_becomes_a_variable() {
         let mut m = miner();
         let users = ["alice", "bob", "carol", "dave", "erin"];
-        let lines: Vec<String> =
-            users.iter().map(|u| format!("session closed for user {u}")).collect();
+        let lines: Vec<String> = users
+            .iter()
+            .map(|u| format!("session closed for user {u}"))
+            .collect();
         let first = m.add(&lines[0]);
         let second = m.add(&lines[1]);
         let third = m.add(&lines[2]);
@@ -761,7 +833,9 @@ mod tests {
         let mut m = miner();
         for ns in ["default", "payments", "search", "logging", "data"] {
             for app in ["api", "worker", "cart", "auth"] {
-                m.add(&format!("CPUThrottlingHigh 25% throttling in namespace {ns} for container {app}"));
+                m.add(&format!(
+                    "CPUThrottlingHigh 25% throttling in namespace {ns} for container {app}"
+                ));
             }
         }
         let all: Vec<ClusterInfo> = m.clusters().collect();
@@ -776,7 +850,13 @@ mod tests {
     #[test]
     fn short_messages_stay_apart() {
         let mut m = miner();
-        let lines = ["initEnvironment", "closeNotification...", "clear()", "flush()", "reset"];
+        let lines = [
+            "initEnvironment",
+            "closeNotification...",
+            "clear()",
+            "flush()",
+            "reset",
+        ];
         let got = mine(&mut m, &lines);
         assert_eq!(m.len(), lines.len(), "{got:?}");
         assert_eq!(got[1].1, "closeNotification...");
@@ -821,12 +901,20 @@ mod tests {
     #[test]
     fn similarity_threshold_applies_to_values() {
         // Unmasked values that differ count against similarity.
-        let cfg = MinerConfig { masks: Vec::new(), similarity: 0.9, ..MinerConfig::default() };
+        let cfg = MinerConfig {
+            masks: Vec::new(),
+            similarity: 0.9,
+            ..MinerConfig::default()
+        };
         let mut m = TemplateMiner::new(cfg).unwrap();
         let a = m.add("x 1a 2b 3c 4d");
         let b = m.add("x 5e 6f 7g 8h");
         assert_ne!(a, b);
-        let cfg = MinerConfig { masks: Vec::new(), similarity: 0.1, ..MinerConfig::default() };
+        let cfg = MinerConfig {
+            masks: Vec::new(),
+            similarity: 0.1,
+            ..MinerConfig::default()
+        };
         let mut m = TemplateMiner::new(cfg).unwrap();
         let a = m.add("x 1a 2b 3c 4d");
         assert_eq!(m.add("x 5e 6f 7g 8h"), a);
@@ -838,16 +926,33 @@ mod tests {
         let bad = |f: fn(&mut MinerConfig)| {
             let mut cfg = MinerConfig::default();
             f(&mut cfg);
-            (cfg.validate().unwrap_err(), TemplateMiner::new(cfg).is_err())
+            (
+                cfg.validate().unwrap_err(),
+                TemplateMiner::new(cfg).is_err(),
+            )
         };
-        assert_eq!(bad(|c| c.similarity = 1.5), (MinerError::Similarity(1.5), true));
-        assert!(matches!(bad(|c| c.similarity = f64::NAN).0, MinerError::Similarity(_)));
+        assert_eq!(
+            bad(|c| c.similarity = 1.5),
+            (MinerError::Similarity(1.5), true)
+        );
+        assert!(matches!(
+            bad(|c| c.similarity = f64::NAN).0,
+            MinerError::Similarity(_)
+        ));
         assert_eq!(bad(|c| c.depth = 2), (MinerError::Depth(2), true));
-        assert_eq!(bad(|c| c.max_children = 1), (MinerError::MaxChildren(1), true));
-        assert_eq!(bad(|c| c.variable_after = 1), (MinerError::VariableAfter(1), true));
+        assert_eq!(
+            bad(|c| c.max_children = 1),
+            (MinerError::MaxChildren(1), true)
+        );
+        assert_eq!(
+            bad(|c| c.variable_after = 1),
+            (MinerError::VariableAfter(1), true)
+        );
         let (err, rejected) = bad(|c| c.masks.push("[unclosed".to_owned()));
         assert!(rejected);
-        let MinerError::Mask(e) = err else { panic!("{err:?}") };
+        let MinerError::Mask(e) = err else {
+            panic!("{err:?}")
+        };
         assert_eq!(e.index, super::super::masks::DEFAULT_MASKS.len() + 1);
         assert!(e.to_string().contains("[unclosed"), "{e}");
         assert!(MinerConfig::default().validate().is_ok());
@@ -866,9 +971,29 @@ mod tests {
     /// generalise often.
     fn lines_strategy() -> impl Strategy<Value = Vec<String>> {
         let token = prop::sample::select(vec![
-            "a", "b", "c", "user", "root", "bob", "x1", "x22", "10.0.0.1", "10.0.0.2:80", "()",
-            "(h1.example.org)", "uid=0", "uid=7", "<*>", "blk_1", "blk_-2", "ok", "failed",
-            "Jun", "Jul", "start", "stop",
+            "a",
+            "b",
+            "c",
+            "user",
+            "root",
+            "bob",
+            "x1",
+            "x22",
+            "10.0.0.1",
+            "10.0.0.2:80",
+            "()",
+            "(h1.example.org)",
+            "uid=0",
+            "uid=7",
+            "<*>",
+            "blk_1",
+            "blk_-2",
+            "ok",
+            "failed",
+            "Jun",
+            "Jul",
+            "start",
+            "stop",
         ]);
         prop::collection::vec(
             prop::collection::vec(token, 0..7).prop_map(|t| t.join(" ")),

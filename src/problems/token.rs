@@ -67,7 +67,9 @@ fn is_calendar_name(s: &str) -> bool {
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split(WILDCARD);
     let first = parts.next().unwrap_or("");
-    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
     let mut parts = parts.peekable();
     if parts.peek().is_none() {
         return rest.is_empty(); // no wildcard at all: must be equal
@@ -195,7 +197,10 @@ fn frame_suffix(a: &str, b: &str) -> (usize, usize) {
 /// `a` and `b` split around their common frame: `(prefix, core, suffix)` of
 /// each. The prefixes (and the suffixes) have the same shape.
 #[allow(clippy::type_complexity)] // reason: two triples of slices, named at the call sites
-fn split_frame<'a, 'b>(a: &'a str, b: &'b str) -> ((&'a str, &'a str, &'a str), (&'b str, &'b str, &'b str)) {
+fn split_frame<'a, 'b>(
+    a: &'a str,
+    b: &'b str,
+) -> ((&'a str, &'a str, &'a str), (&'b str, &'b str, &'b str)) {
     let (pa, pb) = frame_prefix(a, b);
     let (sa, sb) = frame_suffix(&a[pa..], &b[pb..]);
     (
@@ -264,7 +269,8 @@ pub fn generalise(tpl: &str, tok: &str) -> Option<String> {
     }
     if tpl_var || tok_var {
         let ((pa, a, sa), (pb, b, sb)) = split_frame(tpl, tok);
-        if !is_word_core(a) && !is_word_core(b) && !(pa.is_empty() && sa.is_empty()) {
+        let framed = !pa.is_empty() || !sa.is_empty();
+        if framed && !is_word_core(a) && !is_word_core(b) {
             let mut out = merge_runs(pa, pb);
             out.push_str(WILDCARD);
             out.push_str(&merge_runs(sa, sb));
@@ -311,7 +317,11 @@ mod tests {
             ("anything", "<*>", Covered),
             ("startup", "shutdown", Conflict),
             ("user=root", "user=guest", Conflict),
-            ("android.intent.action.SCREEN_ON", "android.intent.action.SCREEN_OFF", Conflict),
+            (
+                "android.intent.action.SCREEN_ON",
+                "android.intent.action.SCREEN_OFF",
+                Conflict,
+            ),
             ("failure;", "failures;", Conflict),
             ("LOGIN(uid=<*>)", "(uid=<*>)", Conflict),
             ("tty=:0", "tty=NODEVssh", Conflict),
@@ -321,7 +331,11 @@ mod tests {
             ("rhost=zummit.com", "rhost=<*>", Covered),
             ("blk_12", "blk_-345", Compatible),
             ("blk_12", "blk_345", Covered),
-            ("1514038440000##7007##12", "1514038440000##7008##13", Covered),
+            (
+                "1514038440000##7007##12",
+                "1514038440000##7008##13",
+                Covered,
+            ),
             ("()", "(host8.example.net)", Compatible),
             ("11:", "3:", Covered),
             ("7d9f8b6c5", "5b7c9d8e1", Compatible),
@@ -349,13 +363,22 @@ mod tests {
             ("a=1,b=x7", "a=2,b=", Some("a=<*>,b=<*>")),
         ];
         for (tpl, tok, want) in cases {
-            assert_eq!(generalise(tpl, tok).as_deref(), want, "generalise({tpl:?}, {tok:?})");
+            assert_eq!(
+                generalise(tpl, tok).as_deref(),
+                want,
+                "generalise({tpl:?}, {tok:?})"
+            );
         }
     }
 
     #[test]
     fn generalised_token_covers_both() {
-        let pairs = [("blk_12", "blk_-345"), ("()", "(h1.x)"), ("1.2.3", "1.2.4"), ("a=1", "a=<*>")];
+        let pairs = [
+            ("blk_12", "blk_-345"),
+            ("()", "(h1.x)"),
+            ("1.2.3", "1.2.4"),
+            ("a=1", "a=<*>"),
+        ];
         for (a, b) in pairs {
             let g = generalise(a, b).unwrap_or_else(|| a.to_owned());
             assert_eq!(relate(&g, a), Covered, "{g:?} covers {a:?}");
