@@ -36,10 +36,16 @@ pub enum IncidentsCmd {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    Show { id: String },
+    Show {
+        id: String,
+    },
     #[command(alias = "acknowledge")]
-    Ack { id: String },
-    Resolve { id: String },
+    Ack {
+        id: String,
+    },
+    Resolve {
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -48,10 +54,18 @@ pub enum ProblemsCmd {
         #[arg(long)]
         state: Option<String>,
     },
-    Show { id: String },
-    Accept { id: String },
-    Reject { id: String },
-    Resolve { id: String },
+    Show {
+        id: String,
+    },
+    Accept {
+        id: String,
+    },
+    Reject {
+        id: String,
+    },
+    Resolve {
+        id: String,
+    },
     /// Record the known error (root cause and workaround) of a problem.
     KnownError {
         id: String,
@@ -63,17 +77,30 @@ pub enum ProblemsCmd {
         link: Option<String>,
     },
     /// Merge problem FROM into problem INTO.
-    Merge { into: String, from: String },
+    Merge {
+        into: String,
+        from: String,
+    },
 }
 
 /// A blocking HTTP/1.1 request; returns (status, body).
-fn request(url: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> anyhow::Result<(u16, String)> {
-    let rest = url.strip_prefix("http://").context("--url must start with http://")?;
+fn request(
+    url: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("--url must start with http://")?;
     let host = rest.trim_end_matches('/');
     let mut s = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or("");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -82,10 +109,22 @@ fn request(url: &str, method: &str, path: &str, token: Option<&str>, body: Optio
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, payload) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
-    let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).context("malformed status line")?;
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let payload = if chunked { dechunk(payload) } else { payload.to_string() };
+    let (head, payload) = text
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("malformed status line")?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let payload = if chunked {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
     Ok((status, payload))
 }
 
@@ -103,7 +142,11 @@ fn dechunk(mut s: &str) -> String {
 }
 
 fn call(a: &ApiArgs, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<Value> {
-    let token = if method == "POST" { std::env::var(&a.token_env).ok() } else { None };
+    let token = if method == "POST" {
+        std::env::var(&a.token_env).ok()
+    } else {
+        None
+    };
     let (status, text) = request(&a.url, method, path, token.as_deref(), body)?;
     let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
     if status >= 400 {
@@ -123,7 +166,15 @@ fn s(v: &Value) -> String {
 
 fn table(rows: Vec<Vec<String>>, out: &mut impl Write) -> std::io::Result<()> {
     let cols = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0).min(60)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(60)
+        })
+        .collect();
     for r in rows {
         let line: Vec<String> = r
             .iter()
@@ -139,7 +190,11 @@ fn table(rows: Vec<Vec<String>>, out: &mut impl Write) -> std::io::Result<()> {
 }
 
 fn incident_rows(list: &[Value]) -> Vec<Vec<String>> {
-    let mut rows = vec![["ID", "STATUS", "PRIO", "SEVERITY", "ALERTS", "OPENED", "TITLE"].map(String::from).to_vec()];
+    let mut rows = vec![[
+        "ID", "STATUS", "PRIO", "SEVERITY", "ALERTS", "OPENED", "TITLE",
+    ]
+    .map(String::from)
+    .to_vec()];
     for i in list {
         rows.push(vec![
             s(&i["id"]),
@@ -155,14 +210,26 @@ fn incident_rows(list: &[Value]) -> Vec<Vec<String>> {
 }
 
 fn problem_rows(list: &[Value]) -> Vec<Vec<String>> {
-    let mut rows = vec![["ID", "STATE", "INCIDENTS", "LAST SEEN", "SIGNATURE"].map(String::from).to_vec()];
+    let mut rows = vec![["ID", "STATE", "INCIDENTS", "LAST SEEN", "SIGNATURE"]
+        .map(String::from)
+        .to_vec()];
     for p in list {
-        rows.push(vec![s(&p["id"]), s(&p["state"]), s(&p["occurrences"]), s(&p["last_seen"]), s(&p["signature"])]);
+        rows.push(vec![
+            s(&p["id"]),
+            s(&p["state"]),
+            s(&p["occurrences"]),
+            s(&p["last_seen"]),
+            s(&p["signature"]),
+        ]);
     }
     rows
 }
 
-fn print(a: &ApiArgs, v: &Value, rows: impl FnOnce(&Value) -> Vec<Vec<String>>) -> anyhow::Result<()> {
+fn print(
+    a: &ApiArgs,
+    v: &Value,
+    rows: impl FnOnce(&Value) -> Vec<Vec<String>>,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
@@ -175,24 +242,53 @@ fn print(a: &ApiArgs, v: &Value, rows: impl FnOnce(&Value) -> Vec<Vec<String>>) 
 fn query(pairs: &[(&str, Option<String>)]) -> String {
     let q: Vec<String> = pairs
         .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", v.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', ""))))
+        .filter_map(|(k, v)| {
+            v.as_ref().map(|v| {
+                format!(
+                    "{k}={}",
+                    v.replace(
+                        |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                        ""
+                    )
+                )
+            })
+        })
         .collect();
-    if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) }
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
 }
 
 pub fn incidents(a: &ApiArgs, cmd: IncidentsCmd) -> anyhow::Result<()> {
     match cmd {
-        IncidentsCmd::List { status, service, limit } => {
-            let q = query(&[("status", status), ("service", service), ("limit", Some(limit.to_string()))]);
+        IncidentsCmd::List {
+            status,
+            service,
+            limit,
+        } => {
+            let q = query(&[
+                ("status", status),
+                ("service", service),
+                ("limit", Some(limit.to_string())),
+            ]);
             let v = call(a, "GET", &format!("/api/v1/incidents{q}"), None)?;
-            print(a, &v, |v| incident_rows(v["incidents"].as_array().map_or(&[], |x| x.as_slice())))
+            print(a, &v, |v| {
+                incident_rows(v["incidents"].as_array().map_or(&[], |x| x.as_slice()))
+            })
         }
         IncidentsCmd::Show { id } => {
             let v = call(a, "GET", &format!("/api/v1/incidents/{id}"), None)?;
             print(a, &v, |v| incident_rows(std::slice::from_ref(v)))
         }
         IncidentsCmd::Ack { id } => {
-            let v = call(a, "POST", &format!("/api/v1/incidents/{id}/acknowledge"), None)?;
+            let v = call(
+                a,
+                "POST",
+                &format!("/api/v1/incidents/{id}/acknowledge"),
+                None,
+            )?;
             print(a, &v, |v| incident_rows(std::slice::from_ref(v)))
         }
         IncidentsCmd::Resolve { id } => {
@@ -206,20 +302,66 @@ pub fn problems(a: &ApiArgs, cmd: ProblemsCmd) -> anyhow::Result<()> {
     let one = |v: &Value| problem_rows(std::slice::from_ref(v));
     match cmd {
         ProblemsCmd::List { state } => {
-            let v = call(a, "GET", &format!("/api/v1/problems{}", query(&[("state", state)])), None)?;
-            print(a, &v, |v| problem_rows(v["problems"].as_array().map_or(&[], |x| x.as_slice())))
+            let v = call(
+                a,
+                "GET",
+                &format!("/api/v1/problems{}", query(&[("state", state)])),
+                None,
+            )?;
+            print(a, &v, |v| {
+                problem_rows(v["problems"].as_array().map_or(&[], |x| x.as_slice()))
+            })
         }
-        ProblemsCmd::Show { id } => print(a, &call(a, "GET", &format!("/api/v1/problems/{id}"), None)?, one),
-        ProblemsCmd::Accept { id } => print(a, &call(a, "POST", &format!("/api/v1/problems/{id}/accept"), None)?, one),
-        ProblemsCmd::Reject { id } => print(a, &call(a, "POST", &format!("/api/v1/problems/{id}/reject"), None)?, one),
-        ProblemsCmd::Resolve { id } => print(a, &call(a, "POST", &format!("/api/v1/problems/{id}/resolve"), None)?, one),
-        ProblemsCmd::KnownError { id, root_cause, workaround, link } => {
+        ProblemsCmd::Show { id } => print(
+            a,
+            &call(a, "GET", &format!("/api/v1/problems/{id}"), None)?,
+            one,
+        ),
+        ProblemsCmd::Accept { id } => print(
+            a,
+            &call(a, "POST", &format!("/api/v1/problems/{id}/accept"), None)?,
+            one,
+        ),
+        ProblemsCmd::Reject { id } => print(
+            a,
+            &call(a, "POST", &format!("/api/v1/problems/{id}/reject"), None)?,
+            one,
+        ),
+        ProblemsCmd::Resolve { id } => print(
+            a,
+            &call(a, "POST", &format!("/api/v1/problems/{id}/resolve"), None)?,
+            one,
+        ),
+        ProblemsCmd::KnownError {
+            id,
+            root_cause,
+            workaround,
+            link,
+        } => {
             let body = serde_json::json!({"root_cause": root_cause, "workaround": workaround, "link": link}).to_string();
-            print(a, &call(a, "POST", &format!("/api/v1/problems/{id}/known-error"), Some(&body))?, one)
+            print(
+                a,
+                &call(
+                    a,
+                    "POST",
+                    &format!("/api/v1/problems/{id}/known-error"),
+                    Some(&body),
+                )?,
+                one,
+            )
         }
         ProblemsCmd::Merge { into, from } => {
             let body = serde_json::json!({"from": from}).to_string();
-            print(a, &call(a, "POST", &format!("/api/v1/problems/{into}/merge"), Some(&body))?, one)
+            print(
+                a,
+                &call(
+                    a,
+                    "POST",
+                    &format!("/api/v1/problems/{into}/merge"),
+                    Some(&body),
+                )?,
+                one,
+            )
         }
     }
 }
@@ -230,10 +372,23 @@ mod tests {
 
     #[test]
     fn dechunks_and_tabulates() {
-        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
         let mut out = Vec::new();
-        table(vec![vec!["A".into(), "BB".into()], vec!["xxx".into(), "y".into()]], &mut out).unwrap();
+        table(
+            vec![
+                vec!["A".into(), "BB".into()],
+                vec!["xxx".into(), "y".into()],
+            ],
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "A    BB\nxxx  y\n");
-        assert_eq!(query(&[("status", Some("open".into())), ("service", None)]), "?status=open");
+        assert_eq!(
+            query(&[("status", Some("open".into())), ("service", None)]),
+            "?status=open"
+        );
     }
 }

@@ -44,7 +44,13 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     } else {
         None
     };
-    let daemon = Daemon::start(cfg, engine_cfg, embedded.is_some(), opts.demo, opts.shutdown_timeout)?;
+    let daemon = Daemon::start(
+        cfg,
+        engine_cfg,
+        embedded.is_some(),
+        opts.demo,
+        opts.shutdown_timeout,
+    )?;
     daemon.wait_for_signal();
     let r = daemon.shutdown();
     drop(embedded);
@@ -109,13 +115,20 @@ impl Daemon {
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let metrics_pub = metrics.clone();
         let read_model = Arc::new(crate::read_model::ReadModel::default());
-        let token = std::env::var(&cfg.http.token_env).ok().filter(|t| !t.is_empty());
+        let token = std::env::var(&cfg.http.token_env)
+            .ok()
+            .filter(|t| !t.is_empty());
         if token.is_none() {
             warn!(env = %cfg.http.token_env, "no API token set: mutating API calls are refused");
         }
         let webhook = crate::http::webhook::Webhook {
             producer: crate::kafka::producer_config(&cfg.kafka).create()?,
-            topic: cfg.kafka.alert_topics.first().cloned().unwrap_or_else(|| "alerts".into()),
+            topic: cfg
+                .kafka
+                .alert_topics
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "alerts".into()),
             partition_key: cfg.kafka.partition_key.clone(),
             limits: cfg.limits.clone(),
         };
@@ -185,8 +198,13 @@ impl Daemon {
             r
         });
 
-        let publisher =
-            Publisher::new(&cfg.kafka, store.clone(), health.clone(), notify.clone(), metrics_pub)?;
+        let publisher = Publisher::new(
+            &cfg.kafka,
+            store.clone(),
+            health.clone(),
+            notify.clone(),
+            metrics_pub,
+        )?;
         let pub_stop = Arc::new(AtomicBool::new(false));
         let publisher = rt.spawn(publisher.run(pub_stop.clone(), shutdown_timeout / 2));
         let demo = demo.then(|| rt.spawn(crate::kafka::demo::run(cfg.kafka.clone(), stop.clone())));
@@ -232,12 +250,19 @@ impl Daemon {
         self.stop.store(true, Ordering::Relaxed);
         let deadline = self.shutdown_timeout;
         let watcher = self.watcher;
-        let (pub_stop, publisher, demo, http_stop, http) =
-            (self.pub_stop, self.publisher, self.demo, self.http_stop, self.http);
+        let (pub_stop, publisher, demo, http_stop, http) = (
+            self.pub_stop,
+            self.publisher,
+            self.demo,
+            self.http_stop,
+            self.http,
+        );
         let result = self.rt.block_on(async {
-            let joined =
-                tokio::time::timeout(deadline, tokio::task::spawn_blocking(move || watcher.join()))
-                    .await;
+            let joined = tokio::time::timeout(
+                deadline,
+                tokio::task::spawn_blocking(move || watcher.join()),
+            )
+            .await;
             pub_stop.store(true, Ordering::Relaxed);
             let _ = tokio::time::timeout(deadline / 2, publisher).await;
             if let Some(d) = demo {

@@ -112,7 +112,13 @@ const EX_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = matches!(&cli.command, Command::Run { log_format: LogFormat::Json, .. });
+    let json = matches!(
+        &cli.command,
+        Command::Run {
+            log_format: LogFormat::Json,
+            ..
+        }
+    );
     init_logging(json);
     match run(cli) {
         Ok(code) => code,
@@ -130,8 +136,14 @@ fn main() -> ExitCode {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { b.json().try_init() } else { b.try_init() };
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
 }
 
 fn load_engine(path: &std::path::Path) -> anyhow::Result<Engine> {
@@ -156,7 +168,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string(&summary)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { config, embedded_kafka, demo, shutdown_timeout, .. } => {
+        Command::Run {
+            config,
+            embedded_kafka,
+            demo,
+            shutdown_timeout,
+            ..
+        } => {
             correlator::daemon::run(correlator::daemon::RunOptions {
                 config,
                 embedded_kafka,
@@ -165,7 +183,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Send { brokers, topic, partition_key, file } => {
+        Command::Send {
+            brokers,
+            topic,
+            partition_key,
+            file,
+        } => {
             let records = if file.as_os_str() == "-" {
                 correlator::kafka::tools::read_records(std::io::stdin().lock(), &partition_key)?
             } else {
@@ -178,8 +201,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("sent {n} records to {topic}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tail { brokers, topic, from_beginning, limit, idle } => {
-            correlator::kafka::tools::tail(&brokers, &topic, from_beginning, limit, idle, std::io::stdout().lock())?;
+        Command::Tail {
+            brokers,
+            topic,
+            from_beginning,
+            limit,
+            idle,
+        } => {
+            correlator::kafka::tools::tail(
+                &brokers,
+                &topic,
+                from_beginning,
+                limit,
+                idle,
+                std::io::stdout().lock(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Incidents { api, cmd } => {

@@ -6,8 +6,8 @@
 //! cardinality is bounded. Documented in the README.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Buckets for human response times (MTTA, MTTR): 30 s to 3 days.
@@ -16,8 +16,9 @@ const HUMAN_BUCKETS: &[f64] = &[
     259200.0,
 ];
 /// Buckets for machine latencies: 1 ms to 10 s.
-const LATENCY_BUCKETS: &[f64] =
-    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 pub struct Metrics {
     pub registry: Registry,
@@ -92,47 +93,164 @@ impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
         let m = Metrics {
-            alerts_received: counter_vec(&r, "correlator_alerts_received_total", "Alert notifications decoded, by wire format.", &["format"]),
-            alerts_rejected: counter_vec(&r, "correlator_alerts_rejected_total", "Records (or parts) rejected by the decoders, by reason.", &["reason"]),
-            alerts_deduplicated: counter(&r, "correlator_alerts_deduplicated_total", "Notifications that changed no alert status (re-sends, duplicates, stale copies)."),
-            alerts_flapping: gauge(&r, "correlator_alerts_flapping", "Alerts currently flapping."),
-            alerts_active: gauge(&r, "correlator_alerts_active", "Alerts the engine tracks (firing, held or in an unclosed incident)."),
-            noise_dropped: counter(&r, "correlator_alerts_noise_dropped_total", "Held alerts dropped because their group never reached min_alerts."),
-            incidents_opened: counter_vec(&r, "correlator_incidents_opened_total", "Incidents opened, by rule, severity and priority.", &["rule", "severity", "priority"]),
-            incidents_open: gauge_vec(&r, "correlator_incidents_open", "Incidents open or acknowledged, by severity and priority.", &["severity", "priority"]),
-            incidents_reopened: counter(&r, "correlator_incidents_reopened_total", "Incidents reopened within their reopen window."),
-            incidents_merged: counter(&r, "correlator_incidents_merged_total", "Incidents merged into another through topology."),
-            time_to_acknowledge: histogram(&r, "correlator_incident_time_to_acknowledge_seconds", "Time from opening to first acknowledgement (MTTA).", HUMAN_BUCKETS),
-            time_to_resolve: histogram(&r, "correlator_incident_time_to_resolve_seconds", "Time from opening to resolution (MTTR).", HUMAN_BUCKETS),
+            alerts_received: counter_vec(
+                &r,
+                "correlator_alerts_received_total",
+                "Alert notifications decoded, by wire format.",
+                &["format"],
+            ),
+            alerts_rejected: counter_vec(
+                &r,
+                "correlator_alerts_rejected_total",
+                "Records (or parts) rejected by the decoders, by reason.",
+                &["reason"],
+            ),
+            alerts_deduplicated: counter(
+                &r,
+                "correlator_alerts_deduplicated_total",
+                "Notifications that changed no alert status (re-sends, duplicates, stale copies).",
+            ),
+            alerts_flapping: gauge(
+                &r,
+                "correlator_alerts_flapping",
+                "Alerts currently flapping.",
+            ),
+            alerts_active: gauge(
+                &r,
+                "correlator_alerts_active",
+                "Alerts the engine tracks (firing, held or in an unclosed incident).",
+            ),
+            noise_dropped: counter(
+                &r,
+                "correlator_alerts_noise_dropped_total",
+                "Held alerts dropped because their group never reached min_alerts.",
+            ),
+            incidents_opened: counter_vec(
+                &r,
+                "correlator_incidents_opened_total",
+                "Incidents opened, by rule, severity and priority.",
+                &["rule", "severity", "priority"],
+            ),
+            incidents_open: gauge_vec(
+                &r,
+                "correlator_incidents_open",
+                "Incidents open or acknowledged, by severity and priority.",
+                &["severity", "priority"],
+            ),
+            incidents_reopened: counter(
+                &r,
+                "correlator_incidents_reopened_total",
+                "Incidents reopened within their reopen window.",
+            ),
+            incidents_merged: counter(
+                &r,
+                "correlator_incidents_merged_total",
+                "Incidents merged into another through topology.",
+            ),
+            time_to_acknowledge: histogram(
+                &r,
+                "correlator_incident_time_to_acknowledge_seconds",
+                "Time from opening to first acknowledgement (MTTA).",
+                HUMAN_BUCKETS,
+            ),
+            time_to_resolve: histogram(
+                &r,
+                "correlator_incident_time_to_resolve_seconds",
+                "Time from opening to resolution (MTTR).",
+                HUMAN_BUCKETS,
+            ),
             noise_reduction: {
                 let g = Gauge::new("correlator_noise_reduction_ratio", "1 - incidents opened / alert notifications received, since start of the store.").expect("valid metric");
                 r.register(Box::new(g.clone())).expect("unique metric");
                 g
             },
-            problems: gauge_vec(&r, "correlator_problems", "Problem records by state.", &["state"]),
+            problems: gauge_vec(
+                &r,
+                "correlator_problems",
+                "Problem records by state.",
+                &["state"],
+            ),
             oldest_candidate_age: {
-                let g = Gauge::new("correlator_problem_oldest_candidate_age_seconds", "Age of the oldest problem candidate awaiting review (0 if none).").expect("valid metric");
+                let g = Gauge::new(
+                    "correlator_problem_oldest_candidate_age_seconds",
+                    "Age of the oldest problem candidate awaiting review (0 if none).",
+                )
+                .expect("valid metric");
                 r.register(Box::new(g.clone())).expect("unique metric");
                 g
             },
-            known_error_matches: counter(&r, "correlator_known_error_matches_total", "New incidents that matched a known error."),
-            processing_latency: histogram(&r, "correlator_processing_latency_seconds", "Time from a record's timestamp to its batch being committed.", LATENCY_BUCKETS),
-            batch_size: histogram(&r, "correlator_batch_size_records", "Records per committed batch.", &[1.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0]),
-            store_commit_duration: histogram(&r, "correlator_store_commit_duration_seconds", "Duration of the per-batch redb transaction.", LATENCY_BUCKETS),
-            consumer_lag: gauge_vec(&r, "correlator_consumer_lag", "Records behind the high watermark, per partition.", &["topic", "partition"]),
-            outbox_backlog: gauge(&r, "correlator_outbox_backlog", "Outbox entries committed but not yet acknowledged by the broker."),
-            dlq_records: counter(&r, "correlator_dlq_records_total", "Records sent to the dead-letter topic."),
-            events_published: counter_vec(&r, "correlator_events_published_total", "Events acknowledged by the broker, by topic.", &["topic"]),
-            webhook_requests: counter_vec(&r, "correlator_webhook_requests_total", "Webhook receiver requests, by outcome.", &["outcome"]),
+            known_error_matches: counter(
+                &r,
+                "correlator_known_error_matches_total",
+                "New incidents that matched a known error.",
+            ),
+            processing_latency: histogram(
+                &r,
+                "correlator_processing_latency_seconds",
+                "Time from a record's timestamp to its batch being committed.",
+                LATENCY_BUCKETS,
+            ),
+            batch_size: histogram(
+                &r,
+                "correlator_batch_size_records",
+                "Records per committed batch.",
+                &[
+                    1.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+                ],
+            ),
+            store_commit_duration: histogram(
+                &r,
+                "correlator_store_commit_duration_seconds",
+                "Duration of the per-batch redb transaction.",
+                LATENCY_BUCKETS,
+            ),
+            consumer_lag: gauge_vec(
+                &r,
+                "correlator_consumer_lag",
+                "Records behind the high watermark, per partition.",
+                &["topic", "partition"],
+            ),
+            outbox_backlog: gauge(
+                &r,
+                "correlator_outbox_backlog",
+                "Outbox entries committed but not yet acknowledged by the broker.",
+            ),
+            dlq_records: counter(
+                &r,
+                "correlator_dlq_records_total",
+                "Records sent to the dead-letter topic.",
+            ),
+            events_published: counter_vec(
+                &r,
+                "correlator_events_published_total",
+                "Events acknowledged by the broker, by topic.",
+                &["topic"],
+            ),
+            webhook_requests: counter_vec(
+                &r,
+                "correlator_webhook_requests_total",
+                "Webhook receiver requests, by outcome.",
+                &["outcome"],
+            ),
             build_info: {
-                let g = GaugeVec::new(Opts::new("correlator_build_info", "Build information (always 1)."), &["version"]).expect("valid metric");
+                let g = GaugeVec::new(
+                    Opts::new("correlator_build_info", "Build information (always 1)."),
+                    &["version"],
+                )
+                .expect("valid metric");
                 r.register(Box::new(g.clone())).expect("unique metric");
                 g
             },
-            ready: gauge(&r, "correlator_ready", "1 when the store is writable and the broker reachable."),
+            ready: gauge(
+                &r,
+                "correlator_ready",
+                "1 when the store is writable and the broker reachable.",
+            ),
             registry: r,
         };
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
         for s in crate::problems::state::ProblemState::ALL {
             m.problems.with_label_values(&[s.as_str()]).set(0);
         }
@@ -157,8 +275,12 @@ mod tests {
         let m = Metrics::new();
         m.alerts_received.with_label_values(&["pagerduty"]).inc();
         m.alerts_rejected.with_label_values(&["invalid_json"]).inc();
-        m.incidents_opened.with_label_values(&["r", "critical", "P1"]).inc();
-        m.incidents_open.with_label_values(&["critical", "P1"]).set(1);
+        m.incidents_opened
+            .with_label_values(&["r", "critical", "P1"])
+            .inc();
+        m.incidents_open
+            .with_label_values(&["critical", "P1"])
+            .set(1);
         m.consumer_lag.with_label_values(&["alerts", "0"]).set(3);
         m.time_to_acknowledge.observe(60.0);
         let text = m.render();
@@ -174,7 +296,10 @@ mod tests {
             "correlator_processing_latency_seconds_bucket",
             "correlator_build_info",
         ] {
-            assert!(text.contains(&format!("\n{name}")), "{name} missing from\n{text}");
+            assert!(
+                text.contains(&format!("\n{name}")),
+                "{name} missing from\n{text}"
+            );
         }
     }
 }

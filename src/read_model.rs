@@ -59,7 +59,10 @@ impl ReadModel {
     }
 
     pub fn incidents(&self) -> Vec<Arc<Incident>> {
-        self.incidents.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.incidents
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn problem(&self, id: ProblemId) -> Option<Arc<Problem>> {
@@ -67,6 +70,9 @@ impl ReadModel {
     }
 
     pub fn problems(&self) -> Vec<Arc<Problem>> {
-        self.problems.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.problems
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 }

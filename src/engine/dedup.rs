@@ -37,7 +37,8 @@ impl Engine {
 
     fn first_fire(&mut self, fp: Fingerprint, a: Alert, t: Timestamp) {
         let rule = rules::select(&self.cfg.rules, &a.labels);
-        let group_key = intern_group_key(&self.groups, self.cfg.rules[rule].group_key(&a.labels, fp));
+        let group_key =
+            intern_group_key(&self.groups, self.cfg.rules[rule].group_key(&a.labels, fp));
         let severity = crate::alert::Severity::from_label(a.labels.get_or_empty("severity"));
         let prio = priority::of_alert(
             &a.labels,
@@ -100,8 +101,14 @@ impl Engine {
                 if relabelled {
                     // Labels outside the identity changed (or a keyed sender
                     // re-triggered): severity and priority may have too.
-                    st.severity = crate::alert::Severity::from_label(a.labels.get_or_empty("severity"));
-                    st.priority = priority::of_alert(&a.labels, st.severity, &self.cfg.impact_label, &self.cfg.urgency_label);
+                    st.severity =
+                        crate::alert::Severity::from_label(a.labels.get_or_empty("severity"));
+                    st.priority = priority::of_alert(
+                        &a.labels,
+                        st.severity,
+                        &self.cfg.impact_label,
+                        &self.cfg.urgency_label,
+                    );
                     st.labels = a.labels;
                 }
                 st.expires_at = Some(expiry);

@@ -246,7 +246,9 @@ impl Engine {
     /// Recomputes title, severity, priority and root cause from every member
     /// (after a member's labels changed): O(members), rare.
     pub(crate) fn recompute_derived(&mut self, id: IncidentId) {
-        let Some(inc) = self.incidents.get_mut(&id) else { return };
+        let Some(inc) = self.incidents.get_mut(&id) else {
+            return;
+        };
         inc.top = None;
         inc.root_cause = None;
         inc.priority = crate::engine::priority::Priority::P5;

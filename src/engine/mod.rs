@@ -105,17 +105,26 @@ fn compile_problems(
     let mut push = |key: String, reason: String| issues.push(ConfigIssue { key, reason });
     if let Some(s) = p.similarity {
         if !(0.0..=1.0).contains(&s) {
-            push("problems.similarity".into(), format!("{s} is out of range 0.0..=1.0"));
+            push(
+                "problems.similarity".into(),
+                format!("{s} is out of range 0.0..=1.0"),
+            );
         }
     }
     if let Some(d) = p.depth {
         if !(3..=16).contains(&d) {
-            push("problems.depth".into(), format!("{d} is out of range 3..=16"));
+            push(
+                "problems.depth".into(),
+                format!("{d} is out of range 3..=16"),
+            );
         }
     }
     for (i, m) in p.masks.iter().enumerate() {
         if let Err(e) = regex::Regex::new(m) {
-            push(format!("problems.masks[{i}]"), format!("invalid regular expression: {e}"));
+            push(
+                format!("problems.masks[{i}]"),
+                format!("invalid regular expression: {e}"),
+            );
         }
     }
     if issues.len() > before {
@@ -124,7 +133,10 @@ fn compile_problems(
     match crate::problems::manager::ProblemsConfig::from_config(p) {
         Ok(c) => Some(c),
         Err(e) => {
-            issues.push(ConfigIssue { key: "problems".into(), reason: e.to_string() });
+            issues.push(ConfigIssue {
+                key: "problems".into(),
+                reason: e.to_string(),
+            });
             None
         }
     }
@@ -277,9 +289,16 @@ impl Engine {
     pub fn handle(&mut self, record: &[u8], now: Timestamp) -> RecordOutcome {
         let mut decoded = decode::decode(record, now, &self.cfg.limits);
         let signals = std::mem::take(&mut decoded.signals);
-        let alerts = signals.iter().filter(|s| matches!(s, Signal::Alert(_))).count();
+        let alerts = signals
+            .iter()
+            .filter(|s| matches!(s, Signal::Alert(_)))
+            .count();
         let events = self.handle_signals(signals, now);
-        RecordOutcome { decoded, alerts, events }
+        RecordOutcome {
+            decoded,
+            alerts,
+            events,
+        }
     }
 
     /// Applies decoded signals at `now`. Timers due by `now` fire first.
@@ -359,7 +378,10 @@ impl Engine {
 
     /// (alerts tracked, alerts flapping): an O(alerts) scan, for gauges.
     pub fn alert_gauges(&self) -> (usize, usize) {
-        (self.alerts.len(), self.alerts.values().filter(|a| a.flapping).count())
+        (
+            self.alerts.len(),
+            self.alerts.values().filter(|a| a.flapping).count(),
+        )
     }
 
     /// Number of alerts the engine tracks.

@@ -119,7 +119,12 @@ impl Engine {
         for mut g in groups {
             // Config may have changed: find the rule by the key's name prefix.
             let name = g.key.split('\u{1f}').next().unwrap_or_default();
-            g.rule = e.cfg.rules.iter().position(|r| r.name == name).unwrap_or(e.cfg.rules.len() - 1);
+            g.rule = e
+                .cfg
+                .rules
+                .iter()
+                .position(|r| r.name == name)
+                .unwrap_or(e.cfg.rules.len() - 1);
             e.groups.insert(g.key.clone(), g);
         }
         for inc in incidents {
@@ -155,10 +160,14 @@ impl Engine {
             }
             if a.flapping {
                 if let Some(first) = a.changes.first() {
-                    e.deadlines.schedule(first.plus(e.cfg.flap_window), Deadline::FlapCheck(fp));
+                    e.deadlines
+                        .schedule(first.plus(e.cfg.flap_window), Deadline::FlapCheck(fp));
                 }
             }
-            let active = a.incident.and_then(|i| e.incidents.get(&i)).is_some_and(|i| i.status.is_active());
+            let active = a
+                .incident
+                .and_then(|i| e.incidents.get(&i))
+                .is_some_and(|i| i.status.is_active());
             e.alerts.insert(fp, a);
             if active {
                 if let Some(svc) = e.service_of(fp) {

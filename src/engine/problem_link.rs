@@ -12,9 +12,17 @@ use crate::problems::state::{KnownError, Problem, ProblemId};
 impl Engine {
     /// Signs a just-opened incident: service + template of its title alert.
     pub(crate) fn classify(&mut self, id: IncidentId, t: Timestamp) {
-        let label = if self.cfg.topology.label.is_empty() { "service" } else { &self.cfg.topology.label };
-        let Some(inc) = self.incidents.get(&id) else { return };
-        let Some(top) = inc.top.and_then(|fp| inc.member(fp)) else { return };
+        let label = if self.cfg.topology.label.is_empty() {
+            "service"
+        } else {
+            &self.cfg.topology.label
+        };
+        let Some(inc) = self.incidents.get(&id) else {
+            return;
+        };
+        let Some(top) = inc.top.and_then(|fp| inc.member(fp)) else {
+            return;
+        };
         let service = top.labels.get(label).unwrap_or_default().to_string();
         let name = top.labels.get("alertname").unwrap_or_default();
         let text = match top.summary.as_deref() {
@@ -62,7 +70,12 @@ impl Engine {
         self.problems.reject(id, now)
     }
 
-    pub fn record_known_error(&mut self, id: ProblemId, ke: KnownError, now: Timestamp) -> Result<(), ProblemError> {
+    pub fn record_known_error(
+        &mut self,
+        id: ProblemId,
+        ke: KnownError,
+        now: Timestamp,
+    ) -> Result<(), ProblemError> {
         let now = self.clock.max(now);
         self.problems.record_known_error(id, ke, now)
     }
@@ -73,7 +86,12 @@ impl Engine {
     }
 
     /// Merges problem `from` into `into`; incidents in memory are re-linked.
-    pub fn merge_problems(&mut self, into: ProblemId, from: ProblemId, now: Timestamp) -> Result<(), ProblemError> {
+    pub fn merge_problems(
+        &mut self,
+        into: ProblemId,
+        from: ProblemId,
+        now: Timestamp,
+    ) -> Result<(), ProblemError> {
         let now = self.clock.max(now);
         self.problems.merge(into, from, now)?;
         let relink: Vec<IncidentId> = self

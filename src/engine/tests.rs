@@ -472,30 +472,94 @@ window = "5m"
 checkout = ["payments"]
 "#;
     let stream: Vec<(i64, Signal)> = vec![
-        (0, fire(&[("alertname", "A"), ("cluster", "c1"), ("service", "checkout")])),
-        (10, fire(&[("alertname", "B"), ("cluster", "c2"), ("service", "x")])),
-        (20, fire(&[("alertname", "C"), ("cluster", "c1"), ("service", "payments")])),
-        (400, fire(&[("alertname", "A"), ("cluster", "c1"), ("service", "checkout")])),
-        (500, resolve(&[("alertname", "C"), ("cluster", "c1"), ("service", "payments")])),
-        (900, fire(&[("alertname", "D"), ("cluster", "c2"), ("service", "y")])),
-        (2000, fire(&[("alertname", "C"), ("cluster", "c1"), ("service", "payments")])),
-        (2100, fire(&[("alertname", "E"), ("cluster", "c1"), ("service", "z")])),
+        (
+            0,
+            fire(&[
+                ("alertname", "A"),
+                ("cluster", "c1"),
+                ("service", "checkout"),
+            ]),
+        ),
+        (
+            10,
+            fire(&[("alertname", "B"), ("cluster", "c2"), ("service", "x")]),
+        ),
+        (
+            20,
+            fire(&[
+                ("alertname", "C"),
+                ("cluster", "c1"),
+                ("service", "payments"),
+            ]),
+        ),
+        (
+            400,
+            fire(&[
+                ("alertname", "A"),
+                ("cluster", "c1"),
+                ("service", "checkout"),
+            ]),
+        ),
+        (
+            500,
+            resolve(&[
+                ("alertname", "C"),
+                ("cluster", "c1"),
+                ("service", "payments"),
+            ]),
+        ),
+        (
+            900,
+            fire(&[("alertname", "D"), ("cluster", "c2"), ("service", "y")]),
+        ),
+        (
+            2000,
+            fire(&[
+                ("alertname", "C"),
+                ("cluster", "c1"),
+                ("service", "payments"),
+            ]),
+        ),
+        (
+            2100,
+            fire(&[("alertname", "E"), ("cluster", "c1"), ("service", "z")]),
+        ),
     ];
     let run = |split: Option<usize>| -> String {
         let mut e = engine(cfg);
         e.set_tracking(true);
         for (k, (t, s)) in stream.iter().enumerate() {
             if Some(k) == split {
-                let alerts: Vec<_> = e.alerts.values().map(|a| serde_json::to_string(a).unwrap()).collect();
-                let groups: Vec<_> = e.groups.values().map(|g| serde_json::to_string(g).unwrap()).collect();
-                let incs: Vec<_> = e.incidents.values().map(|i| serde_json::to_string(i).unwrap()).collect();
+                let alerts: Vec<_> = e
+                    .alerts
+                    .values()
+                    .map(|a| serde_json::to_string(a).unwrap())
+                    .collect();
+                let groups: Vec<_> = e
+                    .groups
+                    .values()
+                    .map(|g| serde_json::to_string(g).unwrap())
+                    .collect();
+                let incs: Vec<_> = e
+                    .incidents
+                    .values()
+                    .map(|i| serde_json::to_string(i).unwrap())
+                    .collect();
                 let (clock, stats) = (e.clock(), e.stats().clone());
                 let ec = e.config().clone();
                 e = Engine::restore(
                     ec,
-                    alerts.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
-                    groups.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
-                    incs.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
+                    alerts
+                        .iter()
+                        .map(|s| serde_json::from_str(s).unwrap())
+                        .collect(),
+                    groups
+                        .iter()
+                        .map(|s| serde_json::from_str(s).unwrap())
+                        .collect(),
+                    incs.iter()
+                        .map(|s| serde_json::from_str(s).unwrap())
+                        .collect(),
                     clock,
                     stats,
                 );
@@ -529,7 +593,12 @@ lookback = "7d"
 "#;
 
 fn oom(pod: &str) -> Signal {
-    let labels = Labels::from_pairs([("alertname", "KubePodOOMKilled"), ("service", "search"), ("pod", pod)]).unwrap();
+    let labels = Labels::from_pairs([
+        ("alertname", "KubePodOOMKilled"),
+        ("service", "search"),
+        ("pod", pod),
+    ])
+    .unwrap();
     Signal::Alert(Alert {
         fingerprint: labels.fingerprint(),
         keyed: false,
@@ -542,8 +611,13 @@ fn oom(pod: &str) -> Signal {
     })
 }
 
-const PODS: [&str; 5] =
-    ["search-7d9f8b6c5-x2x9z", "search-7d9f8b6c5-k8j2m", "search-5b6c7d8e9-p0q1r", "search-66bd4f9c77-zt5wq", "search-66bd4f9c77-h2n4c"];
+const PODS: [&str; 5] = [
+    "search-7d9f8b6c5-x2x9z",
+    "search-7d9f8b6c5-k8j2m",
+    "search-5b6c7d8e9-p0q1r",
+    "search-66bd4f9c77-zt5wq",
+    "search-66bd4f9c77-h2n4c",
+];
 
 #[test]
 fn recurring_incidents_become_a_candidate_and_known_error_attaches() {
@@ -560,15 +634,26 @@ fn recurring_incidents_become_a_candidate_and_known_error_attaches() {
     }
     e.record_known_error(
         pid,
-        crate::problems::state::KnownError { root_cause: "heap too small".into(), workaround: "raise the limit".into(), link: None },
+        crate::problems::state::KnownError {
+            root_cause: "heap too small".into(),
+            workaround: "raise the limit".into(),
+            link: None,
+        },
         at(3 * 86_400),
     )
     .unwrap();
     let ev = e.handle_signals(vec![oom(PODS[3])], at(4 * 86_400));
-    let opened = ev.iter().find(|e| e.kind == EventKind::Opened).expect("a new incident");
+    let opened = ev
+        .iter()
+        .find(|e| e.kind == EventKind::Opened)
+        .expect("a new incident");
     let inc = e.incident(opened.incident).unwrap();
     assert_eq!(inc.problem_id, Some(pid));
-    assert_eq!(inc.known_error.as_ref().map(|k| k.workaround.as_str()), Some("raise the limit"), "in its first event");
+    assert_eq!(
+        inc.known_error.as_ref().map(|k| k.workaround.as_str()),
+        Some("raise the limit"),
+        "in its first event"
+    );
 }
 
 #[test]
@@ -577,24 +662,59 @@ fn problems_survive_restore() {
         let mut e = engine(PROBLEMS);
         for (k, pod) in PODS.iter().enumerate() {
             if Some(k) == split {
-                let alerts: Vec<_> = e.alerts.values().map(|a| serde_json::to_string(a).unwrap()).collect();
-                let groups: Vec<_> = e.groups.values().map(|g| serde_json::to_string(g).unwrap()).collect();
-                let incs: Vec<_> = e.incidents.values().map(|i| serde_json::to_string(i).unwrap()).collect();
-                let probs: Vec<_> = e.problems.problems.values().map(|p| serde_json::to_string(p).unwrap()).collect();
-                let sigs: Vec<_> = e.problems.signatures.values().map(|s| serde_json::to_string(s).unwrap()).collect();
+                let alerts: Vec<_> = e
+                    .alerts
+                    .values()
+                    .map(|a| serde_json::to_string(a).unwrap())
+                    .collect();
+                let groups: Vec<_> = e
+                    .groups
+                    .values()
+                    .map(|g| serde_json::to_string(g).unwrap())
+                    .collect();
+                let incs: Vec<_> = e
+                    .incidents
+                    .values()
+                    .map(|i| serde_json::to_string(i).unwrap())
+                    .collect();
+                let probs: Vec<_> = e
+                    .problems
+                    .problems
+                    .values()
+                    .map(|p| serde_json::to_string(p).unwrap())
+                    .collect();
+                let sigs: Vec<_> = e
+                    .problems
+                    .signatures
+                    .values()
+                    .map(|s| serde_json::to_string(s).unwrap())
+                    .collect();
                 let mined = e.problems.take_mined();
                 let (clock, stats, ec) = (e.clock(), e.stats().clone(), e.config().clone());
                 e = Engine::restore(
                     ec,
-                    alerts.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
-                    groups.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
-                    incs.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
+                    alerts
+                        .iter()
+                        .map(|s| serde_json::from_str(s).unwrap())
+                        .collect(),
+                    groups
+                        .iter()
+                        .map(|s| serde_json::from_str(s).unwrap())
+                        .collect(),
+                    incs.iter()
+                        .map(|s| serde_json::from_str(s).unwrap())
+                        .collect(),
                     clock,
                     stats,
                 );
                 e.restore_problems(
-                    probs.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
-                    sigs.iter().map(|s| serde_json::from_str(s).unwrap()).collect(),
+                    probs
+                        .iter()
+                        .map(|s| serde_json::from_str(s).unwrap())
+                        .collect(),
+                    sigs.iter()
+                        .map(|s| serde_json::from_str(s).unwrap())
+                        .collect(),
                     mined.iter().map(String::as_str),
                 );
             }

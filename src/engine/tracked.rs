@@ -18,7 +18,11 @@ pub struct Tracked<K, V, S> {
 
 impl<K: Eq + Hash + Clone, V, S: BuildHasher + Default + Clone> Default for Tracked<K, V, S> {
     fn default() -> Self {
-        Tracked { map: HashMap::default(), dirty: HashSet::default(), track: false }
+        Tracked {
+            map: HashMap::default(),
+            dirty: HashSet::default(),
+            track: false,
+        }
     }
 }
 

@@ -43,18 +43,40 @@ pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> 
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         // Compare all bytes regardless of where they differ.
-        Some(g) if g.len() == expected.len() && g.bytes().zip(expected.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0 => Ok(()),
-        Some(_) => Err(ApiError(StatusCode::UNAUTHORIZED, "invalid bearer token".into())),
-        None => Err(ApiError(StatusCode::UNAUTHORIZED, "missing Authorization: Bearer <token> header".into())),
+        Some(g)
+            if g.len() == expected.len()
+                && g.bytes()
+                    .zip(expected.bytes())
+                    .fold(0u8, |a, (x, y)| a | (x ^ y))
+                    == 0 =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "invalid bearer token".into(),
+        )),
+        None => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization: Bearer <token> header".into(),
+        )),
     }
 }
 
 fn parse_incident_id(s: &str) -> Result<IncidentId, ApiError> {
-    IncidentId::parse(s).ok_or_else(|| ApiError::bad_request(format!("invalid incident id {s:?}: expected inc- and 16 hex digits")))
+    IncidentId::parse(s).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "invalid incident id {s:?}: expected inc- and 16 hex digits"
+        ))
+    })
 }
 
 fn parse_problem_id(s: &str) -> Result<ProblemId, ApiError> {
-    ProblemId::parse(s).ok_or_else(|| ApiError::bad_request(format!("invalid problem id {s:?}: expected prb- and 16 hex digits")))
+    ProblemId::parse(s).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "invalid problem id {s:?}: expected prb- and 16 hex digits"
+        ))
+    })
 }
 
 fn parse_limit(q: &HashMap<String, String>) -> Result<usize, ApiError> {
@@ -62,7 +84,9 @@ fn parse_limit(q: &HashMap<String, String>) -> Result<usize, ApiError> {
         None => Ok(DEFAULT_LIMIT),
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(format!("limit: {v:?} is not a number from 1 to {MAX_LIMIT}"))),
+            _ => Err(ApiError::bad_request(format!(
+                "limit: {v:?} is not a number from 1 to {MAX_LIMIT}"
+            ))),
         },
     }
 }
@@ -70,7 +94,10 @@ fn parse_limit(q: &HashMap<String, String>) -> Result<usize, ApiError> {
 fn check_params(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
     for k in q.keys() {
         if !allowed.contains(&k.as_str()) {
-            return Err(ApiError::bad_request(format!("unknown query parameter {k:?} (allowed: {})", allowed.join(", "))));
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter {k:?} (allowed: {})",
+                allowed.join(", ")
+            )));
         }
     }
     Ok(())
@@ -81,36 +108,64 @@ fn view(i: &Incident) -> Value {
 }
 
 /// An incident from the read model, else from the store.
-async fn find_incident(state: &Arc<AppState>, id: IncidentId) -> Result<Option<Arc<Incident>>, ApiError> {
+async fn find_incident(
+    state: &Arc<AppState>,
+    id: IncidentId,
+) -> Result<Option<Arc<Incident>>, ApiError> {
     if let Some(i) = state.read_model.incident(id) {
         return Ok(Some(i));
     }
     let store = state.store.clone();
-    let r = tokio::task::spawn_blocking(move || store.incident(id)).await.map_err(ApiError::internal)?;
+    let r = tokio::task::spawn_blocking(move || store.incident(id))
+        .await
+        .map_err(ApiError::internal)?;
     Ok(r.map_err(ApiError::internal)?.map(Arc::new))
 }
 
-pub async fn list_incidents(State(state): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+pub async fn list_incidents(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
     check_params(&q, &["status", "service", "limit", "cursor"])?;
     let status = match q.get("status").map(String::as_str) {
         None | Some("") => None,
         Some(s) => Some(
-            [IncidentStatus::Open, IncidentStatus::Acknowledged, IncidentStatus::Resolved, IncidentStatus::Closed, IncidentStatus::Merged]
-                .into_iter()
-                .find(|x| x.as_str() == s)
-                .ok_or_else(|| ApiError::bad_request(format!("status: {s:?} is not one of open, acknowledged, resolved, closed, merged")))?,
+            [
+                IncidentStatus::Open,
+                IncidentStatus::Acknowledged,
+                IncidentStatus::Resolved,
+                IncidentStatus::Closed,
+                IncidentStatus::Merged,
+            ]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "status: {s:?} is not one of open, acknowledged, resolved, closed, merged"
+                ))
+            })?,
         ),
     };
     let limit = parse_limit(&q)?;
     let cursor = match q.get("cursor") {
         None => None,
-        Some(c) => Some(parse_cursor(c).ok_or_else(|| ApiError::bad_request(format!("cursor: {c:?} is not a cursor this API returned")))?),
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| {
+            ApiError::bad_request(format!("cursor: {c:?} is not a cursor this API returned"))
+        })?),
     };
     let mut all: Vec<Arc<Incident>> = state.read_model.incidents();
     if status.is_none_or(IncidentStatus::is_final) {
         let store = state.store.clone();
-        let stored = tokio::task::spawn_blocking(move || store.incidents()).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
-        all.extend(stored.into_iter().filter(|i| i.status.is_final()).map(Arc::new));
+        let stored = tokio::task::spawn_blocking(move || store.incidents())
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        all.extend(
+            stored
+                .into_iter()
+                .filter(|i| i.status.is_final())
+                .map(Arc::new),
+        );
     }
     let service = q.get("service").filter(|s| !s.is_empty());
     let mut v: Vec<Arc<Incident>> = all
@@ -119,19 +174,27 @@ pub async fn list_incidents(State(state): State<Arc<AppState>>, Query(q): Query<
         .filter(|i| {
             service.is_none_or(|svc| {
                 i.group.iter().any(|(k, v)| k == "service" && v == svc)
-                    || i.members.iter().any(|m| m.labels.get("service") == Some(svc.as_str()))
+                    || i.members
+                        .iter()
+                        .any(|m| m.labels.get("service") == Some(svc.as_str()))
             })
         })
         .collect();
     // Newest first; the cursor is the last (opened_at, id) returned.
-    v.sort_by(|a, b| (b.opened_at, b.id).cmp(&(a.opened_at, a.id)));
+    v.sort_by_key(|i| std::cmp::Reverse((i.opened_at, i.id)));
     if let Some(c) = cursor {
         v.retain(|i| (i.opened_at.0, i.id) < c);
     }
     let more = v.len() > limit;
     v.truncate(limit);
-    let next = if more { v.last().map(|i| format!("{}:{}", i.opened_at.0, i.id)) } else { None };
-    Ok(Json(json!({"incidents": v.iter().map(|i| view(i)).collect::<Vec<_>>(), "next_cursor": next})))
+    let next = if more {
+        v.last().map(|i| format!("{}:{}", i.opened_at.0, i.id))
+    } else {
+        None
+    };
+    Ok(Json(
+        json!({"incidents": v.iter().map(|i| view(i)).collect::<Vec<_>>(), "next_cursor": next}),
+    ))
 }
 
 fn parse_cursor(c: &str) -> Option<(i64, IncidentId)> {
@@ -148,16 +211,27 @@ pub async fn get_incident(State(state): State<Arc<AppState>>, Path(id): Path<Str
 }
 
 /// Sends a command to the pipeline and waits for its committed result.
-async fn run_command(state: &AppState, make: impl FnOnce(crate::kafka::consumer::CommandReply) -> Command) -> Result<Result<(), CommandFailure>, ApiError> {
+async fn run_command(
+    state: &AppState,
+    make: impl FnOnce(crate::kafka::consumer::CommandReply) -> Command,
+) -> Result<Result<(), CommandFailure>, ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    state
-        .commands
-        .send(make(tx))
-        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "the pipeline is not running".into()))?;
+    state.commands.send(make(tx)).map_err(|_| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the pipeline is not running".into(),
+        )
+    })?;
     match tokio::time::timeout(Duration::from_secs(30), rx).await {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(_)) => Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "the pipeline stopped before committing".into())),
-        Err(_) => Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "timed out waiting for the store commit".into())),
+        Ok(Err(_)) => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the pipeline stopped before committing".into(),
+        )),
+        Err(_) => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timed out waiting for the store commit".into(),
+        )),
     }
 }
 
@@ -169,7 +243,11 @@ pub async fn incident_action(
     let op = match action.as_str() {
         "acknowledge" => IncidentOp::Acknowledge,
         "resolve" => IncidentOp::Resolve,
-        other => return Err(ApiError::not_found(format!("unknown incident action {other:?} (acknowledge, resolve)"))),
+        other => {
+            return Err(ApiError::not_found(format!(
+                "unknown incident action {other:?} (acknowledge, resolve)"
+            )))
+        }
     };
     authorize(&state, &headers)?;
     let id = parse_incident_id(&id)?;
@@ -178,7 +256,10 @@ pub async fn incident_action(
         Err(CommandFailure::Incident(CommandError::NotFound(_))) => {
             // Closed incidents leave the engine: say why rather than 404.
             return match find_incident(&state, id).await? {
-                Some(i) => Err(ApiError::conflict(format!("incident {id} is {}: cannot {action}", i.status.as_str()))),
+                Some(i) => Err(ApiError::conflict(format!(
+                    "incident {id} is {}: cannot {action}",
+                    i.status.as_str()
+                ))),
                 None => Err(ApiError::not_found(format!("incident {id} not found"))),
             };
         }
@@ -186,7 +267,9 @@ pub async fn incident_action(
     }
     match find_incident(&state, id).await? {
         Some(i) => Ok(Json(view(&i))),
-        None => Err(ApiError::internal(format!("incident {id} vanished after {action}"))),
+        None => Err(ApiError::internal(format!(
+            "incident {id} vanished after {action}"
+        ))),
     }
 }
 
@@ -196,7 +279,10 @@ fn problem_view(p: &crate::problems::state::Problem) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-pub async fn list_problems(State(state): State<Arc<AppState>>, Query(q): Query<HashMap<String, String>>) -> ApiResult {
+pub async fn list_problems(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
     check_params(&q, &["state", "limit"])?;
     let wanted = match q.get("state").map(String::as_str) {
         None | Some("") => None,
@@ -207,9 +293,11 @@ pub async fn list_problems(State(state): State<Arc<AppState>>, Query(q): Query<H
     let limit = parse_limit(&q)?;
     let mut v = state.read_model.problems();
     v.retain(|p| wanted.is_none_or(|w| p.state == w));
-    v.sort_by(|a, b| (b.last_seen, b.id).cmp(&(a.last_seen, a.id)));
+    v.sort_by_key(|p| std::cmp::Reverse((p.last_seen, p.id)));
     v.truncate(limit);
-    Ok(Json(json!({"problems": v.iter().map(|p| problem_view(p)).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"problems": v.iter().map(|p| problem_view(p)).collect::<Vec<_>>()}),
+    ))
 }
 
 pub async fn get_problem(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
@@ -235,14 +323,25 @@ struct MergeBody {
     from: String,
 }
 
-fn body<T: serde::de::DeserializeOwned>(b: Result<Json<Value>, JsonRejection>) -> Result<T, ApiError> {
-    let Json(v) = b.map_err(|e| ApiError(e.status(), format!("request body: {}", e.body_text())))?;
-    serde_json::from_value(v).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("request body: {e}")))
+fn body<T: serde::de::DeserializeOwned>(
+    b: Result<Json<Value>, JsonRejection>,
+) -> Result<T, ApiError> {
+    let Json(v) =
+        b.map_err(|e| ApiError(e.status(), format!("request body: {}", e.body_text())))?;
+    serde_json::from_value(v).map_err(|e| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("request body: {e}"),
+        )
+    })
 }
 
 fn check_text(field: &str, v: &str) -> Result<(), ApiError> {
     if v.len() > MAX_TEXT {
-        return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{field}: {} bytes, over the limit of {MAX_TEXT}", v.len())));
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{field}: {} bytes, over the limit of {MAX_TEXT}", v.len()),
+        ));
     }
     Ok(())
 }
@@ -254,7 +353,9 @@ pub async fn problem_action(
     b: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     if !["accept", "reject", "known-error", "resolve", "merge"].contains(&action.as_str()) {
-        return Err(ApiError::not_found(format!("unknown problem action {action:?} (accept, reject, known-error, resolve, merge)")));
+        return Err(ApiError::not_found(format!(
+            "unknown problem action {action:?} (accept, reject, known-error, resolve, merge)"
+        )));
     }
     authorize(&state, &headers)?;
     let id = parse_problem_id(&id)?;
@@ -269,21 +370,33 @@ pub async fn problem_action(
             if let Some(l) = &k.link {
                 check_text("link", l)?;
             }
-            ProblemOp::KnownError(KnownError { root_cause: k.root_cause, workaround: k.workaround, link: k.link })
+            ProblemOp::KnownError(KnownError {
+                root_cause: k.root_cause,
+                workaround: k.workaround,
+                link: k.link,
+            })
         }
         _ => {
             let m: MergeBody = body(b)?;
-            ProblemOp::Merge { from: parse_problem_id(&m.from)? }
+            ProblemOp::Merge {
+                from: parse_problem_id(&m.from)?,
+            }
         }
     };
     match run_command(&state, |reply| Command::Problem { id, op, reply }).await? {
         Ok(()) => {}
-        Err(CommandFailure::Problem(ProblemError::NotFound(p))) => return Err(ApiError::not_found(format!("problem {p} not found"))),
-        Err(CommandFailure::Problem(e @ ProblemError::Invalid { .. })) => return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(CommandFailure::Problem(ProblemError::NotFound(p))) => {
+            return Err(ApiError::not_found(format!("problem {p} not found")))
+        }
+        Err(CommandFailure::Problem(e @ ProblemError::Invalid { .. })) => {
+            return Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+        }
         Err(e) => return Err(ApiError::conflict(e.to_string())),
     }
     match state.read_model.problem(id) {
         Some(p) => Ok(Json(problem_view(&p))),
-        None => Err(ApiError::internal(format!("problem {id} vanished after {action}"))),
+        None => Err(ApiError::internal(format!(
+            "problem {id} vanished after {action}"
+        ))),
     }
 }

@@ -49,7 +49,10 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .route("/api/v1/alerts", post(webhook::receive))
         .route("/api/v1/incidents", get(api::list_incidents))
         .route("/api/v1/incidents/{id}", get(api::get_incident))
-        .route("/api/v1/incidents/{id}/{action}", post(api::incident_action))
+        .route(
+            "/api/v1/incidents/{id}/{action}",
+            post(api::incident_action),
+        )
         .route("/api/v1/problems", get(api::list_problems))
         .route("/api/v1/problems/{id}", get(api::get_problem))
         .route("/api/v1/problems/{id}/{action}", post(api::problem_action))
@@ -62,7 +65,11 @@ pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({"error": self.1, "code": self.0.as_u16()}))).into_response()
+        (
+            self.0,
+            Json(serde_json::json!({"error": self.1, "code": self.0.as_u16()})),
+        )
+            .into_response()
     }
 }
 
@@ -99,12 +106,24 @@ async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "batches_committed": h.batches_committed.load(Ordering::Relaxed),
         "engine_clock_ms": h.engine_clock_ms.load(Ordering::Relaxed),
     });
-    let code = if store && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if store && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body))
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     s.metrics.ready.set(i64::from(s.health.ready()));
-    s.metrics.outbox_backlog.set(s.health.outbox_backlog.load(Ordering::Relaxed) as i64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+    s.metrics
+        .outbox_backlog
+        .set(s.health.outbox_backlog.load(Ordering::Relaxed) as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
 }

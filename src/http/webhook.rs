@@ -31,20 +31,30 @@ pub struct Webhook {
     pub limits: Limits,
 }
 
-pub async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn receive(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let outcome = |o: &str| state.metrics.webhook_requests.with_label_values(&[o]).inc();
     if let Err(e) = authorize(&state, &headers) {
         outcome("unauthorized");
         return Err(e);
     }
     let Some(w) = state.webhook.as_ref() else {
-        return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "the webhook receiver is not configured".into()));
+        return Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the webhook receiver is not configured".into(),
+        ));
     };
     let decoded = decode::decode(&body, wall_clock(), &w.limits);
     if !decoded.errors.is_empty() {
         outcome("rejected");
         let errors: Vec<String> = decoded.errors.iter().map(|e| e.to_string()).collect();
-        return Err(ApiError::bad_request(format!("invalid alerts: {}", errors.join("; "))));
+        return Err(ApiError::bad_request(format!(
+            "invalid alerts: {}",
+            errors.join("; ")
+        )));
     }
     match decoded.format {
         Some(Format::AlertmanagerWebhook | Format::AlertmanagerApiV2 | Format::Grafana) => {}
@@ -71,7 +81,10 @@ pub async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
         Err((e, _)) => {
             outcome("failed");
             tracing::warn!(error = %e, topic = %w.topic, "webhook alerts not produced");
-            Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("the alerts topic did not acknowledge: {e}")))
+            Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the alerts topic did not acknowledge: {e}"),
+            ))
         }
     }
 }

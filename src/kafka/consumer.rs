@@ -24,9 +24,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::alert::Timestamp;
 use crate::config::{Assignment, Config};
+use crate::engine::state::IncidentId;
 use crate::engine::{Engine, IncidentEvent};
 use crate::kafka::{consumer_config, events, Health, KafkaError};
-use crate::engine::state::IncidentId;
 use crate::metrics::Metrics;
 use crate::problems::state::{KnownError, ProblemId};
 use crate::read_model::ReadModel;
@@ -36,8 +36,16 @@ use crate::store::{BatchWrite, Offsets, OutboxEntry, Store};
 /// store transaction as Kafka input (one write path). The reply is sent
 /// after the transaction committed.
 pub enum Command {
-    Incident { id: IncidentId, op: IncidentOp, reply: CommandReply },
-    Problem { id: ProblemId, op: ProblemOp, reply: CommandReply },
+    Incident {
+        id: IncidentId,
+        op: IncidentOp,
+        reply: CommandReply,
+    },
+    Problem {
+        id: ProblemId,
+        op: ProblemOp,
+        reply: CommandReply,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +61,9 @@ pub enum ProblemOp {
     KnownError(KnownError),
     Resolve,
     /// Merge problem `from` into the command's problem.
-    Merge { from: ProblemId },
+    Merge {
+        from: ProblemId,
+    },
 }
 
 /// Why a command failed.
@@ -69,7 +79,10 @@ pub type CommandReply = tokio::sync::oneshot::Sender<Result<(), CommandFailure>>
 
 /// The wall clock: the only clock read in the daemon's decision path.
 pub fn wall_clock() -> Timestamp {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     Timestamp(ms)
 }
 
@@ -92,7 +105,10 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    #[allow(clippy::too_many_arguments, reason = "each is a distinct shared handle the pipeline owns or shares")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is a distinct shared handle the pipeline owns or shares"
+    )]
     pub fn new(
         engine: Engine,
         store: Arc<Store>,
@@ -126,8 +142,16 @@ impl Pipeline {
 
     /// Checks stored offsets against the broker and subscribes or assigns.
     pub fn start(&mut self) -> Result<(), KafkaError> {
-        let topics: Vec<&str> = self.cfg.kafka.alert_topics.iter().map(String::as_str).collect();
-        let md = self.consumer.fetch_metadata(None, Duration::from_secs(10))?;
+        let topics: Vec<&str> = self
+            .cfg
+            .kafka
+            .alert_topics
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let md = self
+            .consumer
+            .fetch_metadata(None, Duration::from_secs(10))?;
         let mut parts: Vec<(String, i32)> = Vec::new();
         for t in &topics {
             let Some(mt) = md.topics().iter().find(|mt| mt.name() == *t) else {
@@ -139,7 +163,10 @@ impl Pipeline {
         }
         let mut reset = Offsets::new();
         for ((topic, p), stored) in &self.offsets {
-            let Ok((low, high)) = self.consumer.fetch_watermarks(topic, *p, Duration::from_secs(10)) else {
+            let Ok((low, high)) =
+                self.consumer
+                    .fetch_watermarks(topic, *p, Duration::from_secs(10))
+            else {
                 continue;
             };
             if *stored > high {
@@ -147,7 +174,12 @@ impl Pipeline {
                     warn!(topic, partition = p, stored, high, "embedded broker restarted empty: re-reading partition from 0, incidents kept");
                     reset.insert((topic.clone(), *p), 0);
                 } else {
-                    return Err(KafkaError::OffsetBeyondEnd { topic: topic.clone(), partition: *p, stored: *stored, high });
+                    return Err(KafkaError::OffsetBeyondEnd {
+                        topic: topic.clone(),
+                        partition: *p,
+                        stored: *stored,
+                        high,
+                    });
                 }
             } else if *stored < low {
                 error!(topic, partition = p, stored, low, "records were deleted by retention before they were consumed: continuing from the earliest available");
@@ -165,7 +197,10 @@ impl Pipeline {
             Assignment::Manual => {
                 let wanted = &self.cfg.kafka.partitions;
                 let mut tpl = TopicPartitionList::new();
-                for (t, p) in parts.iter().filter(|(_, p)| wanted.is_empty() || wanted.contains(p)) {
+                for (t, p) in parts
+                    .iter()
+                    .filter(|(_, p)| wanted.is_empty() || wanted.contains(p))
+                {
                     let off = match self.offsets.get(&(t.clone(), *p)) {
                         Some(o) => Offset::Offset(*o),
                         None => Offset::Beginning,
@@ -173,7 +208,10 @@ impl Pipeline {
                     tpl.add_partition_offset(t, *p, off)?;
                 }
                 self.consumer.assign(&tpl)?;
-                info!(partitions = tpl.count(), "assigned partitions manually at stored offsets");
+                info!(
+                    partitions = tpl.count(),
+                    "assigned partitions manually at stored offsets"
+                );
             }
         }
         self.health.store_ok.store(true, Ordering::Relaxed);
@@ -224,11 +262,17 @@ impl Pipeline {
                         debug!(topic = %t, partition = p, error = %e, "offset not stored for broker commit");
                     }
                 }
-                self.metrics.store_commit_duration.observe(started.elapsed().as_secs_f64());
+                self.metrics
+                    .store_commit_duration
+                    .observe(started.elapsed().as_secs_f64());
                 self.after_commit(&batch, &events, &changes);
                 self.engine.evict_final();
-                self.health.batches_committed.fetch_add(1, Ordering::Relaxed);
-                self.health.engine_clock_ms.store(self.engine.clock().0, Ordering::Relaxed);
+                self.health
+                    .batches_committed
+                    .fetch_add(1, Ordering::Relaxed);
+                self.health
+                    .engine_clock_ms
+                    .store(self.engine.clock().0, Ordering::Relaxed);
                 if !write.outbox.is_empty() {
                     self.publish.notify_one();
                 }
@@ -247,7 +291,12 @@ impl Pipeline {
         let max = self.cfg.kafka.batch_max;
         let linger = self.cfg.kafka.batch_linger.0;
         let mut out = Vec::new();
-        let first_wait = self.cfg.kafka.tick_interval.0.min(Duration::from_millis(200));
+        let first_wait = self
+            .cfg
+            .kafka
+            .tick_interval
+            .0
+            .min(Duration::from_millis(200));
         let mut deadline: Option<Instant> = None;
         while out.len() < max {
             let wait = match deadline {
@@ -276,7 +325,12 @@ impl Pipeline {
         out
     }
 
-    fn command(&mut self, cmd: Command, now: Timestamp, events: &mut Vec<IncidentEvent>) -> (Result<(), CommandFailure>, CommandReply) {
+    fn command(
+        &mut self,
+        cmd: Command,
+        now: Timestamp,
+        events: &mut Vec<IncidentEvent>,
+    ) -> (Result<(), CommandFailure>, CommandReply) {
         match cmd {
             Command::Incident { id, op, reply } => {
                 let r = match op {
@@ -299,23 +353,35 @@ impl Pipeline {
     }
 
     /// Metrics and the read model, once a batch is durable.
-    fn after_commit(&mut self, batch: &[OwnedMessage], events: &[IncidentEvent], changes: &crate::engine::persist::Changes) {
+    fn after_commit(
+        &mut self,
+        batch: &[OwnedMessage],
+        events: &[IncidentEvent],
+        changes: &crate::engine::persist::Changes,
+    ) {
         let m = &self.metrics;
         let wall = wall_clock();
         for rec in batch {
             if let Some(ts) = rec.timestamp().to_millis() {
-                m.processing_latency.observe(((wall.0 - ts).max(0)) as f64 / 1000.0);
+                m.processing_latency
+                    .observe(((wall.0 - ts).max(0)) as f64 / 1000.0);
             }
         }
         if !batch.is_empty() {
             m.batch_size.observe(batch.len() as f64);
         }
         for ev in events {
-            let Some(inc) = self.engine.incident(ev.incident) else { continue };
+            let Some(inc) = self.engine.incident(ev.incident) else {
+                continue;
+            };
             match ev.kind {
                 crate::engine::EventKind::Opened => {
                     m.incidents_opened
-                        .with_label_values(&[&inc.rule, inc.severity.as_str(), inc.priority.as_str()])
+                        .with_label_values(&[
+                            &inc.rule,
+                            inc.severity.as_str(),
+                            inc.priority.as_str(),
+                        ])
                         .inc();
                     if inc.known_error.is_some() {
                         m.known_error_matches.inc();
@@ -323,12 +389,14 @@ impl Pipeline {
                 }
                 crate::engine::EventKind::Acknowledged => {
                     if let Some(a) = inc.acknowledged_at {
-                        m.time_to_acknowledge.observe(a.seconds_since(inc.opened_at).max(0.0));
+                        m.time_to_acknowledge
+                            .observe(a.seconds_since(inc.opened_at).max(0.0));
                     }
                 }
                 crate::engine::EventKind::Resolved => {
                     if let Some(r) = inc.resolved_at {
-                        m.time_to_resolve.observe(r.seconds_since(inc.opened_at).max(0.0));
+                        m.time_to_resolve
+                            .observe(r.seconds_since(inc.opened_at).max(0.0));
                     }
                 }
                 _ => {}
@@ -336,15 +404,21 @@ impl Pipeline {
         }
         let s = self.engine.stats().clone();
         let d = |now: u64, before: u64| now.saturating_sub(before);
-        m.alerts_deduplicated.inc_by(d(s.deduplicated, self.last_stats.deduplicated));
-        m.noise_dropped.inc_by(d(s.noise_dropped, self.last_stats.noise_dropped));
-        m.incidents_reopened.inc_by(d(s.incidents_reopened, self.last_stats.incidents_reopened));
-        m.incidents_merged.inc_by(d(s.incidents_merged, self.last_stats.incidents_merged));
+        m.alerts_deduplicated
+            .inc_by(d(s.deduplicated, self.last_stats.deduplicated));
+        m.noise_dropped
+            .inc_by(d(s.noise_dropped, self.last_stats.noise_dropped));
+        m.incidents_reopened
+            .inc_by(d(s.incidents_reopened, self.last_stats.incidents_reopened));
+        m.incidents_merged
+            .inc_by(d(s.incidents_merged, self.last_stats.incidents_merged));
         if s.alerts > 0 {
-            m.noise_reduction.set(1.0 - s.incidents_opened as f64 / s.alerts as f64);
+            m.noise_reduction
+                .set(1.0 - s.incidents_opened as f64 / s.alerts as f64);
         }
         self.last_stats = s;
-        self.read_model.update(&self.engine, &changes.incidents, &changes.problems);
+        self.read_model
+            .update(&self.engine, &changes.incidents, &changes.problems);
     }
 
     /// Gauges computed from the whole state, about once per tick.
@@ -356,7 +430,9 @@ impl Pipeline {
         m.incidents_open.reset();
         for inc in self.read_model.incidents() {
             if inc.status.is_active() {
-                m.incidents_open.with_label_values(&[inc.severity.as_str(), inc.priority.as_str()]).inc();
+                m.incidents_open
+                    .with_label_values(&[inc.severity.as_str(), inc.priority.as_str()])
+                    .inc();
             }
         }
         let mut by_state = std::collections::BTreeMap::new();
@@ -368,36 +444,61 @@ impl Pipeline {
             }
         }
         for s in crate::problems::state::ProblemState::ALL {
-            m.problems.with_label_values(&[s.as_str()]).set(by_state.get(s.as_str()).copied().unwrap_or(0));
+            m.problems
+                .with_label_values(&[s.as_str()])
+                .set(by_state.get(s.as_str()).copied().unwrap_or(0));
         }
-        m.oldest_candidate_age.set(oldest.map_or(0.0, |o| wall_clock().seconds_since(o).max(0.0)));
+        m.oldest_candidate_age
+            .set(oldest.map_or(0.0, |o| wall_clock().seconds_since(o).max(0.0)));
         if let Ok(l) = self.health.lag.lock() {
             for (t, p, n) in l.iter() {
-                m.consumer_lag.with_label_values(&[t, &p.to_string()]).set(*n);
+                m.consumer_lag
+                    .with_label_values(&[t, &p.to_string()])
+                    .set(*n);
             }
         }
-        m.outbox_backlog.set(self.health.outbox_backlog.load(Ordering::Relaxed) as i64);
+        m.outbox_backlog
+            .set(self.health.outbox_backlog.load(Ordering::Relaxed) as i64);
         m.ready.set(i64::from(self.health.ready()));
     }
 
     /// Applies one record unless it was already applied.
     fn apply(&mut self, m: &OwnedMessage, write: &mut BatchWrite, events: &mut Vec<IncidentEvent>) {
         let key = (m.topic().to_string(), m.partition());
-        let next = write.offsets.get(&key).or_else(|| self.offsets.get(&key)).copied().unwrap_or(0);
+        let next = write
+            .offsets
+            .get(&key)
+            .or_else(|| self.offsets.get(&key))
+            .copied()
+            .unwrap_or(0);
         if m.offset() < next {
-            debug!(topic = m.topic(), partition = m.partition(), offset = m.offset(), "skipping record already applied");
+            debug!(
+                topic = m.topic(),
+                partition = m.partition(),
+                offset = m.offset(),
+                "skipping record already applied"
+            );
             return;
         }
         let wall = wall_clock();
-        let now = m.timestamp().to_millis().map_or(wall, |t| Timestamp(t).min(wall));
+        let now = m
+            .timestamp()
+            .to_millis()
+            .map_or(wall, |t| Timestamp(t).min(wall));
         let payload = m.payload().unwrap_or_default();
         let out = self.engine.handle(payload, now);
         self.health.records_consumed.fetch_add(1, Ordering::Relaxed);
         if let Some(f) = out.decoded.format {
-            self.metrics.alerts_received.with_label_values(&[f.as_str()]).inc_by(out.alerts as u64);
+            self.metrics
+                .alerts_received
+                .with_label_values(&[f.as_str()])
+                .inc_by(out.alerts as u64);
         }
         for e in &out.decoded.errors {
-            self.metrics.alerts_rejected.with_label_values(&[e.reason()]).inc();
+            self.metrics
+                .alerts_rejected
+                .with_label_values(&[e.reason()])
+                .inc();
         }
         if !out.decoded.errors.is_empty() {
             self.metrics.dlq_records.inc();
@@ -411,9 +512,18 @@ impl Pipeline {
                 headers: vec![
                     ("correlator-error".into(), msg.join("; ").into_bytes()),
                     ("correlator-reason".into(), reason.as_bytes().to_vec()),
-                    ("correlator-source-topic".into(), m.topic().as_bytes().to_vec()),
-                    ("correlator-source-partition".into(), m.partition().to_string().into_bytes()),
-                    ("correlator-source-offset".into(), m.offset().to_string().into_bytes()),
+                    (
+                        "correlator-source-topic".into(),
+                        m.topic().as_bytes().to_vec(),
+                    ),
+                    (
+                        "correlator-source-partition".into(),
+                        m.partition().to_string().into_bytes(),
+                    ),
+                    (
+                        "correlator-source-offset".into(),
+                        m.offset().to_string().into_bytes(),
+                    ),
                 ],
                 payload: payload.to_vec(),
             });
@@ -449,7 +559,12 @@ impl Pipeline {
     /// Commits, retrying with backoff: a failed commit (full disk, I/O error)
     /// stops progress; no offset moves past unstored state. Returns false if
     /// shutdown came first.
-    fn commit_with_retry(&self, changes: &crate::engine::persist::Changes, write: &BatchWrite, shutdown: &AtomicBool) -> bool {
+    fn commit_with_retry(
+        &self,
+        changes: &crate::engine::persist::Changes,
+        write: &BatchWrite,
+        shutdown: &AtomicBool,
+    ) -> bool {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.store.commit(&self.engine, changes, write) {
@@ -472,15 +587,23 @@ impl Pipeline {
 
     /// Updates lag per assigned partition and the caught-up flag.
     fn check_lag(&mut self) {
-        let Ok(assignment) = self.consumer.assignment() else { return };
-        let parts: Vec<(String, i32)> =
-            assignment.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let parts: Vec<(String, i32)> = assignment
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
         drop(assignment);
         let mut lag = Vec::new();
         let mut caught_up = !parts.is_empty();
         let mut reachable = true;
         for (t, p) in parts {
-            match self.consumer.fetch_watermarks(&t, p, Duration::from_secs(2)) {
+            match self
+                .consumer
+                .fetch_watermarks(&t, p, Duration::from_secs(2))
+            {
                 Ok((_, high)) => {
                     let next = self.offsets.get(&(t.clone(), p)).copied().unwrap_or(0);
                     let l = (high - next).max(0);
@@ -506,5 +629,8 @@ impl Pipeline {
 
 /// Lag by partition, for logs.
 pub fn lag_summary(h: &Health) -> BTreeMap<String, i64> {
-    h.lag.lock().map(|l| l.iter().map(|(t, p, n)| (format!("{t}/{p}"), *n)).collect()).unwrap_or_default()
+    h.lag
+        .lock()
+        .map(|l| l.iter().map(|(t, p, n)| (format!("{t}/{p}"), *n)).collect())
+        .unwrap_or_default()
 }

@@ -31,13 +31,69 @@ struct Fault {
 }
 
 const FAULTS: &[Fault] = &[
-    Fault { name: "PostgresReplicationLag", service: "postgres", severity: "warning", summary: "replica lag is 42s on pg-1", from: 5, to: 70, instance: "pg-1" },
-    Fault { name: "PaymentsLatencyHigh", service: "payments", severity: "warning", summary: "p99 latency 2.3s above 500ms", from: 15, to: 70, instance: "payments-7d9f8" },
-    Fault { name: "CheckoutErrorRate", service: "checkout", severity: "critical", summary: "5.2% of checkouts fail", from: 25, to: 75, instance: "checkout-5c4b1" },
-    Fault { name: "KubePodOOMKilled", service: "search", severity: "warning", summary: "container search in pod search-{cycle} was OOM killed", from: 40, to: 60, instance: "search-{cycle}" },
-    Fault { name: "NodeDown", service: "nodes", severity: "critical", summary: "node unreachable for 2m", from: 80, to: 100, instance: "node-a" },
-    Fault { name: "NodeDown", service: "nodes", severity: "critical", summary: "node unreachable for 2m", from: 82, to: 100, instance: "node-b" },
-    Fault { name: "NodeDown", service: "nodes", severity: "critical", summary: "node unreachable for 2m", from: 84, to: 100, instance: "node-c" },
+    Fault {
+        name: "PostgresReplicationLag",
+        service: "postgres",
+        severity: "warning",
+        summary: "replica lag is 42s on pg-1",
+        from: 5,
+        to: 70,
+        instance: "pg-1",
+    },
+    Fault {
+        name: "PaymentsLatencyHigh",
+        service: "payments",
+        severity: "warning",
+        summary: "p99 latency 2.3s above 500ms",
+        from: 15,
+        to: 70,
+        instance: "payments-7d9f8",
+    },
+    Fault {
+        name: "CheckoutErrorRate",
+        service: "checkout",
+        severity: "critical",
+        summary: "5.2% of checkouts fail",
+        from: 25,
+        to: 75,
+        instance: "checkout-5c4b1",
+    },
+    Fault {
+        name: "KubePodOOMKilled",
+        service: "search",
+        severity: "warning",
+        summary: "container search in pod search-{cycle} was OOM killed",
+        from: 40,
+        to: 60,
+        instance: "search-{cycle}",
+    },
+    Fault {
+        name: "NodeDown",
+        service: "nodes",
+        severity: "critical",
+        summary: "node unreachable for 2m",
+        from: 80,
+        to: 100,
+        instance: "node-a",
+    },
+    Fault {
+        name: "NodeDown",
+        service: "nodes",
+        severity: "critical",
+        summary: "node unreachable for 2m",
+        from: 82,
+        to: 100,
+        instance: "node-b",
+    },
+    Fault {
+        name: "NodeDown",
+        service: "nodes",
+        severity: "critical",
+        summary: "node unreachable for 2m",
+        from: 84,
+        to: 100,
+        instance: "node-c",
+    },
 ];
 
 const CYCLE: u64 = 120;
@@ -45,15 +101,26 @@ const CYCLE: u64 = 120;
 /// Produces demo alerts to the first alert topic until `stop`.
 pub async fn run(k: KafkaConfig, stop: Arc<AtomicBool>) -> Result<(), KafkaError> {
     let producer: FutureProducer = producer_config(&k).create()?;
-    let topic = k.alert_topics.first().cloned().unwrap_or_else(|| "alerts".into());
-    info!(topic, "demo traffic started: a 2-minute cycle of correlated faults");
+    let topic = k
+        .alert_topics
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "alerts".into());
+    info!(
+        topic,
+        "demo traffic started: a 2-minute cycle of correlated faults"
+    );
     let mut second: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         let cycle = second / CYCLE;
         let t = second % CYCLE;
         for f in FAULTS {
-            let instance = f.instance.replace("{cycle}", &format!("{:x}", 0x51a7 + cycle * 7919));
-            let summary = f.summary.replace("{cycle}", &format!("{:x}", 0x51a7 + cycle * 7919));
+            let instance = f
+                .instance
+                .replace("{cycle}", &format!("{:x}", 0x51a7 + cycle * 7919));
+            let summary = f
+                .summary
+                .replace("{cycle}", &format!("{:x}", 0x51a7 + cycle * 7919));
             let firing = t >= f.from && t < f.to;
             let starts = t == f.from;
             let resend = firing && (t - f.from) % 10 == 0;
@@ -66,7 +133,15 @@ pub async fn run(k: KafkaConfig, stop: Arc<AtomicBool>) -> Result<(), KafkaError
         // A flapping disk alert during the second half of each cycle.
         if (60..100).contains(&t) && t % 4 == 0 {
             let firing = (t / 4) % 2 == 0;
-            let f = Fault { name: "DiskIOSaturated", service: "inventory", severity: "warning", summary: "disk io 98% on inv-2", from: 0, to: 0, instance: "inv-2" };
+            let f = Fault {
+                name: "DiskIOSaturated",
+                service: "inventory",
+                severity: "warning",
+                summary: "disk io 98% on inv-2",
+                from: 0,
+                to: 0,
+                instance: "inv-2",
+            };
             send(&producer, &topic, &f, "inv-2", f.summary, firing).await;
         }
         second += 1;
@@ -75,7 +150,14 @@ pub async fn run(k: KafkaConfig, stop: Arc<AtomicBool>) -> Result<(), KafkaError
     Ok(())
 }
 
-async fn send(p: &FutureProducer, topic: &str, f: &Fault, instance: &str, summary: &str, firing: bool) {
+async fn send(
+    p: &FutureProducer,
+    topic: &str,
+    f: &Fault,
+    instance: &str,
+    summary: &str,
+    firing: bool,
+) {
     let status = if firing { "firing" } else { "resolved" };
     let cluster = "eu1";
     let body = json!({

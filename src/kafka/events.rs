@@ -27,7 +27,14 @@ struct CloudEvent<D: Serialize> {
 }
 
 /// Wraps `data` in the envelope; `entity` is `incident` or `problem`.
-fn envelope<D: Serialize>(entity: &str, subject: String, version: u64, kind: &str, time: Timestamp, data: D) -> Vec<u8> {
+fn envelope<D: Serialize>(
+    entity: &str,
+    subject: String,
+    version: u64,
+    kind: &str,
+    time: Timestamp,
+    data: D,
+) -> Vec<u8> {
     let ce = CloudEvent {
         specversion: "1.0",
         id: format!("{subject}/{version}"),
@@ -43,17 +50,34 @@ fn envelope<D: Serialize>(entity: &str, subject: String, version: u64, kind: &st
 }
 
 /// A problem event: `correlator.problem.<kind>`, subject = problem id.
-pub fn render_problem(ev: &crate::problems::manager::ProblemEvent, p: &crate::problems::state::Problem) -> Vec<u8> {
+pub fn render_problem(
+    ev: &crate::problems::manager::ProblemEvent,
+    p: &crate::problems::state::Problem,
+) -> Vec<u8> {
     let mut data = p.view();
     data.version = Some(ev.version);
-    envelope("problem", ev.problem.to_string(), ev.version, ev.kind.as_str(), ev.time, data)
+    envelope(
+        "problem",
+        ev.problem.to_string(),
+        ev.version,
+        ev.kind.as_str(),
+        ev.time,
+        data,
+    )
 }
 
 /// The event's JSON bytes, with the incident as it stands now as data.
 pub fn render(ev: &IncidentEvent, incident: &Incident) -> Vec<u8> {
     let mut data = incident.view(true);
     data.version = Some(ev.version);
-    envelope("incident", ev.incident.to_string(), ev.version, ev.kind.as_str(), ev.time, data)
+    envelope(
+        "incident",
+        ev.incident.to_string(),
+        ev.version,
+        ev.kind.as_str(),
+        ev.time,
+        data,
+    )
 }
 
 #[cfg(test)]
@@ -70,16 +94,26 @@ mod tests {
         let body = br#"{"labels":{"alertname":"Down","service":"api","severity":"critical"},"annotations":{"summary":"api is down"}}"#;
         let out = e.handle(body, Timestamp(1_767_607_200_000));
         let ev = out.events[0];
-        let v: serde_json::Value = serde_json::from_slice(&render(&ev, e.incident(ev.incident).unwrap())).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&render(&ev, e.incident(ev.incident).unwrap())).unwrap();
         for k in schema["required"].as_array().unwrap() {
             assert!(v.get(k.as_str().unwrap()).is_some(), "missing {k}");
         }
         for k in schema["$defs"]["incident"]["required"].as_array().unwrap() {
-            assert!(v["data"].get(k.as_str().unwrap()).is_some(), "data missing {k}");
+            assert!(
+                v["data"].get(k.as_str().unwrap()).is_some(),
+                "data missing {k}"
+            );
         }
-        let types: Vec<&str> = schema["properties"]["type"]["enum"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        let types: Vec<&str> = schema["properties"]["type"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
         assert!(types.contains(&v["type"].as_str().unwrap()));
-        let re = regex::Regex::new(schema["properties"]["id"]["pattern"].as_str().unwrap()).unwrap();
+        let re =
+            regex::Regex::new(schema["properties"]["id"]["pattern"].as_str().unwrap()).unwrap();
         assert!(re.is_match(v["id"].as_str().unwrap()), "{}", v["id"]);
         assert_eq!(v["data"]["version"], 1);
     }

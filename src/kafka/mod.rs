@@ -33,7 +33,10 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", k.session_timeout.0.as_millis().to_string())
+        .set(
+            "session.timeout.ms",
+            k.session_timeout.0.as_millis().to_string(),
+        )
         .set("fetch.wait.max.ms", "10")
         .set("enable.partition.eof", "false");
     for (key, v) in &k.properties {
@@ -87,7 +90,12 @@ pub enum KafkaError {
     #[error("kafka client: {0}")]
     Client(#[from] rdkafka::error::KafkaError),
     #[error("topic {topic} partition {partition}: stored offset {stored} is beyond the broker's end {high}; the topic was recreated or truncated. Refusing to skip or re-read input: reset the offsets in the store deliberately")]
-    OffsetBeyondEnd { topic: String, partition: i32, stored: i64, high: i64 },
+    OffsetBeyondEnd {
+        topic: String,
+        partition: i32,
+        stored: i64,
+        high: i64,
+    },
     #[error("topic {0} not found on the broker")]
     NoTopic(String),
     #[error(transparent)]

@@ -33,7 +33,13 @@ impl Publisher {
         notify: Arc<tokio::sync::Notify>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Publisher, KafkaError> {
-        Ok(Publisher { producer: producer_config(k).create()?, store, health, notify, metrics })
+        Ok(Publisher {
+            producer: producer_config(k).create()?,
+            store,
+            health,
+            notify,
+            metrics,
+        })
     }
 
     /// Publishes until `stop` is set and the outbox is empty, or until
@@ -63,7 +69,10 @@ impl Publisher {
             if stop.load(Ordering::Relaxed) {
                 let since = *stop_seen.get_or_insert_with(tokio::time::Instant::now);
                 if since.elapsed() > drain_deadline {
-                    warn!(backlog = self.health.outbox_backlog.load(Ordering::Relaxed), "shutdown deadline: outbox left for the next start");
+                    warn!(
+                        backlog = self.health.outbox_backlog.load(Ordering::Relaxed),
+                        "shutdown deadline: outbox left for the next start"
+                    );
                     return;
                 }
             }
@@ -85,7 +94,10 @@ impl Publisher {
         for (seq, e) in &batch {
             let mut headers = OwnedHeaders::new();
             for (k, v) in &e.headers {
-                headers = headers.insert(rdkafka::message::Header { key: k, value: Some(v) });
+                headers = headers.insert(rdkafka::message::Header {
+                    key: k,
+                    value: Some(v),
+                });
             }
             let mut rec = FutureRecord::to(&e.topic).key(&e.key).payload(&e.payload);
             if !e.headers.is_empty() {
@@ -98,13 +110,18 @@ impl Publisher {
                         futures.push((*seq, e.topic.as_str(), f));
                         break;
                     }
-                    Err((rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ), r)) => {
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        r,
+                    )) => {
                         rec = r;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((e, _)) => return Err(format!("enqueue to {}: {e}", e_topic(&batch, *seq))),
+                    Err((e, _)) => {
+                        return Err(format!("enqueue to {}: {e}", e_topic(&batch, *seq)))
+                    }
                 }
             }
         }
@@ -114,7 +131,10 @@ impl Publisher {
             match f.await {
                 Ok(Ok(_)) => {
                     delivered.push(seq);
-                    self.metrics.events_published.with_label_values(&[topic]).inc();
+                    self.metrics
+                        .events_published
+                        .with_label_values(&[topic])
+                        .inc();
                 }
                 Ok(Err((e, _))) => {
                     first_err.get_or_insert_with(|| e.to_string());
@@ -131,19 +151,28 @@ impl Publisher {
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
-            self.health.events_published.fetch_add(n as u64, Ordering::Relaxed);
+            self.health
+                .events_published
+                .fetch_add(n as u64, Ordering::Relaxed);
             debug!(delivered = n, "outbox entries published");
         }
         if let Ok(left) = self.store.outbox_len() {
             self.health.outbox_backlog.store(left, Ordering::Relaxed);
         }
         match first_err {
-            Some(e) => Err(format!("{} of {} not delivered: {e}", batch.len() - n, batch.len())),
+            Some(e) => Err(format!(
+                "{} of {} not delivered: {e}",
+                batch.len() - n,
+                batch.len()
+            )),
             None => Ok(n),
         }
     }
 }
 
 fn e_topic(batch: &[(u64, crate::store::OutboxEntry)], seq: u64) -> &str {
-    batch.iter().find(|(s, _)| *s == seq).map_or("?", |(_, e)| e.topic.as_str())
+    batch
+        .iter()
+        .find(|(s, _)| *s == seq)
+        .map_or("?", |(_, e)| e.topic.as_str())
 }

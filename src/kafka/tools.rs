@@ -29,14 +29,28 @@ pub fn read_records(input: impl BufRead, partition_key: &str) -> anyhow::Result<
             continue;
         }
         let v: Option<serde_json::Value> = serde_json::from_str(&line).ok();
-        let is_record = v.as_ref().is_some_and(|v| v.get("ts").is_some() && v.get("value").is_some());
+        let is_record = v
+            .as_ref()
+            .is_some_and(|v| v.get("ts").is_some() && v.get("value").is_some());
         if is_record {
             let r = parse_line(&line).map_err(|e| anyhow::anyhow!("line {}: {e}", i + 1))?;
-            let key = v.as_ref().and_then(|v| v.get("key")).and_then(|k| k.as_str()).map(str::to_string);
-            out.push(Outgoing { key, payload: r.body.into_owned(), timestamp: Some(r.ts.0) });
+            let key = v
+                .as_ref()
+                .and_then(|v| v.get("key"))
+                .and_then(|k| k.as_str())
+                .map(str::to_string);
+            out.push(Outgoing {
+                key,
+                payload: r.body.into_owned(),
+                timestamp: Some(r.ts.0),
+            });
         } else {
             let key = v.as_ref().and_then(|v| find_label(v, partition_key));
-            out.push(Outgoing { key, payload: line.into_bytes(), timestamp: None });
+            out.push(Outgoing {
+                key,
+                payload: line.into_bytes(),
+                timestamp: None,
+            });
         }
     }
     Ok(out)
@@ -51,7 +65,10 @@ fn find_label(v: &serde_json::Value, name: &str) -> Option<String> {
         v.pointer(&format!("/payload/custom_details/{name}")),
         v.pointer(&format!("/commonLabels/{name}")),
     ];
-    candidates.into_iter().flatten().find_map(|x| x.as_str().map(str::to_string))
+    candidates
+        .into_iter()
+        .flatten()
+        .find_map(|x| x.as_str().map(str::to_string))
 }
 
 /// Produces every record and waits for each acknowledgement.
@@ -97,13 +114,23 @@ pub async fn send(brokers: &str, topic: &str, records: Vec<Outgoing>) -> anyhow:
 
 /// Prints each message of `topic` as one line until `limit` messages or
 /// `idle` without any (None = forever).
-pub fn tail(brokers: &str, topic: &str, from_beginning: bool, limit: Option<usize>, idle: Option<Duration>, mut out: impl Write) -> anyhow::Result<usize> {
+pub fn tail(
+    brokers: &str,
+    topic: &str,
+    from_beginning: bool,
+    limit: Option<usize>,
+    idle: Option<Duration>,
+    mut out: impl Write,
+) -> anyhow::Result<usize> {
     let group = format!("correlator-tail-{}", std::process::id());
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", if from_beginning { "earliest" } else { "latest" })
+        .set(
+            "auto.offset.reset",
+            if from_beginning { "earliest" } else { "latest" },
+        )
         .set("fetch.wait.max.ms", "50")
         .create()?;
     consumer.subscribe(&[topic])?;
@@ -135,10 +162,13 @@ mod tests {
     #[test]
     fn reads_records_and_bodies_with_keys() {
         let input = concat!(
-            r#"{"ts":"2026-01-05T10:00:00Z","key":"eu1","value":{"labels":{"a":"b"}}}"#, "\n",
-            r#"{"labels":{"alertname":"X","cluster":"eu2"}}"#, "\n",
+            r#"{"ts":"2026-01-05T10:00:00Z","key":"eu1","value":{"labels":{"a":"b"}}}"#,
             "\n",
-            r#"{"alerts":[{"labels":{"cluster":"eu3"}}]}"#, "\n",
+            r#"{"labels":{"alertname":"X","cluster":"eu2"}}"#,
+            "\n",
+            "\n",
+            r#"{"alerts":[{"labels":{"cluster":"eu3"}}]}"#,
+            "\n",
         );
         let r = read_records(input.as_bytes(), "cluster").unwrap();
         assert_eq!(r.len(), 3);

@@ -20,7 +20,9 @@ use crate::engine::state::IncidentId;
 use crate::engine::tracked::Tracked;
 use crate::engine::FastHash;
 use crate::problems::miner::{MinerConfig, MinerError, TemplateMiner};
-use crate::problems::state::{KnownError, KnownErrorRef, Problem, ProblemId, ProblemState, Signature};
+use crate::problems::state::{
+    KnownError, KnownErrorRef, Problem, ProblemId, ProblemState, Signature,
+};
 
 #[derive(Debug, Clone)]
 pub struct ProblemsConfig {
@@ -33,7 +35,10 @@ pub struct ProblemsConfig {
 impl ProblemsConfig {
     pub fn from_config(p: &crate::config::ProblemsConfig) -> Result<ProblemsConfig, MinerError> {
         let mut miner = MinerConfig::default();
-        miner.masks.extend(p.masks.iter().cloned());
+        // User masks first: where two match at one position, theirs wins.
+        let mut masks = p.masks.clone();
+        masks.append(&mut miner.masks);
+        miner.masks = masks;
         if let Some(s) = p.similarity {
             miner.similarity = s;
         }
@@ -94,11 +99,19 @@ pub enum ProblemError {
     #[error("problem {id} was merged into {into}")]
     Merged { id: ProblemId, into: ProblemId },
     #[error("problem {id} is {state}: cannot {action} (allowed from: {allowed})")]
-    InvalidTransition { id: ProblemId, state: &'static str, action: &'static str, allowed: &'static str },
+    InvalidTransition {
+        id: ProblemId,
+        state: &'static str,
+        action: &'static str,
+        allowed: &'static str,
+    },
     #[error("cannot merge problem {0} into itself")]
     SelfMerge(ProblemId),
     #[error("{field}: {reason}")]
-    Invalid { field: &'static str, reason: &'static str },
+    Invalid {
+        field: &'static str,
+        reason: &'static str,
+    },
 }
 
 /// The outcome of classifying a newly opened incident.
@@ -123,8 +136,9 @@ pub struct Problems {
 impl Problems {
     pub fn new(cfg: ProblemsConfig) -> Problems {
         // The config was validated when compiled.
-        let miner = TemplateMiner::new(cfg.miner.clone())
-            .unwrap_or_else(|_| TemplateMiner::new(MinerConfig::default()).expect("default miner config is valid"));
+        let miner = TemplateMiner::new(cfg.miner.clone()).unwrap_or_else(|_| {
+            TemplateMiner::new(MinerConfig::default()).expect("default miner config is valid")
+        });
         Problems {
             cfg,
             miner,
@@ -192,18 +206,35 @@ impl Problems {
         if let Some(p) = self.problems.get_mut(&id) {
             p.version += 1;
             p.updated_at = t;
-            self.events.push(ProblemEvent { problem: id, kind, version: p.version, time: t });
+            self.events.push(ProblemEvent {
+                problem: id,
+                kind,
+                version: p.version,
+                time: t,
+            });
         }
     }
 
     /// Signs a newly opened incident and files it under its problem.
-    pub fn incident_opened(&mut self, id: IncidentId, service: &str, text: &str, t: Timestamp) -> Classified {
+    pub fn incident_opened(
+        &mut self,
+        id: IncidentId,
+        service: &str,
+        text: &str,
+        t: Timestamp,
+    ) -> Classified {
         let cluster = self.miner.add(text);
         self.mined.push(text.to_string());
         let cluster = self.miner.resolve(cluster);
         let key = format!("{service}\u{1f}{}", cluster.0);
+        self.rekey_merged_clusters(service, cluster.0, &key);
         let floor = t.minus(self.cfg.lookback);
-        let sig = self.signatures.get_or_insert_with(key.clone(), || Signature { key: key.clone(), ..Default::default() });
+        let sig = self
+            .signatures
+            .get_or_insert_with(key.clone(), || Signature {
+                key: key.clone(),
+                ..Default::default()
+            });
         sig.recent.retain(|(_, at)| *at >= floor);
         sig.recent.push((id, t));
         let mut out = Classified::default();
@@ -232,8 +263,11 @@ impl Problems {
                 s.problem = None;
             }
         }
-        let Some(sig) = self.signatures.get(&key) else { return out };
-        if sig.suppressed_until.is_some_and(|u| u > t) || sig.recent.len() < self.cfg.min_incidents {
+        let Some(sig) = self.signatures.get(&key) else {
+            return out;
+        };
+        if sig.suppressed_until.is_some_and(|u| u > t) || sig.recent.len() < self.cfg.min_incidents
+        {
             return out;
         }
         // A new candidate with every recent incident of the signature. Its id
@@ -269,14 +303,60 @@ impl Problems {
         }
         self.emit(pid, ProblemEventKind::Created, t);
         out.problem = Some(pid);
-        out.linked = recent.iter().map(|(i, _)| *i).filter(|i| *i != id).collect();
+        out.linked = recent
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|i| *i != id)
+            .collect();
         out
     }
 
+    /// The miner may merge clusters as it learns: signatures of this service
+    /// kept under an id that now resolves to `cluster` move to `key`.
+    fn rekey_merged_clusters(&mut self, service: &str, cluster: u32, key: &str) {
+        let prefix = format!("{service}\u{1f}");
+        let stale: Vec<String> = self
+            .signatures
+            .iter()
+            .filter_map(|(k, _)| {
+                let id: u32 = k.strip_prefix(&prefix)?.parse().ok()?;
+                (id != cluster
+                    && self.miner.resolve(crate::problems::miner::ClusterId(id)).0 == cluster)
+                    .then(|| k.clone())
+            })
+            .collect();
+        for old in stale {
+            let Some(s) = self.signatures.remove(&old) else {
+                continue;
+            };
+            let target = self
+                .signatures
+                .get_or_insert_with(key.to_string(), || Signature {
+                    key: key.to_string(),
+                    ..Default::default()
+                });
+            target.recent.extend(s.recent);
+            target.recent.sort_by_key(|(i, t)| (*t, *i));
+            target.problem = target.problem.or(s.problem);
+            target.suppressed_until = target.suppressed_until.max(s.suppressed_until);
+            if let Some(pid) = s.problem {
+                if let Some(p) = self.problems.get_mut(&pid) {
+                    p.key = key.to_string();
+                }
+            }
+        }
+    }
+
     fn open_problem(&mut self, id: ProblemId) -> Result<&mut Problem, ProblemError> {
-        let p = self.problems.get_mut(&id).ok_or(ProblemError::NotFound(id))?;
+        let p = self
+            .problems
+            .get_mut(&id)
+            .ok_or(ProblemError::NotFound(id))?;
         if p.state == ProblemState::Merged {
-            return Err(ProblemError::Merged { id, into: p.merged_into.unwrap_or_default() });
+            return Err(ProblemError::Merged {
+                id,
+                into: p.merged_into.unwrap_or_default(),
+            });
         }
         Ok(p)
     }
@@ -291,14 +371,25 @@ impl Problems {
     ) -> Result<(), ProblemError> {
         let p = self.open_problem(id)?;
         if !from.contains(&p.state) {
-            return Err(ProblemError::InvalidTransition { id, state: p.state.as_str(), action, allowed });
+            return Err(ProblemError::InvalidTransition {
+                id,
+                state: p.state.as_str(),
+                action,
+                allowed,
+            });
         }
         p.state = to;
         Ok(())
     }
 
     pub fn accept(&mut self, id: ProblemId, t: Timestamp) -> Result<(), ProblemError> {
-        self.transition(id, &[ProblemState::Candidate], "candidate", "accept", ProblemState::Accepted)?;
+        self.transition(
+            id,
+            &[ProblemState::Candidate],
+            "candidate",
+            "accept",
+            ProblemState::Accepted,
+        )?;
         self.emit(id, ProblemEventKind::Accepted, t);
         Ok(())
     }
@@ -306,7 +397,13 @@ impl Problems {
     /// Rejects a candidate; its signature opens no candidate until
     /// `reject_suppression` has passed.
     pub fn reject(&mut self, id: ProblemId, t: Timestamp) -> Result<(), ProblemError> {
-        self.transition(id, &[ProblemState::Candidate], "candidate", "reject", ProblemState::Rejected)?;
+        self.transition(
+            id,
+            &[ProblemState::Candidate],
+            "candidate",
+            "reject",
+            ProblemState::Rejected,
+        )?;
         let key = self.problems[&id].key.clone();
         let until = t.plus(self.cfg.reject_suppression);
         if let Some(s) = self.signatures.get_mut(&key) {
@@ -318,16 +415,31 @@ impl Problems {
         Ok(())
     }
 
-    pub fn record_known_error(&mut self, id: ProblemId, ke: KnownError, t: Timestamp) -> Result<(), ProblemError> {
+    pub fn record_known_error(
+        &mut self,
+        id: ProblemId,
+        ke: KnownError,
+        t: Timestamp,
+    ) -> Result<(), ProblemError> {
         if ke.root_cause.trim().is_empty() {
-            return Err(ProblemError::Invalid { field: "root_cause", reason: "must not be empty" });
+            return Err(ProblemError::Invalid {
+                field: "root_cause",
+                reason: "must not be empty",
+            });
         }
         if ke.workaround.trim().is_empty() {
-            return Err(ProblemError::Invalid { field: "workaround", reason: "must not be empty" });
+            return Err(ProblemError::Invalid {
+                field: "workaround",
+                reason: "must not be empty",
+            });
         }
         self.transition(
             id,
-            &[ProblemState::Candidate, ProblemState::Accepted, ProblemState::KnownError],
+            &[
+                ProblemState::Candidate,
+                ProblemState::Accepted,
+                ProblemState::KnownError,
+            ],
             "candidate, accepted, known_error",
             "record a known error",
             ProblemState::KnownError,
@@ -358,7 +470,12 @@ impl Problems {
     }
 
     /// Merges `from` into `into`: incidents and signature move over.
-    pub fn merge(&mut self, into: ProblemId, from: ProblemId, t: Timestamp) -> Result<(), ProblemError> {
+    pub fn merge(
+        &mut self,
+        into: ProblemId,
+        from: ProblemId,
+        t: Timestamp,
+    ) -> Result<(), ProblemError> {
         if into == from {
             return Err(ProblemError::SelfMerge(into));
         }
@@ -382,7 +499,12 @@ impl Problems {
         }
         src.state = ProblemState::Merged;
         src.merged_into = Some(into);
-        let (moved, key, first, last) = (src.incident_ids.clone(), src.key.clone(), src.first_seen, src.last_seen);
+        let (moved, key, first, last) = (
+            src.incident_ids.clone(),
+            src.key.clone(),
+            src.first_seen,
+            src.last_seen,
+        );
         if let Some(dst) = self.problems.get_mut(&into) {
             for i in moved {
                 if !dst.incident_ids.contains(&i) {
@@ -417,7 +539,14 @@ mod tests {
     }
 
     fn oom(p: &mut Problems, n: u64, day: i64) -> Classified {
-        const PODS: [&str; 6] = ["7d9f8b6c5-x2x9z", "7d9f8b6c5-k8j2m", "5b6c7d8e9-p0q1r", "66bd4f9c77-zt5wq", "66bd4f9c77-h2n4c", "7d9f8b6c5-ttz9a"];
+        const PODS: [&str; 6] = [
+            "7d9f8b6c5-x2x9z",
+            "7d9f8b6c5-k8j2m",
+            "5b6c7d8e9-p0q1r",
+            "66bd4f9c77-zt5wq",
+            "66bd4f9c77-h2n4c",
+            "7d9f8b6c5-ttz9a",
+        ];
         let pod = PODS[n as usize % PODS.len()];
         let text = format!("KubePodOOMKilled container search in pod search-{pod} was OOM killed");
         p.incident_opened(IncidentId(n), "search", &text, Timestamp(day * DAY))
@@ -438,16 +567,33 @@ mod tests {
         let (mut p, id) = candidate();
         let pr = p.get(id).unwrap();
         assert_eq!(pr.state, ProblemState::Candidate);
-        assert_eq!(pr.incident_ids, vec![IncidentId(1), IncidentId(2), IncidentId(3)]);
-        assert_eq!(pr.template, "KubePodOOMKilled container search in pod <*> was OOM killed");
-        assert_eq!(pr.signature, "search: KubePodOOMKilled container search in pod <*> was OOM killed");
+        assert_eq!(
+            pr.incident_ids,
+            vec![IncidentId(1), IncidentId(2), IncidentId(3)]
+        );
+        assert_eq!(
+            pr.template,
+            "KubePodOOMKilled container search in pod <*> was OOM killed"
+        );
+        assert_eq!(
+            pr.signature,
+            "search: KubePodOOMKilled container search in pod <*> was OOM killed"
+        );
         // A fourth joins it; a different service does not.
         assert_eq!(oom(&mut p, 4, 4).problem, Some(id));
-        let other = p.incident_opened(IncidentId(9), "api", "KubePodOOMKilled container search in pod search-ffff was OOM killed", Timestamp(5 * DAY));
+        let other = p.incident_opened(
+            IncidentId(9),
+            "api",
+            "KubePodOOMKilled container search in pod search-ffff was OOM killed",
+            Timestamp(5 * DAY),
+        );
         assert_eq!(other.problem, None);
         assert_eq!(p.get(id).unwrap().incident_ids.len(), 4);
         let kinds: Vec<_> = p.take_events().iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, vec![ProblemEventKind::Created, ProblemEventKind::Updated]);
+        assert_eq!(
+            kinds,
+            vec![ProblemEventKind::Created, ProblemEventKind::Updated]
+        );
     }
 
     #[test]
@@ -455,8 +601,16 @@ mod tests {
         let mut p = problems(3);
         assert_eq!(oom(&mut p, 1, 0).problem, None);
         assert_eq!(oom(&mut p, 2, 5).problem, None);
-        assert_eq!(oom(&mut p, 3, 13).problem, None, "the first fell out of the 7-day lookback");
-        assert_eq!(oom(&mut p, 4, 14).problem, None, "day 5 is 9 days before day 14");
+        assert_eq!(
+            oom(&mut p, 3, 13).problem,
+            None,
+            "the first fell out of the 7-day lookback"
+        );
+        assert_eq!(
+            oom(&mut p, 4, 14).problem,
+            None,
+            "day 5 is 9 days before day 14"
+        );
         assert!(oom(&mut p, 5, 15).problem.is_some(), "days 13, 14, 15");
     }
 
@@ -465,25 +619,56 @@ mod tests {
         let (mut p, id) = candidate();
         let t = Timestamp(10 * DAY);
         let err = p.resolve(id, t).unwrap_err();
-        assert_eq!(err.to_string(), format!("problem {id} is candidate: cannot resolve (allowed from: accepted, known_error)"));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "problem {id} is candidate: cannot resolve (allowed from: accepted, known_error)"
+            )
+        );
         p.accept(id, t).unwrap();
-        assert!(matches!(p.accept(id, t), Err(ProblemError::InvalidTransition { .. })));
-        assert!(matches!(p.reject(id, t), Err(ProblemError::InvalidTransition { .. })));
-        let bad = KnownError { root_cause: " ".into(), workaround: "x".into(), link: None };
-        assert_eq!(p.record_known_error(id, bad, t).unwrap_err().to_string(), "root_cause: must not be empty");
-        let ke = KnownError { root_cause: "JVM heap 512Mi too small".into(), workaround: "restart with 1Gi".into(), link: Some("https://wiki/ke/1".into()) };
+        assert!(matches!(
+            p.accept(id, t),
+            Err(ProblemError::InvalidTransition { .. })
+        ));
+        assert!(matches!(
+            p.reject(id, t),
+            Err(ProblemError::InvalidTransition { .. })
+        ));
+        let bad = KnownError {
+            root_cause: " ".into(),
+            workaround: "x".into(),
+            link: None,
+        };
+        assert_eq!(
+            p.record_known_error(id, bad, t).unwrap_err().to_string(),
+            "root_cause: must not be empty"
+        );
+        let ke = KnownError {
+            root_cause: "JVM heap 512Mi too small".into(),
+            workaround: "restart with 1Gi".into(),
+            link: Some("https://wiki/ke/1".into()),
+        };
         p.record_known_error(id, ke.clone(), t).unwrap();
         // A new matching incident gets the known error.
         let c = oom(&mut p, 5, 11);
         assert_eq!(c.problem, Some(id));
         let k = c.known_error.expect("known error attached");
-        assert_eq!((k.problem_id, k.root_cause.as_str(), k.workaround.as_str()), (id, "JVM heap 512Mi too small", "restart with 1Gi"));
+        assert_eq!(
+            (k.problem_id, k.root_cause.as_str(), k.workaround.as_str()),
+            (id, "JVM heap 512Mi too small", "restart with 1Gi")
+        );
         p.resolve(id, t).unwrap();
         assert_eq!(p.get(id).unwrap().state, ProblemState::Resolved);
-        assert!(matches!(p.accept(id, t), Err(ProblemError::InvalidTransition { .. })));
+        assert!(matches!(
+            p.accept(id, t),
+            Err(ProblemError::InvalidTransition { .. })
+        ));
         // After the fix, recurrences count afresh.
         assert_eq!(oom(&mut p, 6, 12).problem, None);
-        assert_eq!(p.accept(ProblemId(1), t), Err(ProblemError::NotFound(ProblemId(1))));
+        assert_eq!(
+            p.accept(ProblemId(1), t),
+            Err(ProblemError::NotFound(ProblemId(1)))
+        );
     }
 
     #[test]
@@ -504,17 +689,38 @@ mod tests {
     fn merge_moves_incidents_and_signature() {
         let (mut p, a) = candidate();
         for n in 20..23 {
-            p.incident_opened(IncidentId(n), "search", "DiskFull volume /data is 97% full", Timestamp(n as i64 * DAY / 4));
+            p.incident_opened(
+                IncidentId(n),
+                "search",
+                "DiskFull volume /data is 97% full",
+                Timestamp(n as i64 * DAY / 4),
+            );
         }
-        let b = p.sorted().iter().map(|x| x.id).find(|x| *x != a).expect("second candidate");
-        assert_eq!(p.merge(a, a, Timestamp(9 * DAY)), Err(ProblemError::SelfMerge(a)));
+        let b = p
+            .sorted()
+            .iter()
+            .map(|x| x.id)
+            .find(|x| *x != a)
+            .expect("second candidate");
+        assert_eq!(
+            p.merge(a, a, Timestamp(9 * DAY)),
+            Err(ProblemError::SelfMerge(a))
+        );
         p.merge(a, b, Timestamp(9 * DAY)).unwrap();
         assert_eq!(p.get(b).unwrap().state, ProblemState::Merged);
         assert_eq!(p.get(b).unwrap().merged_into, Some(a));
         assert_eq!(p.get(a).unwrap().incident_ids.len(), 6);
-        assert_eq!(p.accept(b, Timestamp(9 * DAY)), Err(ProblemError::Merged { id: b, into: a }));
+        assert_eq!(
+            p.accept(b, Timestamp(9 * DAY)),
+            Err(ProblemError::Merged { id: b, into: a })
+        );
         // The merged signature now feeds the survivor.
-        let c = p.incident_opened(IncidentId(30), "search", "DiskFull volume /data is 99% full", Timestamp(9 * DAY));
+        let c = p.incident_opened(
+            IncidentId(30),
+            "search",
+            "DiskFull volume /data is 99% full",
+            Timestamp(9 * DAY),
+        );
         assert_eq!(c.problem, Some(a));
     }
 }

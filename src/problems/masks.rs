@@ -2,9 +2,12 @@
 //! with the wildcard `<*>` before a message is split into tokens.
 //!
 //! All masks of a miner are compiled once into a single alternation and
-//! applied in one left-to-right pass (at each position the first mask in list
-//! order that matches wins). A line no mask matches is used as is, without a
-//! copy; otherwise the masked text is written into a buffer the caller reuses.
+//! applied in one left-to-right pass: the leftmost match wins, and at one
+//! position the first mask in list order that matches. (The reference Drain
+//! applies its masks one after another; for masks that do not overlap the
+//! result is the same.) A line no mask matches is used as is, without a
+//! copy; otherwise the masked text is written into a buffer the caller
+//! reuses, so masking allocates nothing once the buffer has grown.
 
 use std::sync::Arc;
 
@@ -21,8 +24,10 @@ pub const WILDCARD: &str = "<*>";
 /// They target what varies in log and alert text while leaving words alone:
 /// a mask never fires inside a word (`ssh2`, `e820`, `flush2DB` stay), so two
 /// messages that differ only in a constant word are not merged by masking.
-/// Everything is ASCII-bounded (`(?-u:\b)`) so the regex engine's DFA can run
-/// them without falling back to a slower engine on non-ASCII text.
+/// Word boundaries and classes are ASCII (`(?-u:\b)`, `[0-9]`): their Unicode
+/// forms multiply the states of the regex engine's lazy DFA and made masking
+/// several times slower. Where two masks match at the same position, the
+/// earlier wins, hence hosts before IPs, numbers before versions and hex.
 pub const DEFAULT_MASKS: &[(&str, &str)] = &[
     // URLs before paths and hosts: the whole URL is one value.
     (

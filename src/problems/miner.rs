@@ -184,8 +184,6 @@ pub struct ClusterInfo {
 struct Cluster {
     /// Template tokens; `<*>` alone is a wildcard, inside a token a pattern.
     template: Vec<Box<str>>,
-    /// Messages absorbed by this cluster itself (not by its aliases).
-    size: u64,
     /// The tree leaf holding it.
     leaf: usize,
     /// The cluster of its leaf it was merged into, if it was: it then no
@@ -492,9 +490,8 @@ impl TemplateMiner {
         } else if !keeps_constant {
             // Joining must leave the template a constant: a message of
             // masked values alone does not turn `x1 failed` into `<*> <*>`.
-            let stays = |(t, w): (&str, &str)| {
-                !is_wild(t) && generalise(t, w).map_or(true, |g| !is_wild(&g))
-            };
+            let stays =
+                |(t, w): (&str, &str)| !is_wild(t) && generalise(t, w).is_none_or(|g| !is_wild(&g));
             if !template.iter().zip(toks).any(|(t, w)| stays((t, w))) {
                 return None;
             }
@@ -530,7 +527,7 @@ impl TemplateMiner {
                 }
             }
             if let Some((c, s)) = best_here {
-                if best.map_or(true, |(_, b)| s.covered > b.covered) {
+                if best.is_none_or(|(_, b)| s.covered > b.covered) {
                     best = Some((c, s));
                 }
             }
@@ -544,10 +541,8 @@ impl TemplateMiner {
     fn absorb(&mut self, c: usize, toks: &[&str]) {
         let root = self.root(c);
         self.group_size[root] += 1;
-        let cl = &mut self.clusters[c];
-        cl.size += 1;
         let mut changed = false;
-        for (t, w) in cl.template.iter_mut().zip(toks) {
+        for (t, w) in self.clusters[c].template.iter_mut().zip(toks) {
             if let Some(g) = generalise(t, w) {
                 *t = g.into_boxed_str();
                 changed = true;
@@ -579,7 +574,6 @@ impl TemplateMiner {
         let c = self.clusters.len();
         self.clusters.push(Cluster {
             template: toks.iter().map(|t| (*t).into()).collect(),
-            size: 1,
             leaf,
             merged_into: None,
             outline: None,
@@ -724,7 +718,6 @@ impl TemplateMiner {
     fn merge(&mut self, a: usize, b: usize) -> usize {
         let (keep, gone) = (a.min(b), a.max(b));
         let other = std::mem::take(&mut self.clusters[gone].template);
-        self.clusters[keep].size += self.clusters[gone].size;
         for (t, w) in self.clusters[keep].template.iter_mut().zip(other.iter()) {
             if let Some(g) = generalise(t, w) {
                 *t = g.into_boxed_str();
@@ -965,6 +958,46 @@ mod tests {
         a.add("one two three");
         assert!(empty.is_empty());
         assert_eq!(a.len(), 1);
+    }
+
+    /// Inputs proptest once shrank failures to (see `proptest-regressions/`),
+    /// kept as plain cases: each broke re-feeding in its own way.
+    #[test]
+    fn refeeding_regressions() {
+        let cases: &[&[&str]] = &[
+            &[
+                "",
+                "x1 () a a a",
+                "x1 <*> a a b",
+                "x1 failed a a (h1.example.org)",
+                "x1 failed 10.0.0.1 <*> x1",
+            ],
+            &[
+                "x1 a a a x1 bob",
+                "10.0.0.1 <*> 10.0.0.1 10.0.0.1 root bob",
+                "user a a a root bob",
+                "user a a a a a",
+            ],
+            &[
+                "x1 b",
+                "a a",
+                "x1 c",
+                "10.0.0.1 user",
+                "x1 a",
+                "a ()",
+                "a 10.0.0.1",
+            ],
+            &["uid=0 Jul", "10.0.0.1 10.0.0.1", "10.0.0.1 uid=0 x22 ()"],
+            &["stop user", "Jul", "10.0.0.1"],
+            &["Jun <*> (h1.example.org)", "10.0.0.1 10.0.0.1 <*>", "<*>"],
+        ];
+        for lines in cases {
+            let mut m = miner();
+            let first = mine(&mut m, lines);
+            let n = m.len();
+            assert_eq!(mine(&mut m, lines), first, "{lines:?}");
+            assert_eq!(m.len(), n, "{lines:?}");
+        }
     }
 
     /// Lines from a tiny vocabulary, so that clusters collide, merge and

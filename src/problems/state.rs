@@ -34,7 +34,8 @@ impl Serialize for ProblemId {
 impl<'de> Deserialize<'de> for ProblemId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = std::borrow::Cow::<str>::deserialize(d)?;
-        ProblemId::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid problem id {s:?}")))
+        ProblemId::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid problem id {s:?}")))
     }
 }
 
@@ -64,7 +65,10 @@ impl ProblemState {
 
     /// Still collecting recurrences of its signature.
     pub fn is_open(self) -> bool {
-        matches!(self, ProblemState::Candidate | ProblemState::Accepted | ProblemState::KnownError)
+        matches!(
+            self,
+            ProblemState::Candidate | ProblemState::Accepted | ProblemState::KnownError
+        )
     }
 
     pub const ALL: [ProblemState; 6] = [

@@ -4,14 +4,19 @@
 //! - the wildcard `<*>` itself;
 //! - a *pattern*: it contains `<*>` (`uid=<*>`, `(<*>)`), standing for every
 //!   token that fits it, `<*>` matching any run of characters, even none;
-//! - *numeric*: it has an ASCII digit (`ssh2`, `1.2.3`, `blk_42`) — values;
+//! - *value-like*: it has an ASCII digit (`ssh2`, `1.2.3`, `blk_42`) or is a
+//!   month or weekday name (`Jun`, `Sat`);
 //! - a *word*: anything else (`failed`, `user=root`, `SCREEN_ON`).
 //!
-//! The miner's central rule: two messages whose tokens differ where both
-//! sides are words (`startup`/`shutdown`, `SCREEN_ON`/`SCREEN_OFF`) are
-//! different events, however similar the rest is, until enough distinct words
-//! were seen in that position to call it a variable (see `miner.rs`). Where
-//! numbers or patterns differ, the messages may be one event.
+//! The miner's central rule: two messages whose tokens differ where a side
+//! is a word (`startup`/`shutdown`, `SCREEN_ON`/`SCREEN_OFF`, `user=root`/
+//! `user=guest`) are different events, however similar the rest is, until
+//! enough distinct words were seen in that position to call it a variable
+//! (see `miner.rs`). Where values or patterns differ, the messages may be one
+//! event. Tokens are compared around their common *frame* — the prefix and
+//! suffix they share up to punctuation, any runs of digits matching — so
+//! `(uid=0)` and `LOGIN(uid=0)` differ by the word `LOGIN`, while `()` and
+//! `(host7.example.org)` differ by a value.
 //!
 //! Everything here works on `&str` without allocating, except [`generalise`],
 //! which runs only when a cluster's template changes.

@@ -30,18 +30,34 @@ use tables::*;
 #[non_exhaustive]
 pub enum StoreError {
     #[error("store {path}: cannot open: {source}")]
-    Open { path: PathBuf, source: redb::DatabaseError },
+    Open {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
     #[error("store {path}: cannot create directory: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("store: {context}: {source}")]
-    Redb { context: &'static str, source: redb::Error },
+    Redb {
+        context: &'static str,
+        source: redb::Error,
+    },
     #[error("store table {table}, key {key}: corrupt entry: {reason}")]
-    Corrupt { table: &'static str, key: String, reason: String },
+    Corrupt {
+        table: &'static str,
+        key: String,
+        reason: String,
+    },
 }
 
 macro_rules! r {
     ($ctx:expr, $e:expr) => {
-        $e.map_err(|e| StoreError::Redb { context: $ctx, source: e.into() })
+        $e.map_err(|e| StoreError::Redb {
+            context: $ctx,
+            source: e.into(),
+        })
     };
 }
 
@@ -65,11 +81,15 @@ impl Store {
     /// Opens (or creates) the file and its tables.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
-        let db = Database::create(path)
-            .map_err(|source| StoreError::Open { path: path.to_path_buf(), source })?;
+        let db = Database::create(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let tx = r!("begin", db.begin_write())?;
         {
             r!("open alerts", tx.open_table(ALERTS))?;
@@ -83,7 +103,10 @@ impl Store {
             r!("open mined", tx.open_table(MINED))?;
         }
         r!("commit", tx.commit())?;
-        Ok(Store { db, path: path.to_path_buf() })
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -94,19 +117,36 @@ impl Store {
     pub fn load_engine(&self, cfg: EngineConfig) -> Result<Engine, StoreError> {
         let tx = r!("begin read", self.db.begin_read())?;
         let mut alerts = Vec::new();
-        for item in r!("iter alerts", r!("open alerts", tx.open_table(ALERTS))?.iter())? {
+        for item in r!(
+            "iter alerts",
+            r!("open alerts", tx.open_table(ALERTS))?.iter()
+        )? {
             let (k, v) = r!("read alerts", item)?;
-            alerts.push(decode_json::<AlertState>("alerts", &k.value().to_string(), v.value())?);
+            alerts.push(decode_json::<AlertState>(
+                "alerts",
+                &k.value().to_string(),
+                v.value(),
+            )?);
         }
         let mut groups = Vec::new();
-        for item in r!("iter groups", r!("open groups", tx.open_table(GROUPS))?.iter())? {
+        for item in r!(
+            "iter groups",
+            r!("open groups", tx.open_table(GROUPS))?.iter()
+        )? {
             let (k, v) = r!("read groups", item)?;
             groups.push(decode_json::<Group>("groups", k.value(), v.value())?);
         }
         let mut incidents = Vec::new();
-        for item in r!("iter incidents", r!("open incidents", tx.open_table(INCIDENTS))?.iter())? {
+        for item in r!(
+            "iter incidents",
+            r!("open incidents", tx.open_table(INCIDENTS))?.iter()
+        )? {
             let (k, v) = r!("read incidents", item)?;
-            let inc = decode_json::<Incident>("incidents", &IncidentId(k.value()).to_string(), v.value())?;
+            let inc = decode_json::<Incident>(
+                "incidents",
+                &IncidentId(k.value()).to_string(),
+                v.value(),
+            )?;
             if !inc.status.is_final() {
                 incidents.push(inc);
             }
@@ -121,12 +161,18 @@ impl Store {
             None => Stats::default(),
         };
         let mut problems = Vec::new();
-        for item in r!("iter problems", r!("open problems", tx.open_table(PROBLEMS))?.iter())? {
+        for item in r!(
+            "iter problems",
+            r!("open problems", tx.open_table(PROBLEMS))?.iter()
+        )? {
             let (k, v) = r!("read problems", item)?;
             problems.push(decode_json("problems", &k.value().to_string(), v.value())?);
         }
         let mut signatures = Vec::new();
-        for item in r!("iter signatures", r!("open signatures", tx.open_table(SIGNATURES))?.iter())? {
+        for item in r!(
+            "iter signatures",
+            r!("open signatures", tx.open_table(SIGNATURES))?.iter()
+        )? {
             let (k, v) = r!("read signatures", item)?;
             signatures.push(decode_json("signatures", k.value(), v.value())?);
         }
@@ -164,14 +210,22 @@ impl Store {
         {
             let mut t = r!("open offsets", tx.open_table(OFFSETS))?;
             for ((topic, p), o) in offsets {
-                r!("write offsets", t.insert(encode_offset_key(topic, *p).as_str(), *o))?;
+                r!(
+                    "write offsets",
+                    t.insert(encode_offset_key(topic, *p).as_str(), *o)
+                )?;
             }
         }
         r!("commit", tx.commit())
     }
 
     /// The batch transaction: changed entities, offsets and outbox entries.
-    pub fn commit(&self, engine: &Engine, changes: &Changes, batch: &BatchWrite) -> Result<(), StoreError> {
+    pub fn commit(
+        &self,
+        engine: &Engine,
+        changes: &Changes,
+        batch: &BatchWrite,
+    ) -> Result<(), StoreError> {
         let tx = r!("begin", self.db.begin_write())?;
         {
             let mut t = r!("open alerts", tx.open_table(ALERTS))?;
@@ -213,7 +267,10 @@ impl Store {
             for key in &changes.signatures {
                 match engine.problem_signature(key) {
                     Some(s) => {
-                        r!("write signatures", t.insert(key.as_str(), encode_json(s).as_slice()))?;
+                        r!(
+                            "write signatures",
+                            t.insert(key.as_str(), encode_json(s).as_slice())
+                        )?;
                     }
                     None => {
                         r!("delete signatures", t.remove(key.as_str()))?;
@@ -221,17 +278,19 @@ impl Store {
                 }
             }
             let mut t = r!("open mined", tx.open_table(MINED))?;
-            let mut next = match r!("last mined", t.last())? {
+            let first = match r!("last mined", t.last())? {
                 Some((k, _)) => k.value() + 1,
                 None => 0,
             };
-            for line in &changes.mined {
-                r!("write mined", t.insert(next, line.as_str()))?;
-                next += 1;
+            for (line, seq) in changes.mined.iter().zip(first..) {
+                r!("write mined", t.insert(seq, line.as_str()))?;
             }
             let mut t = r!("open offsets", tx.open_table(OFFSETS))?;
             for ((topic, p), o) in &batch.offsets {
-                r!("write offsets", t.insert(encode_offset_key(topic, *p).as_str(), *o))?;
+                r!(
+                    "write offsets",
+                    t.insert(encode_offset_key(topic, *p).as_str(), *o)
+                )?;
             }
             let mut meta = r!("open meta", tx.open_table(META))?;
             let mut seq = match r!("read meta", meta.get(META_OUTBOX_SEQ))? {
@@ -243,9 +302,18 @@ impl Store {
                 seq += 1;
                 r!("write outbox", ob.insert(seq, e.encode().as_slice()))?;
             }
-            r!("write meta", meta.insert(META_OUTBOX_SEQ, encode_json(&seq).as_slice()))?;
-            r!("write meta", meta.insert(META_CLOCK, encode_json(&engine.clock().0).as_slice()))?;
-            r!("write meta", meta.insert(META_STATS, encode_json(engine.stats()).as_slice()))?;
+            r!(
+                "write meta",
+                meta.insert(META_OUTBOX_SEQ, encode_json(&seq).as_slice())
+            )?;
+            r!(
+                "write meta",
+                meta.insert(META_CLOCK, encode_json(&engine.clock().0).as_slice())
+            )?;
+            r!(
+                "write meta",
+                meta.insert(META_STATS, encode_json(engine.stats()).as_slice())
+            )?;
         }
         r!("commit", tx.commit())
     }
@@ -302,7 +370,11 @@ impl Store {
         let mut out = Vec::new();
         for item in r!("iter incidents", t.iter())? {
             let (k, v) = r!("read incidents", item)?;
-            out.push(decode_json::<Incident>("incidents", &IncidentId(k.value()).to_string(), v.value())?);
+            out.push(decode_json::<Incident>(
+                "incidents",
+                &IncidentId(k.value()).to_string(),
+                v.value(),
+            )?);
         }
         out.sort_by_key(|i| (i.opened_at, i.id));
         Ok(out)
@@ -314,6 +386,14 @@ fn encode_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-fn decode_json<T: serde::de::DeserializeOwned>(table: &'static str, key: &str, v: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt { table, key: key.to_string(), reason: e.to_string() })
+fn decode_json<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    key: &str,
+    v: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        table,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
 }

@@ -35,10 +35,16 @@ impl OutboxEntry {
         let n = u32::from_be_bytes(take_n::<4>(&mut b)?) as usize;
         let mut headers = Vec::with_capacity(n.min(64));
         for _ in 0..n {
-            let k = String::from_utf8(take(&mut b)?.to_vec()).map_err(|e| format!("header: {e}"))?;
+            let k =
+                String::from_utf8(take(&mut b)?.to_vec()).map_err(|e| format!("header: {e}"))?;
             headers.push((k, take(&mut b)?.to_vec()));
         }
-        Ok(OutboxEntry { topic, key, headers, payload: b.to_vec() })
+        Ok(OutboxEntry {
+            topic,
+            key,
+            headers,
+            payload: b.to_vec(),
+        })
     }
 }
 
@@ -75,7 +81,10 @@ mod tests {
         let e = OutboxEntry {
             topic: "alerts-dlq".into(),
             key: b"k".to_vec(),
-            headers: vec![("error".into(), b"bad".to_vec()), ("x".into(), vec![0xff, 0])],
+            headers: vec![
+                ("error".into(), b"bad".to_vec()),
+                ("x".into(), vec![0xff, 0]),
+            ],
             payload: vec![0, 1, 2, 0xff],
         };
         let b = e.encode();

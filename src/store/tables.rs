@@ -45,7 +45,10 @@ mod tests {
 
     #[test]
     fn offset_key_round_trip() {
-        assert_eq!(decode_offset_key(&encode_offset_key("alerts.v1", 7)), Some(("alerts.v1".into(), 7)));
+        assert_eq!(
+            decode_offset_key(&encode_offset_key("alerts.v1", 7)),
+            Some(("alerts.v1".into(), 7))
+        );
         assert_eq!(decode_offset_key("nope"), None);
     }
 }
