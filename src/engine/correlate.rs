@@ -123,7 +123,6 @@ impl Engine {
             status: IncidentStatus::Open,
             merged_into: None,
             rule: rule_name,
-            group_key: key.to_string(),
             group: group_labels,
             groups: vec![key.to_string()],
             title: String::new(),

@@ -32,7 +32,7 @@ impl Engine {
         let c = self.problems.incident_opened(id, &service, text.trim(), t);
         if let Some(inc) = self.incidents.get_mut(&id) {
             inc.problem_id = c.problem;
-            inc.known_error = c.known_error;
+            inc.known_error = c.known_error.map(Box::new);
         }
         for other in c.linked {
             if let Some(inc) = self.incidents.get_mut(&other) {

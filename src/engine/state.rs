@@ -166,7 +166,6 @@ pub struct Incident {
     pub status: IncidentStatus,
     pub merged_into: Option<IncidentId>,
     pub rule: String,
-    pub group_key: String,
     pub group: Vec<(String, String)>,
     /// Every group whose new alerts go to this incident (more than one after
     /// topology joins and merges).
@@ -199,7 +198,7 @@ pub struct Incident {
     pub problem_id: Option<crate::problems::state::ProblemId>,
     /// The known error of its signature, attached when it opened.
     #[serde(default)]
-    pub known_error: Option<crate::problems::state::KnownErrorRef>,
+    pub known_error: Option<Box<crate::problems::state::KnownErrorRef>>,
 }
 
 /// Up to this many members, a linear scan beats a hash index (and saves memory).

@@ -660,6 +660,29 @@ fn recurring_incidents_become_a_candidate_and_known_error_attaches() {
 fn problems_survive_restore() {
     let run = |split: Option<usize>| -> String {
         let mut e = engine(PROBLEMS);
+        // As in the daemon: tracking on, so mined lines are kept for re-feeding.
+        e.set_tracking(true);
+        // Mined first, so the OOM template is not the miner's first cluster:
+        // a restored miner that was not re-fed would number it differently.
+        let disk = Labels::from_pairs([
+            ("alertname", "DiskFull"),
+            ("service", "search"),
+            ("pod", "db-0"),
+        ])
+        .unwrap();
+        e.handle_signals(
+            vec![Signal::Alert(Alert {
+                fingerprint: disk.fingerprint(),
+                keyed: false,
+                labels: disk,
+                summary: Some("volume /data is 97% full".into()),
+                status: AlertStatus::Firing,
+                starts_at: None,
+                ends_at: None,
+                generator_url: None,
+            })],
+            at(-86_400),
+        );
         for (k, pod) in PODS.iter().enumerate() {
             if Some(k) == split {
                 let alerts: Vec<_> = e

@@ -34,6 +34,10 @@ impl<K: Eq + Hash + Clone, V, S: BuildHasher + Default + Clone> Tracked<K, V, S>
         }
     }
 
+    pub fn is_tracking(&self) -> bool {
+        self.track
+    }
+
     fn mark<Q>(&mut self, k: &Q)
     where
         K: Borrow<Q>,

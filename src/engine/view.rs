@@ -92,7 +92,7 @@ impl Incident {
                 })
                 .collect::<Vec<_>>(),
             problem_id: self.problem_id,
-            known_error: self.known_error.as_ref(),
+            known_error: self.known_error.as_deref(),
             version: with_version.then_some(self.version),
         };
         v.alerts.sort_by_key(|m| (m.first_seen, m.fingerprint));

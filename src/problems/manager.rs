@@ -224,7 +224,10 @@ impl Problems {
         t: Timestamp,
     ) -> Classified {
         let cluster = self.miner.add(text);
-        self.mined.push(text.to_string());
+        if self.signatures.is_tracking() {
+            // Only a persisting engine needs the lines to re-feed after a restart.
+            self.mined.push(text.to_string());
+        }
         let cluster = self.miner.resolve(cluster);
         let key = format!("{service}\u{1f}{}", cluster.0);
         self.rekey_merged_clusters(service, cluster.0, &key);
