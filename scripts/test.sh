@@ -11,6 +11,9 @@ echo "== tools"
 # clone (about 10 minutes the first time).
 CORRELATOR_TANSU_BIN="$(scripts/install-tansu.sh)"
 export CORRELATOR_TANSU_BIN
+# Prometheus, promtool and Alertmanager for the observability tests (Debian
+# packages, installed once).
+scripts/install-test-tools.sh
 
 echo "== format"
 cargo fmt --all -- --check

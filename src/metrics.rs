@@ -251,6 +251,27 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1.0);
+        // Known label values start at 0 so rate() sees the first increments.
+        for f in [
+            "alertmanager_webhook",
+            "alertmanager_api_v2",
+            "pagerduty",
+            "grafana",
+        ] {
+            m.alerts_received.with_label_values(&[f]);
+        }
+        for r in [
+            "too_large",
+            "invalid_json",
+            "unknown_format",
+            "invalid_field",
+            "limit_exceeded",
+        ] {
+            m.alerts_rejected.with_label_values(&[r]);
+        }
+        for o in ["accepted", "rejected", "unauthorized", "failed"] {
+            m.webhook_requests.with_label_values(&[o]);
+        }
         for s in crate::problems::state::ProblemState::ALL {
             m.problems.with_label_values(&[s.as_str()]).set(0);
         }

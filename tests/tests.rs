@@ -42,3 +42,6 @@ mod crash_tansu;
 
 #[path = "it/outage_tansu.rs"]
 mod outage_tansu;
+
+#[path = "it/observability.rs"]
+mod observability;

@@ -34,13 +34,15 @@ impl Engine {
             inc.problem_id = c.problem;
             inc.known_error = c.known_error.map(Box::new);
         }
+        // Earlier incidents of the signature are linked while they are not
+        // closed; closed ones are history (the problem lists them all), so
+        // replay and the daemon (which keeps closed incidents only in the
+        // store) agree.
         for other in c.linked {
             if let Some(inc) = self.incidents.get_mut(&other) {
-                if inc.problem_id.is_none() {
+                if inc.problem_id.is_none() && !inc.status.is_final() {
                     inc.problem_id = c.problem;
-                    if !inc.status.is_final() {
-                        self.touch(other);
-                    }
+                    self.touch(other);
                 }
             }
         }

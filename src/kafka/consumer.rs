@@ -99,6 +99,12 @@ pub struct Pipeline {
     pub read_model: Arc<ReadModel>,
     /// Engine counters at the last metrics update (to export deltas).
     last_stats: crate::engine::Stats,
+    /// Records fetched but not yet applied, per partition (the merge).
+    buffers: BTreeMap<(String, i32), std::collections::VecDeque<OwnedMessage>>,
+    /// Partitions at their end since their last record.
+    eof: std::collections::BTreeSet<(String, i32)>,
+    assigned_cache: std::cell::RefCell<Vec<(String, i32)>>,
+    assigned_at: std::cell::Cell<Option<Instant>>,
     /// Embedded broker: stored offsets past the end mean the in-process
     /// broker restarted empty, so restart those partitions from zero.
     pub embedded: bool,
@@ -136,6 +142,10 @@ impl Pipeline {
             metrics,
             read_model,
             last_stats,
+            buffers: BTreeMap::new(),
+            eof: Default::default(),
+            assigned_cache: Default::default(),
+            assigned_at: Default::default(),
             embedded,
         })
     }
@@ -233,7 +243,10 @@ impl Pipeline {
             let mut replies = Vec::new();
             while let Ok(cmd) = self.commands.try_recv() {
                 let now = wall_clock().max(self.engine.clock());
-                let (res, reply) = self.command(cmd, now, &mut events);
+                let mut produced = Vec::new();
+                let (res, reply) = self.command(cmd, now, &mut produced);
+                self.render(&produced, &mut write);
+                events.extend(produced);
                 replies.push((reply, res));
             }
             if batch.is_empty() && last_tick.elapsed() >= tick_every {
@@ -243,11 +256,12 @@ impl Pipeline {
                     self.check_lag();
                 }
                 if self.health.caught_up.load(Ordering::Relaxed) {
-                    events.extend(self.engine.tick(wall_clock()));
+                    let produced = self.engine.tick(wall_clock());
+                    self.render(&produced, &mut write);
+                    events.extend(produced);
                 }
                 self.refresh_gauges();
             }
-            self.render(&events, &mut write);
             let changes = self.engine.take_changes();
             if !write.outbox.is_empty() || !write.offsets.is_empty() || !changes.is_empty() {
                 let started = Instant::now();
@@ -285,44 +299,130 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Up to `batch_max` records: waits up to the tick interval for the
-    /// first, then `batch_linger` for the rest.
+    /// Up to `batch_max` records, in timestamp order across partitions.
+    ///
+    /// One engine clock serves every assigned partition, so records are
+    /// released by a k-way merge: the oldest buffered record goes first, and
+    /// only while every assigned partition has a record buffered or is at its
+    /// end (librdkafka's partition EOF). A partition reading its backlog
+    /// therefore cannot run the clock ahead of the others. If a partition
+    /// stays silent while others fill the buffer (`MERGE_BUFFER` records, or
+    /// `MERGE_WAIT`), records are released anyway, oldest first.
     fn poll_batch(&mut self) -> Vec<OwnedMessage> {
+        const MERGE_BUFFER: usize = 20_000;
+        const MERGE_WAIT: Duration = Duration::from_millis(500);
         let max = self.cfg.kafka.batch_max;
         let linger = self.cfg.kafka.batch_linger.0;
-        let mut out = Vec::new();
         let first_wait = self
             .cfg
             .kafka
             .tick_interval
             .0
             .min(Duration::from_millis(200));
+        let started = Instant::now();
         let mut deadline: Option<Instant> = None;
-        while out.len() < max {
+        loop {
+            let buffered: usize = self.buffers.values().map(|b| b.len()).sum();
+            let ready = self.merge_ready();
+            if ready && buffered >= max {
+                break;
+            }
+            if buffered >= MERGE_BUFFER || (buffered > 0 && started.elapsed() >= MERGE_WAIT) {
+                break;
+            }
             let wait = match deadline {
+                None if buffered > 0 => Duration::from_millis(10),
                 None => first_wait,
                 Some(d) => d.saturating_duration_since(Instant::now()),
             };
             match self.consumer.poll(wait) {
                 Some(Ok(m)) => {
                     self.health.broker_ok.store(true, Ordering::Relaxed);
-                    out.push(m.detach());
+                    let key = (m.topic().to_string(), m.partition());
+                    self.eof.remove(&key);
+                    self.buffers.entry(key).or_default().push_back(m.detach());
                     deadline.get_or_insert_with(|| Instant::now() + linger);
                 }
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                    for t in &self.cfg.kafka.alert_topics {
+                        self.eof.insert((t.clone(), p));
+                    }
+                }
                 Some(Err(e)) => {
+                    // Not knowing the broker's state, we are not caught up:
+                    // no wall-clock tick until a partition says EOF again.
                     warn!(error = %e, "consumer error");
+                    self.eof.clear();
                     break;
                 }
-                None => break,
+                None => {
+                    if buffered == 0 || self.merge_ready() {
+                        break;
+                    }
+                }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| Instant::now() >= d) && self.merge_ready() {
                 break;
             }
         }
-        if !out.is_empty() {
-            self.health.caught_up.store(false, Ordering::Relaxed);
+        let mut out = Vec::new();
+        let force = !self.merge_ready();
+        while out.len() < max {
+            if !force && !self.merge_ready() {
+                break;
+            }
+            // The partition whose head record is oldest (ties: topic, partition).
+            let next = self
+                .buffers
+                .iter()
+                .filter_map(|(k, b)| {
+                    b.front()
+                        .map(|m| (m.timestamp().to_millis().unwrap_or(i64::MAX), k.clone()))
+                })
+                .min();
+            let Some((_, key)) = next else { break };
+            if let Some(m) = self.buffers.get_mut(&key).and_then(|b| b.pop_front()) {
+                out.push(m);
+            }
         }
+        let buffered: usize = self.buffers.values().map(|b| b.len()).sum();
+        let all_eof = self.assigned().iter().all(|k| self.eof.contains(k));
+        self.health.caught_up.store(
+            buffered == 0 && all_eof && out.is_empty(),
+            Ordering::Relaxed,
+        );
         out
+    }
+
+    /// Assigned partitions (manual assignment or the group's current
+    /// share), read from the client at most every 100 ms.
+    fn assigned(&self) -> std::cell::Ref<'_, Vec<(String, i32)>> {
+        let stale = self
+            .assigned_at
+            .get()
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(100));
+        if stale {
+            let now: Vec<(String, i32)> = self
+                .consumer
+                .assignment()
+                .map(|a| {
+                    a.elements()
+                        .iter()
+                        .map(|e| (e.topic().to_string(), e.partition()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            *self.assigned_cache.borrow_mut() = now;
+            self.assigned_at.set(Some(Instant::now()));
+        }
+        self.assigned_cache.borrow()
+    }
+
+    /// Every assigned partition has a record buffered or is at its end.
+    fn merge_ready(&self) -> bool {
+        self.assigned()
+            .iter()
+            .all(|k| self.buffers.get(k).is_some_and(|b| !b.is_empty()) || self.eof.contains(k))
     }
 
     fn command(
@@ -427,12 +527,20 @@ impl Pipeline {
         let (active, flapping) = self.engine.alert_gauges();
         m.alerts_active.set(active as i64);
         m.alerts_flapping.set(flapping as i64);
-        m.incidents_open.reset();
+        // Count first, then set every pair (0 included): no gap in the
+        // series between a reset and the increments, no missing zeros.
+        let mut open: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
         for inc in self.read_model.incidents() {
             if inc.status.is_active() {
-                m.incidents_open
-                    .with_label_values(&[inc.severity.as_str(), inc.priority.as_str()])
-                    .inc();
+                *open
+                    .entry((inc.severity.as_str(), inc.priority.as_str()))
+                    .or_default() += 1;
+            }
+        }
+        for sev in ["critical", "error", "warning", "info", "none"] {
+            for prio in ["P1", "P2", "P3", "P4", "P5"] {
+                let n = open.get(&(sev, prio)).copied().unwrap_or(0);
+                m.incidents_open.with_label_values(&[sev, prio]).set(n);
             }
         }
         let mut by_state = std::collections::BTreeMap::new();
@@ -451,6 +559,8 @@ impl Pipeline {
         m.oldest_candidate_age
             .set(oldest.map_or(0.0, |o| wall_clock().seconds_since(o).max(0.0)));
         if let Ok(l) = self.health.lag.lock() {
+            // Only partitions owned now: a revoked one's last value would linger.
+            m.consumer_lag.reset();
             for (t, p, n) in l.iter() {
                 m.consumer_lag
                     .with_label_values(&[t, &p.to_string()])
@@ -465,6 +575,10 @@ impl Pipeline {
     /// Applies one record unless it was already applied.
     fn apply(&mut self, m: &OwnedMessage, write: &mut BatchWrite, events: &mut Vec<IncidentEvent>) {
         let key = (m.topic().to_string(), m.partition());
+        if !self.assigned().contains(&key) {
+            // Revoked while buffered: its new owner applies it.
+            return;
+        }
         let next = write
             .offsets
             .get(&key)
@@ -528,6 +642,9 @@ impl Pipeline {
                 payload: payload.to_vec(),
             });
         }
+        // Render now: each event's data is the incident right after the
+        // record that caused it, not at the end of the batch.
+        self.render(&out.events, write);
         events.extend(out.events);
         write.offsets.insert(key, m.offset() + 1);
     }
@@ -620,7 +737,12 @@ impl Pipeline {
             }
         }
         self.health.broker_ok.store(reachable, Ordering::Relaxed);
-        self.health.caught_up.store(caught_up, Ordering::Relaxed);
+        if !reachable || !caught_up {
+            // Caught-up otherwise comes from partition EOFs (poll_batch); a
+            // broker we cannot reach, or one with more data, overrides them.
+            self.eof.clear();
+            self.health.caught_up.store(false, Ordering::Relaxed);
+        }
         if let Ok(mut l) = self.health.lag.lock() {
             *l = lag;
         }

@@ -38,7 +38,7 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
             k.session_timeout.0.as_millis().to_string(),
         )
         .set("fetch.wait.max.ms", "10")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "true");
     for (key, v) in &k.properties {
         c.set(key, v);
     }

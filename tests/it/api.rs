@@ -17,11 +17,19 @@ use crate::brokers::{now_ms, produce_all_blocking, wait_until, Msg};
 const TOKEN: &str = "s3cret-token";
 
 /// A minimal HTTP/1.1 client: (status, JSON or text body).
-fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
     let body = body.unwrap_or("");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -30,10 +38,17 @@ fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: O
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     let text = String::from_utf8_lossy(&out).to_string();
-    let status: u16 = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let raw = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
     // Chunked or plain: take the JSON object/array inside.
-    let json_part = raw.find(['{', '[']).map(|i| &raw[i..raw.rfind(['}', ']']).map_or(raw.len(), |j| j + 1)]).unwrap_or("");
+    let json_part = raw
+        .find(['{', '['])
+        .map(|i| &raw[i..raw.rfind(['}', ']']).map_or(raw.len(), |j| j + 1)])
+        .unwrap_or("");
     let v = serde_json::from_str(json_part).unwrap_or(Value::String(raw.to_string()));
     (status, v)
 }
@@ -73,7 +88,13 @@ min_incidents = 2
 }
 
 fn incidents(addr: SocketAddr, query: &str) -> Vec<Value> {
-    let (code, v) = http(addr, "GET", &format!("/api/v1/incidents{query}"), None, None);
+    let (code, v) = http(
+        addr,
+        "GET",
+        &format!("/api/v1/incidents{query}"),
+        None,
+        None,
+    );
     assert_eq!(code, 200, "{v}");
     v["incidents"].as_array().cloned().unwrap_or_default()
 }
@@ -90,22 +111,51 @@ fn api_endpoints_auth_bodies_transitions_and_webhook() {
     let d = start(&kafka, dir.path(), &env);
     let addr = d.http_addr;
     let t0 = now_ms() - 120_000;
-    produce_all_blocking(&kafka.bootstrap(), "alerts", &[oom("search-7d9f8b6c5-x2x9z", t0)]);
-    assert!(wait_until(Duration::from_secs(15), || incidents(addr, "").len() == 1), "incident never listed");
+    produce_all_blocking(
+        &kafka.bootstrap(),
+        "alerts",
+        &[oom("search-7d9f8b6c5-x2x9z", t0)],
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || incidents(addr, "").len() == 1),
+        "incident never listed"
+    );
 
     // Reads and their validation.
     let list = incidents(addr, "?status=open&service=search&limit=10");
     assert_eq!(list.len(), 1);
     let id = list[0]["id"].as_str().unwrap().to_string();
     assert!(incidents(addr, "?service=nope").is_empty());
-    for (q, want) in [("?status=bogus", "status"), ("?limit=0", "limit"), ("?limit=x", "limit"), ("?colour=red", "unknown query parameter"), ("?cursor=zz", "cursor")] {
+    for (q, want) in [
+        ("?status=bogus", "status"),
+        ("?limit=0", "limit"),
+        ("?limit=x", "limit"),
+        ("?colour=red", "unknown query parameter"),
+        ("?cursor=zz", "cursor"),
+    ] {
         let (code, v) = http(addr, "GET", &format!("/api/v1/incidents{q}"), None, None);
         assert_eq!(code, 400, "{q}: {v}");
         assert!(v["error"].as_str().unwrap().contains(want), "{q}: {v}");
     }
-    assert_eq!(http(addr, "GET", &format!("/api/v1/incidents/{id}"), None, None).0, 200);
-    assert_eq!(http(addr, "GET", "/api/v1/incidents/inc-zz", None, None).0, 400);
-    assert_eq!(http(addr, "GET", "/api/v1/incidents/inc-0000000000000001", None, None).0, 404);
+    assert_eq!(
+        http(addr, "GET", &format!("/api/v1/incidents/{id}"), None, None).0,
+        200
+    );
+    assert_eq!(
+        http(addr, "GET", "/api/v1/incidents/inc-zz", None, None).0,
+        400
+    );
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            "/api/v1/incidents/inc-0000000000000001",
+            None,
+            None
+        )
+        .0,
+        404
+    );
 
     // Auth failures change nothing.
     let ack = format!("/api/v1/incidents/{id}/acknowledge");
@@ -113,36 +163,92 @@ fn api_endpoints_auth_bodies_transitions_and_webhook() {
     assert_eq!(http(addr, "POST", &ack, Some("wrong"), None).0, 401);
     let (_, v) = http(addr, "GET", &format!("/api/v1/incidents/{id}"), None, None);
     assert_eq!(v["status"], "open", "unauthorised calls changed nothing");
-    assert_eq!(http(addr, "POST", &format!("/api/v1/incidents/{id}/explode"), Some(TOKEN), None).0, 404);
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            &format!("/api/v1/incidents/{id}/explode"),
+            Some(TOKEN),
+            None
+        )
+        .0,
+        404
+    );
 
     // Transitions.
     let (code, v) = http(addr, "POST", &ack, Some(TOKEN), None);
-    assert_eq!((code, v["status"].as_str()), (200, Some("acknowledged")), "{v}");
-    let (code, v) = http(addr, "POST", &format!("/api/v1/incidents/{id}/resolve"), Some(TOKEN), None);
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (200, Some("acknowledged")),
+        "{v}"
+    );
+    let (code, v) = http(
+        addr,
+        "POST",
+        &format!("/api/v1/incidents/{id}/resolve"),
+        Some(TOKEN),
+        None,
+    );
     assert_eq!((code, v["status"].as_str()), (200, Some("resolved")), "{v}");
     let (code, v) = http(addr, "POST", &ack, Some(TOKEN), None);
     assert_eq!(code, 409, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("is resolved: cannot acknowledge"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("is resolved: cannot acknowledge"),
+        "{v}"
+    );
 
     // Webhook receiver: auth, validation, size, then a real alert.
-    let am = serde_json::json!([{"labels": {"alertname": "DiskFull", "service": "db", "pod": "db-0"},
-        "annotations": {"summary": "disk 97% full"}}]).to_string();
+    let am =
+        serde_json::json!([{"labels": {"alertname": "DiskFull", "service": "db", "pod": "db-0"},
+        "annotations": {"summary": "disk 97% full"}}])
+        .to_string();
     assert_eq!(http(addr, "POST", "/api/v1/alerts", None, Some(&am)).0, 401);
-    let (code, v) = http(addr, "POST", "/api/v1/alerts", Some(TOKEN), Some(r#"{"labels":{}}"#));
+    let (code, v) = http(
+        addr,
+        "POST",
+        "/api/v1/alerts",
+        Some(TOKEN),
+        Some(r#"{"labels":{}}"#),
+    );
     assert_eq!(code, 400, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("at least one label"), "{v}");
-    assert_eq!(http(addr, "POST", "/api/v1/alerts", Some(TOKEN), Some("{not json")).0, 400);
+    assert!(
+        v["error"].as_str().unwrap().contains("at least one label"),
+        "{v}"
+    );
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/api/v1/alerts",
+            Some(TOKEN),
+            Some("{not json")
+        )
+        .0,
+        400
+    );
     let huge = format!(r#"[{{"labels":{{"a":"{}"}}}}]"#, "x".repeat(10_000));
-    assert_eq!(http(addr, "POST", "/api/v1/alerts", Some(TOKEN), Some(&huge)).0, 413);
+    assert_eq!(
+        http(addr, "POST", "/api/v1/alerts", Some(TOKEN), Some(&huge)).0,
+        413
+    );
     let (code, v) = http(addr, "POST", "/api/v1/alerts", Some(TOKEN), Some(&am));
     assert_eq!((code, v["accepted"].as_u64()), (200, Some(1)), "{v}");
     assert!(
-        wait_until(Duration::from_secs(15), || incidents(addr, "?service=db").len() == 1),
+        wait_until(Duration::from_secs(15), || incidents(addr, "?service=db")
+            .len()
+            == 1),
         "webhook alert became an incident"
     );
 
     // Problems: a second OOM makes a candidate (min_incidents = 2).
-    produce_all_blocking(&kafka.bootstrap(), "alerts", &[oom("search-5b6c7d8e9-p0q1r", t0 + 60_000)]);
+    produce_all_blocking(
+        &kafka.bootstrap(),
+        "alerts",
+        &[oom("search-5b6c7d8e9-p0q1r", t0 + 60_000)],
+    );
     let mut problems = Vec::new();
     assert!(wait_until(Duration::from_secs(15), || {
         let (_, v) = http(addr, "GET", "/api/v1/problems?state=candidate", None, None);
@@ -151,30 +257,82 @@ fn api_endpoints_auth_bodies_transitions_and_webhook() {
     }));
     let pid = problems[0]["id"].as_str().unwrap().to_string();
     assert_eq!(problems[0]["incident_ids"].as_array().unwrap().len(), 2);
-    assert_eq!(http(addr, "GET", &format!("/api/v1/problems/{pid}"), None, None).0, 200);
-    assert_eq!(http(addr, "GET", "/api/v1/problems?state=nope", None, None).0, 400);
+    assert_eq!(
+        http(addr, "GET", &format!("/api/v1/problems/{pid}"), None, None).0,
+        200
+    );
+    assert_eq!(
+        http(addr, "GET", "/api/v1/problems?state=nope", None, None).0,
+        400
+    );
     let p = |a: &str| format!("/api/v1/problems/{pid}/{a}");
     assert_eq!(http(addr, "POST", &p("accept"), None, None).0, 401);
     assert_eq!(http(addr, "POST", &p("accept"), Some(TOKEN), None).0, 200);
     let (code, v) = http(addr, "POST", &p("accept"), Some(TOKEN), None);
     assert_eq!(code, 409, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("cannot accept"), "{v}");
-    assert_eq!(http(addr, "POST", &p("known-error"), Some(TOKEN), Some(r#"{"root_cause":"heap"}"#)).0, 422);
-    assert_eq!(http(addr, "POST", &p("known-error"), Some(TOKEN), Some(r#"{"root_cause":"a","workaround":"b","x":1}"#)).0, 422);
-    assert_eq!(http(addr, "POST", &p("known-error"), Some(TOKEN), Some("{oops")).0, 400);
+    assert!(
+        v["error"].as_str().unwrap().contains("cannot accept"),
+        "{v}"
+    );
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            &p("known-error"),
+            Some(TOKEN),
+            Some(r#"{"root_cause":"heap"}"#)
+        )
+        .0,
+        422
+    );
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            &p("known-error"),
+            Some(TOKEN),
+            Some(r#"{"root_cause":"a","workaround":"b","x":1}"#)
+        )
+        .0,
+        422
+    );
+    assert_eq!(
+        http(addr, "POST", &p("known-error"), Some(TOKEN), Some("{oops")).0,
+        400
+    );
     let ke = r#"{"root_cause":"JVM heap too small","workaround":"raise the memory limit to 1Gi","link":"https://wiki/ke/42"}"#;
     let (code, v) = http(addr, "POST", &p("known-error"), Some(TOKEN), Some(ke));
-    assert_eq!((code, v["state"].as_str()), (200, Some("known_error")), "{v}");
-    let (code, v) = http(addr, "POST", &p("merge"), Some(TOKEN), Some(&format!(r#"{{"from":"{pid}"}}"#)));
+    assert_eq!(
+        (code, v["state"].as_str()),
+        (200, Some("known_error")),
+        "{v}"
+    );
+    let (code, v) = http(
+        addr,
+        "POST",
+        &p("merge"),
+        Some(TOKEN),
+        Some(&format!(r#"{{"from":"{pid}"}}"#)),
+    );
     assert_eq!(code, 409, "self merge: {v}");
     // A new recurrence carries the known error in its incident.
-    produce_all_blocking(&kafka.bootstrap(), "alerts", &[oom("search-66bd4f9c77-zt5wq", t0 + 90_000)]);
+    produce_all_blocking(
+        &kafka.bootstrap(),
+        "alerts",
+        &[oom("search-66bd4f9c77-zt5wq", t0 + 90_000)],
+    );
     let mut with_ke = Vec::new();
     assert!(wait_until(Duration::from_secs(15), || {
-        with_ke = incidents(addr, "").into_iter().filter(|i| !i["known_error"].is_null()).collect();
+        with_ke = incidents(addr, "")
+            .into_iter()
+            .filter(|i| !i["known_error"].is_null())
+            .collect();
         !with_ke.is_empty()
     }));
-    assert_eq!(with_ke[0]["known_error"]["workaround"], "raise the memory limit to 1Gi");
+    assert_eq!(
+        with_ke[0]["known_error"]["workaround"],
+        "raise the memory limit to 1Gi"
+    );
     assert_eq!(with_ke[0]["problem_id"], pid.as_str());
     assert_eq!(http(addr, "POST", &p("resolve"), Some(TOKEN), None).0, 200);
 
@@ -182,8 +340,14 @@ fn api_endpoints_auth_bodies_transitions_and_webhook() {
     let (code, v) = http(addr, "GET", "/metrics", None, None);
     assert_eq!(code, 200);
     let text = v.as_str().unwrap_or_default().to_string();
-    assert!(text.contains("correlator_incidents_opened_total{"), "{text}");
-    assert!(text.contains("correlator_known_error_matches_total 1"), "{text}");
+    assert!(
+        text.contains("correlator_incidents_opened_total{"),
+        "{text}"
+    );
+    assert!(
+        text.contains("correlator_known_error_matches_total 1"),
+        "{text}"
+    );
 
     // The CLI talks to the same API.
     let cli = |args: &[&str]| {
@@ -194,11 +358,18 @@ fn api_endpoints_auth_bodies_transitions_and_webhook() {
             .env("CORRELATOR_API_TOKEN", TOKEN)
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
     let (ok, out, err) = cli(&["incidents", "list", "--service", "db"]);
     assert!(ok, "{err}");
-    assert!(out.starts_with("ID") && out.contains("DiskFull: disk 97% full"), "{out}");
+    assert!(
+        out.starts_with("ID") && out.contains("DiskFull: disk 97% full"),
+        "{out}"
+    );
     let (ok, out, _) = cli(&["problems", "list", "--json"]);
     assert!(ok);
     let v: Value = serde_json::from_str(&out).unwrap();

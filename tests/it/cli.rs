@@ -79,7 +79,6 @@ fn bad_configs() -> Vec<std::path::PathBuf> {
     files
 }
 
-
 #[test]
 fn check_config_rejects_each_bad_config_with_its_exact_error() {
     let files = bad_configs();

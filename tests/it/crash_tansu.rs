@@ -16,6 +16,12 @@
 //! wall-clock tick runs every timer out, like the replay's final flush.
 //! `kafka.assignment = "manual"`: on Tansu a SIGKILLed group member keeps
 //! its partitions forever (../shared/TANSU.md).
+//!
+//! On failure the test directory is kept (config, replay input and output,
+//! daemon log, store, `events.jsonl`) and its path printed.
+//! `CORRELATOR_E2E_ONE_PARTITION=1` produces the whole stream to partition 0
+//! (a diagnostic that takes the daemon's interleaving of partitions out of
+//! the comparison).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -25,7 +31,7 @@ use crate::brokers::{consume_blocking, produce_all_blocking, wait_until, Attach,
 use crate::daemon_e2e::{
     assert_no_violations, check_against_replay, check_dlq, check_replay_rejections, check_store,
     config_toml, event_time_diagnostic, generate, group_events, one_partition, run_replay,
-    write_artifacts, DaemonProc, Rng,
+    tansu_panic, write_artifacts, DaemonProc, KeepOnPanic, Rng,
 };
 
 const SEED: u64 = 0x00C0_FFEE_2026;
@@ -42,10 +48,7 @@ fn crash_tansu_sigkill_at_random_points_loses_and_duplicates_nothing() {
     broker.create_topic("incidents", 3);
     broker.create_topic("alerts-dlq", 1);
 
-    let mut dir = tempfile::Builder::new()
-        .prefix("crash-tansu-")
-        .tempdir()
-        .expect("tempdir");
+    let dir = KeepOnPanic::new("crash-tansu-");
     let recs = generate(SEED, RECORDS);
     let poison = recs.iter().filter(|r| r.poison).count();
     let one = one_partition();
@@ -149,7 +152,8 @@ fn crash_tansu_sigkill_at_random_points_loses_and_duplicates_nothing() {
     });
     assert!(
         done,
-        "the last run never settled (caught up, outbox empty) within 40 s; last readyz: {last:?}"
+        "the last run never settled (caught up, outbox empty) within 40 s; last readyz: {last:?}{}",
+        tansu_panic(&broker.log())
     );
     let t_settle = t_final.elapsed();
     let (status, t_stop) = d.terminate(Duration::from_secs(30));
@@ -206,11 +210,6 @@ fn crash_tansu_sigkill_at_random_points_loses_and_duplicates_nothing() {
     );
     if !violations.is_empty() {
         write_artifacts(dir.path(), &incidents.records, &dlq.records);
-        dir.disable_cleanup(true);
-        eprintln!(
-            "crash_tansu: artifacts kept in {} (replay-out/, events.jsonl, daemon.log)",
-            dir.path().display()
-        );
     }
     assert_no_violations("daemon events vs. an uninterrupted replay", &violations);
 }

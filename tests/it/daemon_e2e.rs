@@ -1210,6 +1210,39 @@ pub fn assert_no_violations(what: &str, v: &[String]) {
 }
 
 // ---------------------------------------------------------------------------
+// The test's directory, kept for a post-mortem when the test fails.
+
+/// A temporary directory that is kept (and its path printed) if the test
+/// panics: config, replay input and output, daemon log, store, events.
+pub struct KeepOnPanic(pub tempfile::TempDir);
+
+impl KeepOnPanic {
+    pub fn new(prefix: &str) -> KeepOnPanic {
+        KeepOnPanic(
+            tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .expect("tempdir"),
+        )
+    }
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for KeepOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.disable_cleanup(true);
+            eprintln!(
+                "test directory kept for a post-mortem: {}",
+                self.0.path().display()
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The store after a clean exit.
 
 /// After the daemon exited: its outbox is empty (everything was published
@@ -1273,4 +1306,18 @@ pub fn write_artifacts(dir: &Path, events: &[Record], dlq: &[Record]) {
 /// interleaves partitions out of the comparison).
 pub fn one_partition() -> bool {
     std::env::var_os("CORRELATOR_E2E_ONE_PARTITION").is_some_and(|v| v == "1")
+}
+
+/// If the Tansu broker's log shows a panic (its storage task dies and the
+/// broker stops answering, see `outage_tansu`), says so: a broker bug, not
+/// the daemon's. Empty otherwise.
+pub fn tansu_panic(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    match lines.iter().position(|l| l.contains("panicked at")) {
+        Some(i) => format!(
+            "\nNOTE: the Tansu broker panicked (a broker bug; it answers nothing after this):\n{}",
+            lines[i..(i + 6).min(lines.len())].join("\n")
+        ),
+        None => String::new(),
+    }
 }

@@ -100,7 +100,11 @@ fn record_to_incident_dlq_and_restart_without_duplicates() {
 
     let dlq = read_all(&kafka.bootstrap(), "alerts-dlq", 1, Duration::from_secs(15));
     assert_eq!(dlq.len(), 1, "poison record in the DLQ");
-    assert_eq!(dlq[0].payload_str(), "{this is not json", "original bytes kept");
+    assert_eq!(
+        dlq[0].payload_str(),
+        "{this is not json",
+        "original bytes kept"
+    );
     let err = dlq[0].header_str("correlator-error").expect("error header");
     assert!(err.contains("invalid JSON"), "{err}");
     assert_eq!(dlq[0].header_str("correlator-reason"), Some("invalid_json"));
@@ -110,16 +114,29 @@ fn record_to_incident_dlq_and_restart_without_duplicates() {
     let ok = crate::brokers::wait_until(Duration::from_secs(15), || {
         events = read_all(&kafka.bootstrap(), "incidents", 3, Duration::from_secs(3));
         by_incident(&events).values().any(|vs| {
-            vs.values().last().is_some_and(|v| v["data"]["alerts"].as_array().map(Vec::len) == Some(3))
+            vs.values()
+                .last()
+                .is_some_and(|v| v["data"]["alerts"].as_array().map(Vec::len) == Some(3))
         })
     });
-    assert!(ok, "incident with 3 alerts never published; got {events:#?}");
+    assert!(
+        ok,
+        "incident with 3 alerts never published; got {events:#?}"
+    );
     let incidents = by_incident(&events);
     assert_eq!(incidents.len(), 1, "one incident: {incidents:#?}");
     let (_, versions) = incidents.iter().next().unwrap();
     let last = versions.values().last().unwrap();
-    assert_eq!(last["data"]["title"], "CheckoutErrors: CheckoutErrors on checkout");
-    let pg = last["data"]["alerts"].as_array().unwrap().iter().find(|a| a["labels"]["service"] == "postgres").unwrap();
+    assert_eq!(
+        last["data"]["title"],
+        "CheckoutErrors: CheckoutErrors on checkout"
+    );
+    let pg = last["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["service"] == "postgres")
+        .unwrap();
     assert_eq!(last["data"]["root_cause"], pg["fingerprint"]);
     let before = events.len();
     d.shutdown().expect("clean shutdown");
@@ -132,20 +149,46 @@ fn record_to_incident_dlq_and_restart_without_duplicates() {
         &[Msg::new("eu1", webhook("checkout", "CheckoutErrors", "resolved")).timestamp(t0 + 5000)],
     );
     let ok = crate::brokers::wait_until(Duration::from_secs(15), || {
-        events = read_all(&kafka.bootstrap(), "incidents", before + 1, Duration::from_secs(3));
+        events = read_all(
+            &kafka.bootstrap(),
+            "incidents",
+            before + 1,
+            Duration::from_secs(3),
+        );
         events.len() > before
     });
     assert!(ok, "no event after restart");
     std::thread::sleep(Duration::from_millis(500));
-    let events = read_all(&kafka.bootstrap(), "incidents", before + 1, Duration::from_secs(3));
+    let events = read_all(
+        &kafka.bootstrap(),
+        "incidents",
+        before + 1,
+        Duration::from_secs(3),
+    );
     let incidents = by_incident(&events);
-    assert_eq!(incidents.len(), 1, "restart created no second incident: {incidents:#?}");
+    assert_eq!(
+        incidents.len(),
+        1,
+        "restart created no second incident: {incidents:#?}"
+    );
     let versions: Vec<u64> = incidents.values().next().unwrap().keys().copied().collect();
-    assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>(), "versions contiguous");
+    assert_eq!(
+        versions,
+        (1..=versions.len() as u64).collect::<Vec<_>>(),
+        "versions contiguous"
+    );
     let last = incidents.values().next().unwrap().values().last().unwrap();
-    let checkout = last["data"]["alerts"].as_array().unwrap().iter().find(|a| a["labels"]["service"] == "checkout").unwrap();
+    let checkout = last["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["service"] == "checkout")
+        .unwrap();
     assert_eq!(checkout["status"], "resolved");
-    assert_eq!(checkout["occurrences"], 1, "the firing record was not applied twice");
+    assert_eq!(
+        checkout["occurrences"], 1,
+        "the firing record was not applied twice"
+    );
     d.shutdown().expect("clean shutdown");
 }
 
@@ -160,7 +203,13 @@ fn group_mode_consumes_and_publishes() {
     let d = start(&cfg);
     let t0 = now_ms() - 30_000;
     let msgs: Vec<Msg> = (0..20)
-        .map(|i| Msg::new(format!("k{i}"), webhook(&format!("svc{i}"), "Down", "firing")).timestamp(t0 + i))
+        .map(|i| {
+            Msg::new(
+                format!("k{i}"),
+                webhook(&format!("svc{i}"), "Down", "firing"),
+            )
+            .timestamp(t0 + i)
+        })
         .collect();
     produce_all_blocking(&kafka.bootstrap(), "alerts", &msgs);
     let events = read_all(&kafka.bootstrap(), "incidents", 20, Duration::from_secs(30));
