@@ -148,7 +148,12 @@ fn labels_of(i: u64) -> Vec<(String, String)> {
         ("service".to_string(), format!("svc-{svc}")),
         (
             "env".to_string(),
-            if svc % 7 == 0 { "staging" } else { "prod" }.to_string(),
+            if svc.is_multiple_of(7) {
+                "staging"
+            } else {
+                "prod"
+            }
+            .to_string(),
         ),
         ("cluster".to_string(), format!("eu{}", svc % 4)),
         ("namespace".to_string(), format!("team-{}", svc % 25)),

@@ -262,7 +262,7 @@ impl Labels {
             return Err("label bytes: missing final separator".to_string());
         }
         let parts: Vec<&[u8]> = body.split(|b| *b == SEP).collect();
-        if parts.len() % 2 != 0 {
+        if !parts.len().is_multiple_of(2) {
             return Err("label bytes: name without value".to_string());
         }
         let mut pairs = Vec::with_capacity(parts.len() / 2);

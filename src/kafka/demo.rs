@@ -123,7 +123,7 @@ pub async fn run(k: KafkaConfig, stop: Arc<AtomicBool>) -> Result<(), KafkaError
                 .replace("{cycle}", &format!("{:x}", 0x51a7 + cycle * 7919));
             let firing = t >= f.from && t < f.to;
             let starts = t == f.from;
-            let resend = firing && (t - f.from) % 10 == 0;
+            let resend = firing && (t - f.from).is_multiple_of(10);
             let resolves = t == f.to;
             if !(starts || resend || resolves) {
                 continue;
@@ -131,8 +131,8 @@ pub async fn run(k: KafkaConfig, stop: Arc<AtomicBool>) -> Result<(), KafkaError
             send(&producer, &topic, f, &instance, &summary, firing).await;
         }
         // A flapping disk alert during the second half of each cycle.
-        if (60..100).contains(&t) && t % 4 == 0 {
-            let firing = (t / 4) % 2 == 0;
+        if (60..100).contains(&t) && t.is_multiple_of(4) {
+            let firing = (t / 4).is_multiple_of(2);
             let f = Fault {
                 name: "DiskIOSaturated",
                 service: "inventory",
