@@ -130,6 +130,9 @@ pub struct Problems {
     pub(crate) problems: Tracked<ProblemId, Problem, FastHash>,
     /// Lines fed to the miner since the last [`Problems::take_mined`].
     mined: Vec<String>,
+    /// service -> cluster ids it has signatures under (derived index), so a
+    /// merge check looks at one service's signatures, not all.
+    by_service: std::collections::HashMap<String, Vec<u32>>,
     events: Vec<ProblemEvent>,
 }
 
@@ -145,6 +148,7 @@ impl Problems {
             signatures: Tracked::default(),
             problems: Tracked::default(),
             mined: Vec::new(),
+            by_service: Default::default(),
             events: Vec::new(),
         }
     }
@@ -166,6 +170,11 @@ impl Problems {
             self.problems.insert(p.id, p);
         }
         for s in signatures {
+            if let Some((svc, id)) = s.key.rsplit_once('\u{1f}') {
+                if let Ok(id) = id.parse() {
+                    self.by_service.entry(svc.to_string()).or_default().push(id);
+                }
+            }
             self.signatures.insert(s.key.clone(), s);
         }
     }
@@ -317,17 +326,19 @@ impl Problems {
     /// The miner may merge clusters as it learns: signatures of this service
     /// kept under an id that now resolves to `cluster` move to `key`.
     fn rekey_merged_clusters(&mut self, service: &str, cluster: u32, key: &str) {
-        let prefix = format!("{service}\u{1f}");
-        let stale: Vec<String> = self
-            .signatures
-            .iter()
-            .filter_map(|(k, _)| {
-                let id: u32 = k.strip_prefix(&prefix)?.parse().ok()?;
-                (id != cluster
-                    && self.miner.resolve(crate::problems::miner::ClusterId(id)).0 == cluster)
-                    .then(|| k.clone())
-            })
-            .collect();
+        let ids = self.by_service.entry(service.to_string()).or_default();
+        let mut stale = Vec::new();
+        ids.retain(|id| {
+            let merged = *id != cluster
+                && self.miner.resolve(crate::problems::miner::ClusterId(*id)).0 == cluster;
+            if merged {
+                stale.push(format!("{service}\u{1f}{id}"));
+            }
+            !merged
+        });
+        if !ids.contains(&cluster) {
+            ids.push(cluster);
+        }
         for old in stale {
             let Some(s) = self.signatures.remove(&old) else {
                 continue;
