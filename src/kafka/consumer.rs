@@ -86,10 +86,27 @@ pub fn wall_clock() -> Timestamp {
     Timestamp(ms)
 }
 
+/// Client context that does not log partition EOF as an error: the
+/// pipeline asks for EOF events (caught-up detection) and handles them.
+pub struct QuietEof;
+
+impl rdkafka::ClientContext for QuietEof {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::error::KafkaError as E;
+        use rdkafka::types::RDKafkaErrorCode as C;
+        let eof = matches!(error, E::PartitionEOF(_) | E::Global(C::PartitionEOF));
+        if !eof {
+            tracing::error!(error = %error, reason, "kafka client error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietEof {}
+
 pub struct Pipeline {
     pub engine: Engine,
     pub store: Arc<Store>,
-    pub consumer: BaseConsumer,
+    pub consumer: BaseConsumer<QuietEof>,
     pub cfg: Config,
     pub offsets: Offsets,
     pub health: Arc<Health>,
@@ -126,7 +143,8 @@ impl Pipeline {
         read_model: Arc<ReadModel>,
         embedded: bool,
     ) -> Result<Pipeline, KafkaError> {
-        let consumer: BaseConsumer = consumer_config(&cfg.kafka).create()?;
+        let consumer: BaseConsumer<QuietEof> =
+            consumer_config(&cfg.kafka).create_with_context(QuietEof)?;
         let offsets = store.offsets()?;
         read_model.load(&engine);
         let last_stats = engine.stats().clone();
