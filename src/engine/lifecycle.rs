@@ -8,7 +8,7 @@
 
 use crate::alert::{AlertStatus, Fingerprint, Timestamp};
 use crate::engine::deadlines::Deadline;
-use crate::engine::state::{IncidentId, IncidentStatus};
+use crate::engine::state::{Incident, IncidentId, IncidentStatus};
 use crate::engine::{CommandError, Engine, EventKind};
 
 impl Engine {
@@ -62,7 +62,7 @@ impl Engine {
         let inc = self.incidents.get_mut(&id).expect("checked above");
         inc.status = IncidentStatus::Resolved;
         inc.resolved_at = Some(at);
-        let close_at = at.plus(std::time::Duration::from_millis(inc.reopen_window_ms));
+        let close_at = inc.close_due(at);
         self.deadlines
             .schedule(close_at.max(t), Deadline::IncidentClose(id));
         self.emit(id, EventKind::Resolved, t);
@@ -88,9 +88,7 @@ impl Engine {
         let Some(inc) = self.incidents.get_mut(&id) else {
             return;
         };
-        let due = inc
-            .resolved_at
-            .map(|r| r.plus(std::time::Duration::from_millis(inc.reopen_window_ms)));
+        let due = inc.resolved_at.map(|r| inc.close_due(r));
         if inc.status != IncidentStatus::Resolved || due.is_none_or(|d| d > at) {
             return;
         }
@@ -188,15 +186,7 @@ impl Engine {
                 Ok(())
             }
             IncidentStatus::Acknowledged => Ok(()),
-            IncidentStatus::Merged => Err(CommandError::Merged {
-                id,
-                into: inc.merged_into.unwrap_or_default(),
-            }),
-            s => Err(CommandError::InvalidTransition {
-                id,
-                status: s.as_str(),
-                action: "acknowledge",
-            }),
+            _ => Err(refused(inc, "acknowledge")),
         }
     }
 
@@ -213,22 +203,14 @@ impl Engine {
             IncidentStatus::Open | IncidentStatus::Acknowledged => {
                 inc.status = IncidentStatus::Resolved;
                 inc.resolved_at = Some(t);
-                let close_at = t.plus(std::time::Duration::from_millis(inc.reopen_window_ms));
+                let close_at = inc.close_due(t);
                 self.deadlines
                     .schedule(close_at, Deadline::IncidentClose(id));
                 self.emit(id, EventKind::Resolved, t);
                 Ok(())
             }
             IncidentStatus::Resolved => Ok(()),
-            IncidentStatus::Merged => Err(CommandError::Merged {
-                id,
-                into: inc.merged_into.unwrap_or_default(),
-            }),
-            s => Err(CommandError::InvalidTransition {
-                id,
-                status: s.as_str(),
-                action: "resolve",
-            }),
+            _ => Err(refused(inc, "resolve")),
         }
     }
 
@@ -314,5 +296,20 @@ impl Engine {
         {
             inc.flapping = true;
         }
+    }
+}
+
+/// Why an operator command cannot apply to an incident in its status.
+fn refused(inc: &Incident, action: &'static str) -> CommandError {
+    match inc.status {
+        IncidentStatus::Merged => CommandError::Merged {
+            id: inc.id,
+            into: inc.merged_into.unwrap_or_default(),
+        },
+        s => CommandError::InvalidTransition {
+            id: inc.id,
+            status: s.as_str(),
+            action,
+        },
     }
 }

@@ -130,7 +130,7 @@ impl Engine {
         for inc in incidents {
             if inc.status == crate::engine::state::IncidentStatus::Resolved {
                 if let Some(r) = inc.resolved_at {
-                    let at = r.plus(std::time::Duration::from_millis(inc.reopen_window_ms));
+                    let at = inc.close_due(r);
                     e.deadlines.schedule(at, Deadline::IncidentClose(inc.id));
                 }
             }

@@ -233,6 +233,11 @@ impl Incident {
         }
     }
 
+    /// When it closes if resolved at `resolved_at`: after its reopen window.
+    pub fn close_due(&self, resolved_at: Timestamp) -> Timestamp {
+        resolved_at.plus(std::time::Duration::from_millis(self.reopen_window_ms))
+    }
+
     /// Adds a member; members keep join order (the index relies on it).
     pub fn push_member(&mut self, m: Member) {
         if self.members.len() >= SCAN_LIMIT && self.member_index.len() == self.members.len() {
