@@ -61,14 +61,23 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// RFC 3339 in human-readable formats (JSON); milliseconds in binary ones
+/// (the store), which is smaller and needs no formatting.
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_rfc3339())
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_rfc3339())
+        } else {
+            s.serialize_i64(self.0)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return i64::deserialize(d).map(Timestamp);
+        }
         let s = std::borrow::Cow::<str>::deserialize(d)?;
         match Timestamp::parse_rfc3339(&s) {
             Ok(Some(t)) => Ok(t),
@@ -125,16 +134,45 @@ impl fmt::Display for Fingerprint {
 
 impl Serialize for Fingerprint {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        serialize_id(self.0, self, s)
     }
 }
 
 impl<'de> Deserialize<'de> for Fingerprint {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        Fingerprint::parse_hex(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid fingerprint {s:?}")))
+        deserialize_id(d, "fingerprint", Fingerprint::parse_hex, Fingerprint)
     }
+}
+
+/// Serde for a u64 identity: its printed form in human-readable formats
+/// (JSON, what operators read), the number in binary ones (the store).
+pub(crate) fn serialize_id<S: Serializer>(
+    n: u64,
+    shown: &dyn fmt::Display,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    if s.is_human_readable() {
+        s.collect_str(shown)
+    } else {
+        s.serialize_u64(n)
+    }
+}
+
+/// The inverse of [`serialize_id`]; `what` names the identity in errors.
+pub(crate) fn deserialize_id<'de, D, T>(
+    d: D,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+    from_number: impl FnOnce(u64) -> T,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    if !d.is_human_readable() {
+        return u64::deserialize(d).map(from_number);
+    }
+    let s = std::borrow::Cow::<str>::deserialize(d)?;
+    parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid {what} {s:?}")))
 }
 
 /// A label set, sorted by name, unique names, stored as the fingerprint's byte
@@ -312,8 +350,13 @@ impl fmt::Debug for Labels {
     }
 }
 
+/// A map in human-readable formats; the raw canonical bytes in binary ones
+/// (the store: no per-label work, checked again when read).
 impl Serialize for Labels {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if !s.is_human_readable() {
+            return s.serialize_bytes(&self.0);
+        }
         let mut m = s.serialize_map(None)?;
         for (k, v) in self.iter() {
             m.serialize_entry(k, v)?;
@@ -324,9 +367,31 @@ impl Serialize for Labels {
 
 impl<'de> Deserialize<'de> for Labels {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            let b = serde_bytes_buf(d)?;
+            return Labels::from_bytes(&b).map_err(serde::de::Error::custom);
+        }
         let m = std::collections::BTreeMap::<String, String>::deserialize(d)?;
         Labels::from_pairs(m).map_err(serde::de::Error::custom)
     }
+}
+
+/// Bytes from a binary format (MessagePack `bin`), owned.
+fn serde_bytes_buf<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("label bytes")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_bytes(V)
 }
 
 /// Whether an alert is firing or resolved, as its sender says.

@@ -139,6 +139,7 @@ impl Engine {
             top: None,
             firing: 0,
             members: Vec::new(),
+            changed_members: Vec::new(),
             member_index: Default::default(),
             version: 0,
             problem_id: None,

@@ -164,7 +164,7 @@ pub type FastHash = BuildHasherDefault<IdentityHasher>;
 pub type FastMap<K, V> = HashMap<K, V, FastHash>;
 
 /// What happened to an incident (the `type` suffix of the CloudEvent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     Opened,
@@ -192,7 +192,7 @@ impl EventKind {
 
 /// One incident event. Its data is the incident as it stands after the call
 /// that produced it: render it with [`Engine::incident`] before the next call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct IncidentEvent {
     pub incident: IncidentId,
     pub kind: EventKind,

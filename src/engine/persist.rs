@@ -20,6 +20,8 @@ pub struct Changes {
     pub alerts: Vec<Fingerprint>,
     pub groups: Vec<Arc<str>>,
     pub incidents: Vec<IncidentId>,
+    /// Changed members (incident, position), stored one row each.
+    pub members: Vec<(IncidentId, u32)>,
     pub problems: Vec<crate::problems::state::ProblemId>,
     pub signatures: Vec<String>,
     /// Lines fed to the template miner, in order (appended to the store).
@@ -48,10 +50,18 @@ impl Engine {
 
     pub fn take_changes(&mut self) -> Changes {
         let (problems, signatures) = self.problems.take_dirty();
+        let incidents = self.incidents.take_dirty();
+        let mut members = Vec::new();
+        for id in &incidents {
+            if let Some(inc) = self.incidents.get_mut_untracked(id) {
+                members.extend(inc.take_changed_members().into_iter().map(|i| (*id, i)));
+            }
+        }
         let mut c = Changes {
             alerts: self.alerts.take_dirty(),
             groups: self.groups.take_dirty(),
-            incidents: self.incidents.take_dirty(),
+            incidents,
+            members,
             problems,
             signatures,
             mined: self.problems.take_mined(),
@@ -60,6 +70,7 @@ impl Engine {
         c.alerts.sort();
         c.groups.sort();
         c.incidents.sort();
+        c.members.sort();
         c
     }
 

@@ -31,15 +31,13 @@ impl IncidentId {
 
 impl Serialize for IncidentId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        crate::alert::serialize_id(self.0, self, s)
     }
 }
 
 impl<'de> Deserialize<'de> for IncidentId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        IncidentId::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid incident id {s:?}")))
+        crate::alert::deserialize_id(d, "incident id", IncidentId::parse, IncidentId)
     }
 }
 
@@ -187,8 +185,17 @@ pub struct Incident {
     /// Members currently firing: the incident resolves when this is 0 and
     /// no member flaps.
     pub firing: u32,
-    /// In join order; views sort them by first seen.
+    /// In join order; views sort them by first seen. Append-only: change
+    /// them through [`Incident::member_mut`] and [`Incident::push_member`],
+    /// which record what the store must rewrite. The store keeps one row per
+    /// member, not inside the incident, so a busy incident with thousands
+    /// of members costs one small row per change.
+    #[serde(skip)]
     pub members: Vec<Member>,
+    /// Positions in `members` changed since the store last took them
+    /// ([`Incident::take_changed_members`]); may repeat, bounded.
+    #[serde(skip)]
+    pub changed_members: Vec<u32>,
     /// fingerprint → position in `members` (derived, not persisted).
     #[serde(skip)]
     pub member_index: crate::engine::FastMap<Fingerprint, usize>,
@@ -208,19 +215,42 @@ impl Incident {
     /// The member for `fp`. Small incidents scan; large ones keep an index
     /// (rebuilt when stale, e.g. after loading from the store).
     pub fn member_mut(&mut self, fp: Fingerprint) -> Option<&mut Member> {
-        if self.members.len() <= SCAN_LIMIT {
-            return self.members.iter_mut().find(|m| m.fingerprint == fp);
-        }
-        if self.member_index.len() != self.members.len() {
-            self.member_index = self
-                .members
-                .iter()
-                .enumerate()
-                .map(|(i, m)| (m.fingerprint, i))
-                .collect();
-        }
-        let i = *self.member_index.get(&fp)?;
+        let i = if self.members.len() <= SCAN_LIMIT {
+            self.members.iter().position(|m| m.fingerprint == fp)?
+        } else {
+            if self.member_index.len() != self.members.len() {
+                self.member_index = self
+                    .members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| (m.fingerprint, i))
+                    .collect();
+            }
+            *self.member_index.get(&fp)?
+        };
+        self.mark_member(i);
         self.members.get_mut(i)
+    }
+
+    fn mark_member(&mut self, i: usize) {
+        let i = i as u32;
+        if self.changed_members.last() == Some(&i) {
+            return;
+        }
+        self.changed_members.push(i);
+        // Bounded even when nobody takes them (replay keeps no store).
+        if self.changed_members.len() > 2 * self.members.len() + 16 {
+            self.changed_members.sort_unstable();
+            self.changed_members.dedup();
+        }
+    }
+
+    /// Positions of the members changed since the last call, ascending.
+    pub fn take_changed_members(&mut self) -> Vec<u32> {
+        let mut v = std::mem::take(&mut self.changed_members);
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     pub fn member(&self, fp: Fingerprint) -> Option<&Member> {
@@ -244,5 +274,6 @@ impl Incident {
             self.member_index.insert(m.fingerprint, self.members.len());
         }
         self.members.push(m);
+        self.mark_member(self.members.len() - 1);
     }
 }

@@ -2,8 +2,9 @@
 
 use crate::alert::{Alert, AlertStatus, Labels, Signal, Timestamp};
 use crate::config::Config;
-use crate::engine::state::{IncidentId, IncidentStatus};
+use crate::engine::state::{Incident, IncidentId, IncidentStatus, Member};
 use crate::engine::{CommandError, Engine, EngineConfig, EventKind, IncidentEvent};
+use crate::store::codec;
 
 const T0: i64 = 1_767_607_200_000; // 2026-01-05T10:00:00Z
 
@@ -533,17 +534,17 @@ checkout = ["payments"]
                 let alerts: Vec<_> = e
                     .alerts
                     .values()
-                    .map(|a| serde_json::to_string(a).unwrap())
+                    .map(|a| codec::encode("t", a).unwrap())
                     .collect();
                 let groups: Vec<_> = e
                     .groups
                     .values()
-                    .map(|g| serde_json::to_string(g).unwrap())
+                    .map(|g| codec::encode("t", g).unwrap())
                     .collect();
                 let incs: Vec<_> = e
                     .incidents
                     .values()
-                    .map(|i| serde_json::to_string(i).unwrap())
+                    .map(|i| codec::encode("t", &(i, &i.members)).unwrap())
                     .collect();
                 let (clock, stats) = (e.clock(), e.stats().clone());
                 let ec = e.config().clone();
@@ -551,14 +552,19 @@ checkout = ["payments"]
                     ec,
                     alerts
                         .iter()
-                        .map(|s| serde_json::from_str(s).unwrap())
+                        .map(|s| codec::decode("t", &"k", s).unwrap())
                         .collect(),
                     groups
                         .iter()
-                        .map(|s| serde_json::from_str(s).unwrap())
+                        .map(|s| codec::decode("t", &"k", s).unwrap())
                         .collect(),
                     incs.iter()
-                        .map(|s| serde_json::from_str(s).unwrap())
+                        .map(|s| {
+                            let (mut i, m): (Incident, Vec<Member>) =
+                                codec::decode("t", &"k", s).unwrap();
+                            i.members = m;
+                            i
+                        })
                         .collect(),
                     clock,
                     stats,
@@ -702,29 +708,29 @@ fn problems_survive_restore() {
                 let alerts: Vec<_> = e
                     .alerts
                     .values()
-                    .map(|a| serde_json::to_string(a).unwrap())
+                    .map(|a| codec::encode("t", a).unwrap())
                     .collect();
                 let groups: Vec<_> = e
                     .groups
                     .values()
-                    .map(|g| serde_json::to_string(g).unwrap())
+                    .map(|g| codec::encode("t", g).unwrap())
                     .collect();
                 let incs: Vec<_> = e
                     .incidents
                     .values()
-                    .map(|i| serde_json::to_string(i).unwrap())
+                    .map(|i| codec::encode("t", &(i, &i.members)).unwrap())
                     .collect();
                 let probs: Vec<_> = e
                     .problems
                     .problems
                     .values()
-                    .map(|p| serde_json::to_string(p).unwrap())
+                    .map(|p| codec::encode("t", p).unwrap())
                     .collect();
                 let sigs: Vec<_> = e
                     .problems
                     .signatures
                     .values()
-                    .map(|s| serde_json::to_string(s).unwrap())
+                    .map(|s| codec::encode("t", s).unwrap())
                     .collect();
                 let mined = e.problems.take_mined();
                 let (clock, stats, ec) = (e.clock(), e.stats().clone(), e.config().clone());
@@ -732,14 +738,19 @@ fn problems_survive_restore() {
                     ec,
                     alerts
                         .iter()
-                        .map(|s| serde_json::from_str(s).unwrap())
+                        .map(|s| codec::decode("t", &"k", s).unwrap())
                         .collect(),
                     groups
                         .iter()
-                        .map(|s| serde_json::from_str(s).unwrap())
+                        .map(|s| codec::decode("t", &"k", s).unwrap())
                         .collect(),
                     incs.iter()
-                        .map(|s| serde_json::from_str(s).unwrap())
+                        .map(|s| {
+                            let (mut i, m): (Incident, Vec<Member>) =
+                                codec::decode("t", &"k", s).unwrap();
+                            i.members = m;
+                            i
+                        })
                         .collect(),
                     clock,
                     stats,
@@ -747,10 +758,10 @@ fn problems_survive_restore() {
                 e.restore_problems(
                     probs
                         .iter()
-                        .map(|s| serde_json::from_str(s).unwrap())
+                        .map(|s| codec::decode("t", &"k", s).unwrap())
                         .collect(),
                     sigs.iter()
-                        .map(|s| serde_json::from_str(s).unwrap())
+                        .map(|s| codec::decode("t", &"k", s).unwrap())
                         .collect(),
                     mined.iter().map(String::as_str),
                 );

@@ -75,6 +75,16 @@ impl<K: Eq + Hash + Clone, V, S: BuildHasher + Default + Clone> Tracked<K, V, S>
         self.map.get_mut(k)
     }
 
+    /// Mutable access that is not a change to persist (bookkeeping of
+    /// the persistence itself).
+    pub(crate) fn get_mut_untracked<Q>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.get_mut(k)
+    }
+
     pub fn contains_key<Q>(&self, k: &Q) -> bool
     where
         K: Borrow<Q>,

@@ -26,11 +26,12 @@ use crate::alert::Timestamp;
 use crate::config::{Assignment, Config};
 use crate::engine::state::IncidentId;
 use crate::engine::{Engine, IncidentEvent};
+use crate::kafka::merge::{Merge, PartitionKey};
 use crate::kafka::{consumer_config, events, Health, KafkaError};
 use crate::metrics::Metrics;
 use crate::problems::state::{KnownError, ProblemId};
 use crate::read_model::ReadModel;
-use crate::store::{BatchWrite, Offsets, OutboxEntry, Store};
+use crate::store::{BatchWrite, Offsets, OutboxEntry, PayloadKind, Store};
 
 /// A command from the API, applied on the pipeline thread through the same
 /// store transaction as Kafka input (one write path). The reply is sent
@@ -103,6 +104,18 @@ impl rdkafka::ClientContext for QuietEof {
 
 impl rdkafka::consumer::ConsumerContext for QuietEof {}
 
+/// Records buffered for the merge at most (a full buffer releases records
+/// even if a partition is silent).
+const MERGE_BUFFER: usize = 50_000;
+
+/// What one poll of the consumer gave.
+enum Polled {
+    Record,
+    Eof,
+    Error,
+    Nothing,
+}
+
 pub struct Pipeline {
     pub engine: Engine,
     pub store: Arc<Store>,
@@ -116,12 +129,10 @@ pub struct Pipeline {
     pub read_model: Arc<ReadModel>,
     /// Engine counters at the last metrics update (to export deltas).
     last_stats: crate::engine::Stats,
-    /// Records fetched but not yet applied, per partition (the merge).
-    buffers: BTreeMap<(String, i32), std::collections::VecDeque<OwnedMessage>>,
-    /// Partitions at their end since their last record.
-    eof: std::collections::BTreeSet<(String, i32)>,
-    assigned_cache: std::cell::RefCell<Vec<(String, i32)>>,
-    assigned_at: std::cell::Cell<Option<Instant>>,
+    /// Records fetched but not yet applied (the timestamp merge).
+    merge: Merge<OwnedMessage>,
+    /// When the assignment was last read from the client.
+    assigned_at: Option<Instant>,
     /// Embedded broker: stored offsets past the end mean the in-process
     /// broker restarted empty, so restart those partitions from zero.
     pub embedded: bool,
@@ -160,10 +171,8 @@ impl Pipeline {
             metrics,
             read_model,
             last_stats,
-            buffers: BTreeMap::new(),
-            eof: Default::default(),
-            assigned_cache: Default::default(),
-            assigned_at: Default::default(),
+            merge: Merge::default(),
+            assigned_at: None,
             embedded,
         })
     }
@@ -317,19 +326,18 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Up to `batch_max` records, in timestamp order across partitions.
+    /// Up to `batch_max` records, in timestamp order across partitions
+    /// (see [`Merge`]).
     ///
-    /// One engine clock serves every assigned partition, so records are
-    /// released by a k-way merge: the oldest buffered record goes first, and
-    /// only while every assigned partition has a record buffered or is at its
-    /// end (librdkafka's partition EOF). A partition reading its backlog
-    /// therefore cannot run the clock ahead of the others. If a partition
-    /// stays silent while others fill the buffer (`MERGE_BUFFER` records, or
-    /// `MERGE_WAIT`), records are released anyway, oldest first.
+    /// Everything librdkafka has already fetched is taken without waiting
+    /// (up to `MERGE_BUFFER` records), so a backlog is consumed in full-size
+    /// batches; with no backlog the batch closes after `batch_linger`. If a
+    /// partition stays silent while others have records (`MERGE_WAIT`, or the
+    /// buffer is full), records are released anyway, oldest first.
     fn poll_batch(&mut self) -> Vec<OwnedMessage> {
-        const MERGE_BUFFER: usize = 20_000;
         const MERGE_WAIT: Duration = Duration::from_millis(500);
         let max = self.cfg.kafka.batch_max;
+        let cap = MERGE_BUFFER.max(2 * max);
         let linger = self.cfg.kafka.batch_linger.0;
         let first_wait = self
             .cfg
@@ -337,110 +345,122 @@ impl Pipeline {
             .tick_interval
             .0
             .min(Duration::from_millis(200));
+        self.refresh_assignment();
         let started = Instant::now();
-        let mut deadline: Option<Instant> = None;
+        let mut linger_until: Option<Instant> = None;
         loop {
-            let buffered: usize = self.buffers.values().map(|b| b.len()).sum();
-            let ready = self.merge_ready();
+            if !self.fetch(cap, Duration::ZERO) {
+                break;
+            }
+            let buffered = self.merge.buffered();
+            if buffered >= cap {
+                break;
+            }
+            let ready = self.merge.ready();
             if ready && buffered >= max {
                 break;
             }
-            if buffered >= MERGE_BUFFER || (buffered > 0 && started.elapsed() >= MERGE_WAIT) {
-                break;
-            }
-            let wait = match deadline {
-                None if buffered > 0 => Duration::from_millis(10),
-                None => first_wait,
-                Some(d) => d.saturating_duration_since(Instant::now()),
-            };
-            match self.consumer.poll(wait) {
-                Some(Ok(m)) => {
-                    self.health.broker_ok.store(true, Ordering::Relaxed);
-                    let key = (m.topic().to_string(), m.partition());
-                    self.eof.remove(&key);
-                    self.buffers.entry(key).or_default().push_back(m.detach());
-                    deadline.get_or_insert_with(|| Instant::now() + linger);
-                }
-                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                    for t in &self.cfg.kafka.alert_topics {
-                        self.eof.insert((t.clone(), p));
-                    }
-                }
-                Some(Err(e)) => {
-                    // Not knowing the broker's state, we are not caught up:
-                    // no wall-clock tick until a partition says EOF again.
-                    warn!(error = %e, "consumer error");
-                    self.eof.clear();
+            let wait = if buffered == 0 {
+                first_wait
+            } else {
+                let until = *linger_until.get_or_insert_with(|| Instant::now() + linger);
+                let now = Instant::now();
+                if (ready && now >= until) || now.duration_since(started) >= MERGE_WAIT {
                     break;
                 }
-                None => {
-                    if buffered == 0 || self.merge_ready() {
+                until
+                    .saturating_duration_since(now)
+                    .clamp(Duration::from_millis(1), Duration::from_millis(10))
+            };
+            match self.poll_one(wait) {
+                Polled::Record | Polled::Eof => {}
+                Polled::Error => break,
+                Polled::Nothing => {
+                    if buffered == 0 || self.merge.ready() {
                         break;
                     }
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) && self.merge_ready() {
-                break;
-            }
         }
+        let force = !self.merge.ready();
         let mut out = Vec::new();
-        let force = !self.merge_ready();
         while out.len() < max {
-            if !force && !self.merge_ready() {
-                break;
-            }
-            // The partition whose head record is oldest (ties: topic, partition).
-            let next = self
-                .buffers
-                .iter()
-                .filter_map(|(k, b)| {
-                    b.front()
-                        .map(|m| (m.timestamp().to_millis().unwrap_or(i64::MAX), k.clone()))
-                })
-                .min();
-            let Some((_, key)) = next else { break };
-            if let Some(m) = self.buffers.get_mut(&key).and_then(|b| b.pop_front()) {
-                out.push(m);
+            let Some(m) = self.merge.pop() else { break };
+            out.push(m);
+            if !force && !self.merge.ready() {
+                // The partition just taken from has nothing more buffered:
+                // take what has arrived since, and stop if it still has none.
+                if !self.fetch(cap, Duration::ZERO) || !self.merge.ready() {
+                    break;
+                }
             }
         }
-        let buffered: usize = self.buffers.values().map(|b| b.len()).sum();
-        let all_eof = self.assigned().iter().all(|k| self.eof.contains(k));
-        self.health.caught_up.store(
-            buffered == 0 && all_eof && out.is_empty(),
-            Ordering::Relaxed,
-        );
+        self.health
+            .caught_up
+            .store(out.is_empty() && self.merge.caught_up(), Ordering::Relaxed);
         out
     }
 
-    /// Assigned partitions (manual assignment or the group's current
-    /// share), read from the client at most every 100 ms.
-    fn assigned(&self) -> std::cell::Ref<'_, Vec<(String, i32)>> {
-        let stale = self
-            .assigned_at
-            .get()
-            .is_none_or(|t| t.elapsed() >= Duration::from_millis(100));
-        if stale {
-            let now: Vec<(String, i32)> = self
-                .consumer
-                .assignment()
-                .map(|a| {
-                    a.elements()
-                        .iter()
-                        .map(|e| (e.topic().to_string(), e.partition()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            *self.assigned_cache.borrow_mut() = now;
-            self.assigned_at.set(Some(Instant::now()));
+    /// Buffers what librdkafka holds, waiting at most `wait` for the first
+    /// record, until the buffer holds `cap`. False on a consumer error.
+    fn fetch(&mut self, cap: usize, wait: Duration) -> bool {
+        let mut wait = wait;
+        while self.merge.buffered() < cap {
+            match self.poll_one(wait) {
+                Polled::Record | Polled::Eof => wait = Duration::ZERO,
+                Polled::Nothing => return true,
+                Polled::Error => return false,
+            }
         }
-        self.assigned_cache.borrow()
+        true
     }
 
-    /// Every assigned partition has a record buffered or is at its end.
-    fn merge_ready(&self) -> bool {
-        self.assigned()
-            .iter()
-            .all(|k| self.buffers.get(k).is_some_and(|b| !b.is_empty()) || self.eof.contains(k))
+    fn poll_one(&mut self, wait: Duration) -> Polled {
+        match self.consumer.poll(wait) {
+            Some(Ok(m)) => {
+                self.health.broker_ok.store(true, Ordering::Relaxed);
+                self.merge.push(m.topic(), m.partition(), m.detach());
+                Polled::Record
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                // The error names only the partition number.
+                for t in &self.cfg.kafka.alert_topics {
+                    self.merge.mark_eof(t, p);
+                }
+                Polled::Eof
+            }
+            Some(Err(e)) => {
+                // Not knowing the broker's state, we are not caught up:
+                // no wall-clock tick until a partition says EOF again.
+                warn!(error = %e, "consumer error");
+                self.merge.clear_eof();
+                Polled::Error
+            }
+            None => Polled::Nothing,
+        }
+    }
+
+    /// Reads the assigned partitions (manual assignment or the group's
+    /// current share) from the client, at most every 100 ms.
+    fn refresh_assignment(&mut self) {
+        if self
+            .assigned_at
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
+            return;
+        }
+        let now: Vec<PartitionKey> = self
+            .consumer
+            .assignment()
+            .map(|a| {
+                a.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.merge.set_assigned(&now);
+        self.assigned_at = Some(Instant::now());
     }
 
     fn command(
@@ -592,11 +612,11 @@ impl Pipeline {
 
     /// Applies one record unless it was already applied.
     fn apply(&mut self, m: &OwnedMessage, write: &mut BatchWrite, events: &mut Vec<IncidentEvent>) {
-        let key = (m.topic().to_string(), m.partition());
-        if !self.assigned().contains(&key) {
+        if !self.merge.is_assigned(m.topic(), m.partition()) {
             // Revoked while buffered: its new owner applies it.
             return;
         }
+        let key = (m.topic().to_string(), m.partition());
         let next = write
             .offsets
             .get(&key)
@@ -657,6 +677,7 @@ impl Pipeline {
                         m.offset().to_string().into_bytes(),
                     ),
                 ],
+                kind: PayloadKind::Message,
                 payload: payload.to_vec(),
             });
         }
@@ -675,17 +696,34 @@ impl Pipeline {
                     topic: self.cfg.kafka.incident_topic.clone(),
                     key: ev.problem.to_string().into_bytes(),
                     headers: Vec::new(),
+                    kind: PayloadKind::Message,
                     payload: events::render_problem(&ev, p),
                 });
             }
         }
         for ev in events {
             if let Some(inc) = self.engine.incident(ev.incident) {
+                let payload = match events::snapshot(ev, inc) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // Not expected (plain data); the JSON is sent instead.
+                        error!(error = %e, incident = %ev.incident, "incident snapshot failed");
+                        write.outbox.push(OutboxEntry {
+                            topic: self.cfg.kafka.incident_topic.clone(),
+                            key: ev.incident.to_string().into_bytes(),
+                            headers: Vec::new(),
+                            kind: PayloadKind::Message,
+                            payload: events::render(ev, inc),
+                        });
+                        continue;
+                    }
+                };
                 write.outbox.push(OutboxEntry {
                     topic: self.cfg.kafka.incident_topic.clone(),
                     key: ev.incident.to_string().into_bytes(),
                     headers: Vec::new(),
-                    payload: events::render(ev, inc),
+                    kind: PayloadKind::IncidentSnapshot,
+                    payload,
                 });
             }
         }
@@ -758,7 +796,7 @@ impl Pipeline {
         if !reachable || !caught_up {
             // Caught-up otherwise comes from partition EOFs (poll_batch); a
             // broker we cannot reach, or one with more data, overrides them.
-            self.eof.clear();
+            self.merge.clear_eof();
             self.health.caught_up.store(false, Ordering::Relaxed);
         }
         if let Ok(mut l) = self.health.lag.lock() {

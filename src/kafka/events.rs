@@ -8,8 +8,9 @@
 use serde::Serialize;
 
 use crate::alert::Timestamp;
-use crate::engine::state::Incident;
+use crate::engine::state::{Incident, Member};
 use crate::engine::IncidentEvent;
+use crate::store::StoreError;
 
 pub const SOURCE: &str = "correlator";
 
@@ -80,6 +81,46 @@ pub fn render(ev: &IncidentEvent, incident: &Incident) -> Vec<u8> {
     )
 }
 
+/// The event and the incident as they stand now, in the store's binary
+/// encoding, LZ4-compressed: what the outbox keeps instead of the JSON,
+/// which the publisher renders ([`render_snapshot`]) off the pipeline
+/// thread. An event carries every member with its labels, so events are
+/// most of what a busy batch writes; members repeat label names and values,
+/// and compress several times over. Rendering is a pure function of the
+/// snapshot, so a re-publish gives the same bytes.
+pub fn snapshot(ev: &IncidentEvent, incident: &Incident) -> Result<Vec<u8>, StoreError> {
+    let raw = crate::store::codec::encode_compact("outbox", &(ev, incident, &incident.members))?;
+    let mut out = Vec::with_capacity(4 + raw.len() / 3);
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&lz4_flex::block::compress(&raw));
+    Ok(out)
+}
+
+/// Snapshots larger than this are refused as corrupt (an event is a few
+/// KiB per member).
+const SNAPSHOT_MAX: usize = 256 << 20;
+
+/// The event JSON of a [`snapshot`].
+pub fn render_snapshot(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        table: "outbox",
+        key: "incident snapshot".into(),
+        reason,
+    };
+    let (len, body) = bytes
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("truncated".into()))?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if len > SNAPSHOT_MAX {
+        return Err(corrupt(format!("claims {len} bytes")));
+    }
+    let raw = lz4_flex::block::decompress(body, len).map_err(|e| corrupt(e.to_string()))?;
+    let (ev, mut incident, members): (IncidentEvent, Incident, Vec<Member>) =
+        crate::store::codec::decode("outbox", &"incident snapshot", &raw)?;
+    incident.members = members;
+    Ok(render(&ev, &incident))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +157,29 @@ mod tests {
             regex::Regex::new(schema["properties"]["id"]["pattern"].as_str().unwrap()).unwrap();
         assert!(re.is_match(v["id"].as_str().unwrap()), "{}", v["id"]);
         assert_eq!(v["data"]["version"], 1);
+    }
+
+    #[test]
+    fn a_rendered_snapshot_equals_the_event_rendered_at_once() {
+        let toml = "[[rules]]\nname = \"svc\"\ngroup_by = [\"service\"]\n";
+        let cfg = crate::config::Config::parse(toml, "t.toml").unwrap();
+        let mut e = crate::engine::Engine::new(crate::engine::EngineConfig::compile(&cfg).unwrap());
+        let t = Timestamp(1_767_607_200_000);
+        e.handle(br#"{"labels":{"alertname":"Down","service":"api"}}"#, t);
+        let out = e.handle(
+            br#"{"labels":{"alertname":"Slow","service":"api","zone":"\u00e9\"x"}}"#,
+            t.plus(std::time::Duration::from_secs(1)),
+        );
+        let ev = out.events[0];
+        let inc = e.incident(ev.incident).unwrap();
+        assert!(inc.members.len() >= 2, "{inc:?}");
+        let direct = render(&ev, inc);
+        let deferred = render_snapshot(&snapshot(&ev, inc).unwrap()).unwrap();
+        assert_eq!(
+            String::from_utf8(deferred).unwrap(),
+            String::from_utf8(direct).unwrap()
+        );
+        assert!(render_snapshot(b"\x01\x02").is_err());
+        assert!(render_snapshot(b"\xff\xff\xff\xff\x00").is_err());
     }
 }

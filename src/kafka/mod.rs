@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod demo;
 pub mod embedded;
 pub mod events;
+pub mod merge;
 pub mod publisher;
 pub mod tools;
 

@@ -12,8 +12,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::{debug, warn};
 
 use crate::config::KafkaConfig;
-use crate::kafka::{producer_config, Health, KafkaError};
-use crate::store::Store;
+use crate::kafka::{events, producer_config, Health, KafkaError};
+use crate::store::{PayloadKind, Store};
 
 const BATCH: usize = 1000;
 
@@ -82,10 +82,20 @@ impl Publisher {
     /// Sends one batch; returns how many were delivered and deleted.
     async fn publish_some(&self) -> Result<usize, String> {
         let store = self.store.clone();
-        let batch = tokio::task::spawn_blocking(move || store.outbox_batch(BATCH))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        // Incident snapshots become their event JSON here, off the pipeline.
+        let batch = tokio::task::spawn_blocking(move || {
+            let mut batch = store.outbox_batch(BATCH)?;
+            for (_, e) in &mut batch {
+                if e.kind == PayloadKind::IncidentSnapshot {
+                    e.payload = events::render_snapshot(&e.payload)?;
+                    e.kind = PayloadKind::Message;
+                }
+            }
+            Ok::<_, crate::store::StoreError>(batch)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
         if batch.is_empty() {
             self.health.outbox_backlog.store(0, Ordering::Relaxed);
             return Ok(0);

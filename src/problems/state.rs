@@ -27,15 +27,13 @@ impl ProblemId {
 
 impl Serialize for ProblemId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        crate::alert::serialize_id(self.0, self, s)
     }
 }
 
 impl<'de> Deserialize<'de> for ProblemId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        ProblemId::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid problem id {s:?}")))
+        crate::alert::deserialize_id(d, "problem id", ProblemId::parse, ProblemId)
     }
 }
 

@@ -8,8 +8,10 @@
 //! it caused is durable and the publisher delivers it.
 //!
 //! - [`tables`]: table definitions and key encodings.
+//! - [`codec`]: how entity values are encoded; the format version.
 //! - [`outbox`]: the outbox entry format.
 
+pub mod codec;
 pub mod outbox;
 pub mod tables;
 
@@ -18,11 +20,12 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-use crate::alert::Timestamp;
+use crate::alert::{Fingerprint, Timestamp};
 use crate::engine::persist::Changes;
-use crate::engine::state::{AlertState, Group, Incident, IncidentId};
+use crate::engine::state::{AlertState, Group, Incident, IncidentId, Member};
 use crate::engine::{Engine, EngineConfig, Stats};
-pub use outbox::OutboxEntry;
+use crate::problems::state::ProblemId;
+pub use outbox::{OutboxEntry, PayloadKind};
 use tables::*;
 
 /// Why a store operation failed. Messages name the file and table.
@@ -44,6 +47,10 @@ pub enum StoreError {
         context: &'static str,
         source: redb::Error,
     },
+    #[error("store table {table}: cannot encode a value: {reason}")]
+    Encode { table: &'static str, reason: String },
+    #[error("store {path}: written by a newer correlator (format {found}; this build reads up to {FORMAT})", FORMAT = codec::FORMAT)]
+    NewerFormat { path: PathBuf, found: u32 },
     #[error("store table {table}, key {key}: corrupt entry: {reason}")]
     Corrupt {
         table: &'static str,
@@ -101,6 +108,8 @@ impl Store {
             r!("open problems", tx.open_table(PROBLEMS))?;
             r!("open signatures", tx.open_table(SIGNATURES))?;
             r!("open mined", tx.open_table(MINED))?;
+            r!("open members", tx.open_table(MEMBERS))?;
+            migrate(&tx, path)?;
         }
         r!("commit", tx.commit())?;
         Ok(Store {
@@ -116,66 +125,34 @@ impl Store {
     /// Rebuilds the engine from the stored state.
     pub fn load_engine(&self, cfg: EngineConfig) -> Result<Engine, StoreError> {
         let tx = r!("begin read", self.db.begin_read())?;
-        let mut alerts = Vec::new();
-        for item in r!(
-            "iter alerts",
-            r!("open alerts", tx.open_table(ALERTS))?.iter()
-        )? {
-            let (k, v) = r!("read alerts", item)?;
-            alerts.push(decode_json::<AlertState>(
-                "alerts",
-                &k.value().to_string(),
-                v.value(),
-            )?);
-        }
-        let mut groups = Vec::new();
-        for item in r!(
-            "iter groups",
-            r!("open groups", tx.open_table(GROUPS))?.iter()
-        )? {
-            let (k, v) = r!("read groups", item)?;
-            groups.push(decode_json::<Group>("groups", k.value(), v.value())?);
-        }
+        let alerts =
+            read_all::<u64, AlertState>(&tx, ALERTS, "alerts", |k| Fingerprint(k).to_string())?;
+        let groups = read_all::<&str, Group>(&tx, GROUPS, "groups", str::to_string)?;
+        let members = r!("open members", tx.open_table(MEMBERS))?;
         let mut incidents = Vec::new();
         for item in r!(
             "iter incidents",
             r!("open incidents", tx.open_table(INCIDENTS))?.iter()
         )? {
             let (k, v) = r!("read incidents", item)?;
-            let inc = decode_json::<Incident>(
-                "incidents",
-                &IncidentId(k.value()).to_string(),
-                v.value(),
-            )?;
+            let id = IncidentId(k.value());
+            let mut inc: Incident = codec::decode("incidents", &id, v.value())?;
             if !inc.status.is_final() {
+                inc.members = read_members(&members, id)?;
                 incidents.push(inc);
             }
         }
         let meta = r!("open meta", tx.open_table(META))?;
         let clock = match r!("read meta", meta.get(META_CLOCK))? {
-            Some(v) => Timestamp(decode_json::<i64>("meta", META_CLOCK, v.value())?),
+            Some(v) => Timestamp(codec::decode_json::<i64>("meta", &META_CLOCK, v.value())?),
             None => Timestamp(0),
         };
         let stats = match r!("read meta", meta.get(META_STATS))? {
-            Some(v) => decode_json::<Stats>("meta", META_STATS, v.value())?,
+            Some(v) => codec::decode_json::<Stats>("meta", &META_STATS, v.value())?,
             None => Stats::default(),
         };
-        let mut problems = Vec::new();
-        for item in r!(
-            "iter problems",
-            r!("open problems", tx.open_table(PROBLEMS))?.iter()
-        )? {
-            let (k, v) = r!("read problems", item)?;
-            problems.push(decode_json("problems", &k.value().to_string(), v.value())?);
-        }
-        let mut signatures = Vec::new();
-        for item in r!(
-            "iter signatures",
-            r!("open signatures", tx.open_table(SIGNATURES))?.iter()
-        )? {
-            let (k, v) = r!("read signatures", item)?;
-            signatures.push(decode_json("signatures", k.value(), v.value())?);
-        }
+        let problems = read_all::<u64, _>(&tx, PROBLEMS, "problems", |k| ProblemId(k).to_string())?;
+        let signatures = read_all::<&str, _>(&tx, SIGNATURES, "signatures", str::to_string)?;
         let mut mined = Vec::new();
         for item in r!("iter mined", r!("open mined", tx.open_table(MINED))?.iter())? {
             let (_, v) = r!("read mined", item)?;
@@ -227,12 +204,14 @@ impl Store {
         batch: &BatchWrite,
     ) -> Result<(), StoreError> {
         let tx = r!("begin", self.db.begin_write())?;
+        let mut buf = Vec::with_capacity(1024);
         {
             let mut t = r!("open alerts", tx.open_table(ALERTS))?;
             for fp in &changes.alerts {
                 match engine.alert(*fp) {
                     Some(a) => {
-                        r!("write alerts", t.insert(fp.0, encode_json(a).as_slice()))?;
+                        codec::encode_into(&mut buf, "alerts", a)?;
+                        r!("write alerts", t.insert(fp.0, buf.as_slice()))?;
                     }
                     None => {
                         r!("delete alerts", t.remove(fp.0))?;
@@ -243,7 +222,8 @@ impl Store {
             for key in &changes.groups {
                 match engine.group(key) {
                     Some(g) => {
-                        r!("write groups", t.insert(&**key, encode_json(g).as_slice()))?;
+                        codec::encode_into(&mut buf, "groups", g)?;
+                        r!("write groups", t.insert(&**key, buf.as_slice()))?;
                     }
                     None => {
                         r!("delete groups", t.remove(&**key))?;
@@ -254,23 +234,33 @@ impl Store {
             for id in &changes.incidents {
                 // Incidents are never deleted: closed ones stay for the API.
                 if let Some(i) = engine.incident(*id) {
-                    r!("write incidents", t.insert(id.0, encode_json(i).as_slice()))?;
+                    codec::encode_into(&mut buf, "incidents", i)?;
+                    r!("write incidents", t.insert(id.0, buf.as_slice()))?;
+                }
+            }
+            let mut t = r!("open members", tx.open_table(MEMBERS))?;
+            for (id, pos) in &changes.members {
+                let member = engine
+                    .incident(*id)
+                    .and_then(|i| i.members.get(*pos as usize));
+                if let Some(m) = member {
+                    codec::encode_into(&mut buf, "members", m)?;
+                    r!("write members", t.insert((id.0, *pos), buf.as_slice()))?;
                 }
             }
             let mut t = r!("open problems", tx.open_table(PROBLEMS))?;
             for id in &changes.problems {
                 if let Some(p) = engine.problem(*id) {
-                    r!("write problems", t.insert(id.0, encode_json(p).as_slice()))?;
+                    codec::encode_into(&mut buf, "problems", p)?;
+                    r!("write problems", t.insert(id.0, buf.as_slice()))?;
                 }
             }
             let mut t = r!("open signatures", tx.open_table(SIGNATURES))?;
             for key in &changes.signatures {
                 match engine.problem_signature(key) {
                     Some(s) => {
-                        r!(
-                            "write signatures",
-                            t.insert(key.as_str(), encode_json(s).as_slice())
-                        )?;
+                        codec::encode_into(&mut buf, "signatures", s)?;
+                        r!("write signatures", t.insert(key.as_str(), buf.as_slice()))?;
                     }
                     None => {
                         r!("delete signatures", t.remove(key.as_str()))?;
@@ -294,7 +284,7 @@ impl Store {
             }
             let mut meta = r!("open meta", tx.open_table(META))?;
             let mut seq = match r!("read meta", meta.get(META_OUTBOX_SEQ))? {
-                Some(v) => decode_json::<u64>("meta", META_OUTBOX_SEQ, v.value())?,
+                Some(v) => codec::decode_json::<u64>("meta", &META_OUTBOX_SEQ, v.value())?,
                 None => 0,
             };
             let mut ob = r!("open outbox", tx.open_table(OUTBOX))?;
@@ -357,8 +347,13 @@ impl Store {
     pub fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         let tx = r!("begin read", self.db.begin_read())?;
         let t = r!("open incidents", tx.open_table(INCIDENTS))?;
+        let members = r!("open members", tx.open_table(MEMBERS))?;
         match r!("read incidents", t.get(id.0))? {
-            Some(v) => Ok(Some(decode_json("incidents", &id.to_string(), v.value())?)),
+            Some(v) => {
+                let mut inc: Incident = codec::decode("incidents", &id, v.value())?;
+                inc.members = read_members(&members, id)?;
+                Ok(Some(inc))
+            }
             None => Ok(None),
         }
     }
@@ -367,18 +362,216 @@ impl Store {
     pub fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
         let tx = r!("begin read", self.db.begin_read())?;
         let t = r!("open incidents", tx.open_table(INCIDENTS))?;
+        let members = r!("open members", tx.open_table(MEMBERS))?;
         let mut out = Vec::new();
         for item in r!("iter incidents", t.iter())? {
             let (k, v) = r!("read incidents", item)?;
-            out.push(decode_json::<Incident>(
-                "incidents",
-                &IncidentId(k.value()).to_string(),
-                v.value(),
-            )?);
+            let id = IncidentId(k.value());
+            let mut inc: Incident = codec::decode("incidents", &id, v.value())?;
+            inc.members = read_members(&members, id)?;
+            out.push(inc);
         }
         out.sort_by_key(|i| (i.opened_at, i.id));
         Ok(out)
     }
+}
+
+/// Every value of a table, decoded; `show` prints a key for errors.
+fn read_all<K, T>(
+    tx: &redb::ReadTransaction,
+    def: redb::TableDefinition<K, &[u8]>,
+    table: &'static str,
+    show: impl Fn(K::SelfType<'_>) -> String,
+) -> Result<Vec<T>, StoreError>
+where
+    K: redb::Key + 'static,
+    T: serde::de::DeserializeOwned,
+{
+    let mut out = Vec::new();
+    for item in r!("iter", r!("open", tx.open_table(def))?.iter())? {
+        let (k, v) = r!("read", item)?;
+        out.push(codec::decode(table, &show(k.value()), v.value())?);
+    }
+    Ok(out)
+}
+
+/// An incident's members, in join order (positions must be 0, 1, 2, …).
+fn read_members(
+    t: &impl ReadableTable<(u64, u32), &'static [u8]>,
+    id: IncidentId,
+) -> Result<Vec<Member>, StoreError> {
+    let mut out = Vec::new();
+    for item in r!("iter members", t.range((id.0, 0)..=(id.0, u32::MAX)))? {
+        let (k, v) = r!("read members", item)?;
+        let (_, pos) = k.value();
+        let key = format!("{id}/{pos}");
+        if pos as usize != out.len() {
+            return Err(StoreError::Corrupt {
+                table: "members",
+                key,
+                reason: format!("expected position {}", out.len()),
+            });
+        }
+        out.push(codec::decode("members", &key, v.value())?);
+    }
+    Ok(out)
+}
+
+/// Brings a store written by an older build to [`codec::FORMAT`], in the
+/// open transaction: format 1 held JSON values, members inside incidents.
+fn migrate(tx: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    let mut meta = r!("open meta", tx.open_table(META))?;
+    let found = match r!("read meta", meta.get(META_FORMAT))? {
+        Some(v) => codec::decode_json::<u32>("meta", &META_FORMAT, v.value())?,
+        None => {
+            let has_data = !r!("len alerts", r!("open", tx.open_table(ALERTS))?.is_empty())?
+                || !r!(
+                    "len incidents",
+                    r!("open", tx.open_table(INCIDENTS))?.is_empty()
+                )?
+                || !r!(
+                    "len problems",
+                    r!("open", tx.open_table(PROBLEMS))?.is_empty()
+                )?
+                || !r!("len groups", r!("open", tx.open_table(GROUPS))?.is_empty())?;
+            if has_data {
+                1
+            } else {
+                codec::FORMAT
+            }
+        }
+    };
+    if found > codec::FORMAT {
+        return Err(StoreError::NewerFormat {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    if found == 1 {
+        tracing::info!(path = %path.display(), "migrating store from format 1 (JSON values) to {}", codec::FORMAT);
+        recode_json::<AlertState>(tx, ALERTS, "alerts")?;
+        recode_json_str::<Group>(tx, GROUPS, "groups")?;
+        recode_json::<crate::problems::state::Problem>(tx, PROBLEMS, "problems")?;
+        recode_json_str::<crate::problems::state::Signature>(tx, SIGNATURES, "signatures")?;
+        migrate_incidents(tx)?;
+        migrate_outbox(tx)?;
+    }
+    r!(
+        "write meta",
+        meta.insert(META_FORMAT, encode_json(&codec::FORMAT).as_slice())
+    )?;
+    Ok(())
+}
+
+/// Re-encodes every JSON value of a u64-keyed table in the current format.
+fn recode_json<T>(
+    tx: &redb::WriteTransaction,
+    def: redb::TableDefinition<u64, &[u8]>,
+    table: &'static str,
+) -> Result<(), StoreError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut t = r!("open", tx.open_table(def))?;
+    let mut all = Vec::new();
+    for item in r!("iter", t.iter())? {
+        let (k, v) = r!("read", item)?;
+        all.push((k.value(), recode::<T>(table, &k.value(), v.value())?));
+    }
+    for (k, v) in all {
+        r!("rewrite", t.insert(k, v.as_slice()))?;
+    }
+    Ok(())
+}
+
+/// [`recode_json`] for a table keyed by strings.
+fn recode_json_str<T>(
+    tx: &redb::WriteTransaction,
+    def: redb::TableDefinition<&str, &[u8]>,
+    table: &'static str,
+) -> Result<(), StoreError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut t = r!("open", tx.open_table(def))?;
+    let mut all = Vec::new();
+    for item in r!("iter", t.iter())? {
+        let (k, v) = r!("read", item)?;
+        all.push((
+            k.value().to_string(),
+            recode::<T>(table, &k.value(), v.value())?,
+        ));
+    }
+    for (k, v) in all {
+        r!("rewrite", t.insert(k.as_str(), v.as_slice()))?;
+    }
+    Ok(())
+}
+
+fn recode<T>(
+    table: &'static str,
+    key: &dyn std::fmt::Display,
+    json: &[u8],
+) -> Result<Vec<u8>, StoreError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let value: T = codec::decode_json(table, key, json)?;
+    codec::encode(table, &value)
+}
+
+/// Format 1 incidents carried their members; they move to `members`.
+fn migrate_incidents(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct WithMembers {
+        #[serde(default)]
+        members: Vec<Member>,
+    }
+    let mut t = r!("open incidents", tx.open_table(INCIDENTS))?;
+    let mut m = r!("open members", tx.open_table(MEMBERS))?;
+    let mut all = Vec::new();
+    for item in r!("iter incidents", t.iter())? {
+        let (k, v) = r!("read incidents", item)?;
+        let id = IncidentId(k.value());
+        let inc: Incident = codec::decode_json("incidents", &id, v.value())?;
+        let members: WithMembers = codec::decode_json("incidents", &id, v.value())?;
+        all.push((inc, members.members));
+    }
+    for (inc, members) in all {
+        r!(
+            "rewrite incidents",
+            t.insert(inc.id.0, codec::encode("incidents", &inc)?.as_slice())
+        )?;
+        for (pos, member) in members.iter().enumerate() {
+            r!(
+                "write members",
+                m.insert(
+                    (inc.id.0, pos as u32),
+                    codec::encode("members", member)?.as_slice()
+                )
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Format 1 outbox entries had no payload kind byte.
+fn migrate_outbox(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut t = r!("open outbox", tx.open_table(OUTBOX))?;
+    let mut all = Vec::new();
+    for item in r!("iter outbox", t.iter())? {
+        let (k, v) = r!("read outbox", item)?;
+        let e = OutboxEntry::decode_v1(v.value()).map_err(|reason| StoreError::Corrupt {
+            table: "outbox",
+            key: k.value().to_string(),
+            reason,
+        })?;
+        all.push((k.value(), e.encode()));
+    }
+    for (k, v) in all {
+        r!("rewrite outbox", t.insert(k, v.as_slice()))?;
+    }
+    Ok(())
 }
 
 fn encode_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
@@ -386,14 +579,147 @@ fn encode_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-fn decode_json<T: serde::de::DeserializeOwned>(
-    table: &'static str,
-    key: &str,
-    v: &[u8],
-) -> Result<T, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
-        table,
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::time::Duration;
+
+    fn engine() -> Engine {
+        let toml = "[[rules]]\nname = \"svc\"\ngroup_by = [\"service\"]\n";
+        let cfg = Config::parse(toml, "t.toml").unwrap();
+        let mut e = Engine::new(EngineConfig::compile(&cfg).unwrap());
+        e.set_tracking(true);
+        e
+    }
+
+    fn config() -> EngineConfig {
+        engine().config().clone()
+    }
+
+    fn alert(n: usize) -> Vec<u8> {
+        format!(r#"{{"labels":{{"alertname":"Down","service":"api","pod":"p{n}"}}}}"#).into_bytes()
+    }
+
+    const T0: Timestamp = Timestamp(1_767_607_200_000);
+
+    fn at(s: u64) -> Timestamp {
+        T0.plus(Duration::from_secs(s))
+    }
+
+    #[test]
+    fn members_are_stored_one_row_each_and_only_changed_ones_are_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let mut e = engine();
+        for n in 0..40 {
+            e.handle(&alert(n), at(n as u64));
+        }
+        let c = e.take_changes();
+        assert_eq!(c.members.len(), 40);
+        store.commit(&e, &c, &BatchWrite::default()).unwrap();
+        // A re-send of one alert changes one member row, not forty.
+        e.handle(&alert(7), at(100));
+        let c = e.take_changes();
+        assert_eq!(c.incidents.len(), 1);
+        assert_eq!(c.members.len(), 1, "{:?}", c.members);
+        store.commit(&e, &c, &BatchWrite::default()).unwrap();
+
+        let id = c.incidents[0];
+        let live = e.incident(id).unwrap();
+        let stored = store.incident(id).unwrap().unwrap();
+        assert_eq!(stored.members.len(), 40);
+        assert_eq!(stored.members[7].occurrences, 2);
+        assert_eq!(
+            serde_json::to_string(&stored.view(true)).unwrap(),
+            serde_json::to_string(&live.view(true)).unwrap()
+        );
+        let loaded = store.load_engine(config()).unwrap();
+        assert_eq!(loaded.incident(id).unwrap().members.len(), 40);
+    }
+
+    #[test]
+    fn a_format_1_store_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.redb");
+        let mut e = engine();
+        for n in 0..3 {
+            e.handle(&alert(n), at(n as u64));
+        }
+        let c = e.take_changes();
+        let id = c.incidents[0];
+        {
+            // What a format 1 build wrote: JSON values, members inside.
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut t = tx.open_table(ALERTS).unwrap();
+                for fp in &c.alerts {
+                    let a = serde_json::to_vec(e.alert(*fp).unwrap()).unwrap();
+                    t.insert(fp.0, a.as_slice()).unwrap();
+                }
+                let inc = e.incident(id).unwrap();
+                let mut v = serde_json::to_value(inc).unwrap();
+                v["members"] = serde_json::to_value(&inc.members).unwrap();
+                let mut t = tx.open_table(INCIDENTS).unwrap();
+                t.insert(id.0, serde_json::to_vec(&v).unwrap().as_slice())
+                    .unwrap();
+                let entry = OutboxEntry {
+                    topic: "incidents".into(),
+                    key: b"k".to_vec(),
+                    headers: vec![],
+                    kind: PayloadKind::Message,
+                    payload: b"{}".to_vec(),
+                };
+                let mut t = tx.open_table(OUTBOX).unwrap();
+                t.insert(1, &entry.encode()[1..]).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let loaded = store.load_engine(config()).unwrap();
+        let inc = loaded.incident(id).unwrap();
+        assert_eq!(inc.members.len(), 3);
+        assert_eq!(
+            loaded.alert(c.alerts[0]).unwrap().labels.get("service"),
+            Some("api")
+        );
+        let ob = store.outbox_batch(10).unwrap();
+        assert_eq!(ob.len(), 1);
+        assert_eq!(ob[0].1.payload, b"{}");
+        drop(store);
+        // Opening again does not migrate twice.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store
+                .load_engine(config())
+                .unwrap()
+                .incident(id)
+                .unwrap()
+                .members
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_store_from_a_newer_build_is_refused_with_its_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.redb");
+        drop(Store::open(&path).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let tx = db.begin_write().unwrap();
+            tx.open_table(META)
+                .unwrap()
+                .insert(META_FORMAT, b"99".as_slice())
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("format 99") && err.contains("new.redb"),
+            "{err}"
+        );
+    }
 }

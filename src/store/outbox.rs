@@ -1,8 +1,20 @@
 //! Outbox entries: a message waiting to be published.
 //!
 //! Binary layout (so DLQ records keep their original bytes exactly):
-//! `u32 topic_len, topic, u32 key_len, key, u32 header_count,
+//! `u8 payload_kind, u32 topic_len, topic, u32 key_len, key, u32 header_count,
 //! (u32 name_len, name, u32 value_len, value)*, payload` — lengths big-endian.
+//! Store format 1 had no kind byte ([`OutboxEntry::decode_v1`]).
+
+/// What the payload bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// The message value itself (DLQ records, problem events).
+    Message = 0,
+    /// An incident event's snapshot (`kafka::events::snapshot`), rendered to
+    /// the event JSON by the publisher: the pipeline thread only copies
+    /// state, and the store holds the compact binary form.
+    IncidentSnapshot = 1,
+}
 
 /// A message the publisher must deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,14 +22,16 @@ pub struct OutboxEntry {
     pub topic: String,
     pub key: Vec<u8>,
     pub headers: Vec<(String, Vec<u8>)>,
+    pub kind: PayloadKind,
     pub payload: Vec<u8>,
 }
 
 impl OutboxEntry {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            16 + self.topic.len() + self.key.len() + self.payload.len() + self.headers.len() * 32,
+            17 + self.topic.len() + self.key.len() + self.payload.len() + self.headers.len() * 32,
         );
+        out.push(self.kind as u8);
         put(&mut out, self.topic.as_bytes());
         put(&mut out, &self.key);
         out.extend_from_slice(&(self.headers.len() as u32).to_be_bytes());
@@ -29,7 +43,20 @@ impl OutboxEntry {
         out
     }
 
-    pub fn decode(mut b: &[u8]) -> Result<OutboxEntry, String> {
+    pub fn decode(b: &[u8]) -> Result<OutboxEntry, String> {
+        let (kind, rest) = b.split_first().ok_or("empty entry")?;
+        let kind = match kind {
+            0 => PayloadKind::Message,
+            1 => PayloadKind::IncidentSnapshot,
+            k => return Err(format!("unknown payload kind {k}")),
+        };
+        let mut e = OutboxEntry::decode_v1(rest)?;
+        e.kind = kind;
+        Ok(e)
+    }
+
+    /// Store format 1: no kind byte, the payload is the message.
+    pub fn decode_v1(mut b: &[u8]) -> Result<OutboxEntry, String> {
         let topic = String::from_utf8(take(&mut b)?.to_vec()).map_err(|e| format!("topic: {e}"))?;
         let key = take(&mut b)?.to_vec();
         let n = u32::from_be_bytes(take_n::<4>(&mut b)?) as usize;
@@ -43,6 +70,7 @@ impl OutboxEntry {
             topic,
             key,
             headers,
+            kind: PayloadKind::Message,
             payload: b.to_vec(),
         })
     }
@@ -85,6 +113,7 @@ mod tests {
                 ("error".into(), b"bad".to_vec()),
                 ("x".into(), vec![0xff, 0]),
             ],
+            kind: PayloadKind::IncidentSnapshot,
             payload: vec![0, 1, 2, 0xff],
         };
         let b = e.encode();
@@ -92,5 +121,12 @@ mod tests {
         for cut in 0..b.len() - e.payload.len() {
             assert!(OutboxEntry::decode(&b[..cut]).is_err(), "cut at {cut}");
         }
+        let mut unknown = b.clone();
+        unknown[0] = 9;
+        assert!(OutboxEntry::decode(&unknown).is_err());
+        // A format 1 entry is the same without the kind byte.
+        let v1 = OutboxEntry::decode_v1(&b[1..]).unwrap();
+        assert_eq!(v1.kind, PayloadKind::Message);
+        assert_eq!(v1.payload, e.payload);
     }
 }

@@ -1,7 +1,7 @@
 //! Table definitions and key encodings.
 //!
-//! Values are JSON (the engine's serde types): readable with any redb tool,
-//! and tolerant of added fields. Keys: fingerprints and incident ids as u64
+//! Values are the engine's serde types in MessagePack with field names (see
+//! `codec.rs`): tolerant of added fields; `meta` values are JSON. Keys: fingerprints and incident ids as u64
 //! (their numeric order), group keys as strings, offsets as `TOPIC/PARTITION`
 //! (a topic name never contains '/').
 
@@ -11,8 +11,12 @@ use redb::TableDefinition;
 pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
 /// group key → Group
 pub const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
-/// incident id → Incident (every incident ever, closed ones included)
+/// incident id → Incident without its members (every incident ever, closed
+/// ones included)
 pub const INCIDENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("incidents");
+/// (incident id, position in join order) → Member: one row per member, so a
+/// change to one member of a large incident rewrites only that row
+pub const MEMBERS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("members");
 /// `TOPIC/PARTITION` → next offset to consume
 pub const OFFSETS: TableDefinition<&str, i64> = TableDefinition::new("offsets");
 /// sequence → outbox entry (see `outbox.rs`), deleted once the broker acked it
@@ -29,6 +33,8 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const META_CLOCK: &str = "clock";
 pub const META_STATS: &str = "stats";
 pub const META_OUTBOX_SEQ: &str = "outbox_seq";
+/// The store format (`codec::FORMAT`); absent in format 1 stores.
+pub const META_FORMAT: &str = "format";
 
 pub fn encode_offset_key(topic: &str, partition: i32) -> String {
     format!("{topic}/{partition}")
