@@ -20,12 +20,16 @@
 //!    - daemon: spawn with an empty store (`assignment = "manual"`), timed
 //!      from spawn until `/readyz` reports `records_consumed == N` (polled
 //!      every 20 ms); it must then stay exactly N with 0 rejected.
-//! 2. Latency (mock): a fresh daemon and topics; records produced at a steady
-//!    rate (default 10,000/s for 10 s), each opening a new incident (unique
-//!    `service` label). A consumer of the incidents topic takes, per
-//!    `correlator.incident.opened` event, receive wall time minus the wall
-//!    time the record was handed to the producer (also: the event's
-//!    CreateTime, set by the daemon's publisher, minus the record timestamp).
+//! 2. Latency (mock): a fresh daemon and topics per mix; records produced
+//!    at a steady rate (default 10,000/s for 10 s). Two mixes (env
+//!    `E2E_LATENCY_NEW_EVERY`, default "100,1"): 1 record in 100 opens a new
+//!    incident (unique `service` label, the timed probes) while the rest
+//!    re-send 2,000 firing alerts, as most of a real stream is; then the worst
+//!    case, every record opening an incident. A consumer of the incidents
+//!    topic takes, per `correlator.incident.opened` event of a probe, receive
+//!    wall time minus the wall time the record was handed to the producer
+//!    (also: the event's CreateTime, set by the daemon's publisher, minus the
+//!    record timestamp).
 //! 3. Tansu (a real broker, `tests/support/tansu.rs`): step 1 with fewer
 //!    records (default 100,000). Skipped with a note if no tansu binary is
 //!    found (`CORRELATOR_TANSU_BIN`, or the cache of
@@ -38,7 +42,8 @@
 //! Environment: `E2E_RECORDS` (mock records), `E2E_PARTITIONS` (mock alert
 //! topic partitions; default: the fewest of 8…400 that keep each under
 //! ~4 MiB), `E2E_TANSU_RECORDS`, `E2E_LATENCY_RATE` (records/s),
-//! `E2E_LATENCY_SECS` (0 skips the latency phase), `E2E_TANSU=0` (skip
+//! `E2E_LATENCY_SECS` (0 skips the latency phase), `E2E_LATENCY_NEW_EVERY`
+//! (the mixes, e.g. "100,1"), `E2E_TANSU=0` (skip
 //! Tansu), `CORRELATOR_BIN` (daemon binary; default: the one cargo built for
 //! this bench, `CARGO_BIN_EXE_correlator`), `E2E_KEEP=1` (keep the temp dirs
 //! with the daemon logs and stores).
@@ -188,6 +193,29 @@ fn latency_record(k: u64, prefix: &str, ts: i64) -> Vec<u8> {
         "labels": obj(&labels),
         "annotations": {"summary": format!("p99 latency of {prefix}-{k} is 870ms above threshold")},
         "startsAt": Timestamp(ts).to_rfc3339(),
+        "endsAt": Timestamp(ts + 240_000).to_rfc3339(),
+        "generatorURL": "http://prometheus:9090/graph"
+    }]);
+    serde_json::to_vec(&body).expect("serialize record")
+}
+
+/// Alerts of the latency phase's steady background: re-sent over and over
+/// (deduplicated), as most of a real alert stream is.
+const STEADY_POOL: u64 = 2_000;
+
+/// A re-send of steady alert `j` (one of [`STEADY_POOL`], over 100
+/// services), first fired at `start`.
+fn steady_record(j: u64, start: i64, ts: i64) -> Vec<u8> {
+    let mut labels = labels_of(j);
+    for (name, v) in labels.iter_mut() {
+        if name == "service" {
+            *v = format!("steady-{}", j % 100);
+        }
+    }
+    let body = serde_json::json!([{
+        "labels": obj(&labels),
+        "annotations": {"summary": format!("steady alert {j}")},
+        "startsAt": Timestamp(start).to_rfc3339(),
         "endsAt": Timestamp(ts + 240_000).to_rfc3339(),
         "generatorURL": "http://prometheus:9090/graph"
     }]);
@@ -1015,7 +1043,11 @@ fn throughput(
 struct Latency {
     rate: usize,
     secs: f64,
+    /// One record in `new_every` opens an incident (and is timed).
+    new_every: usize,
     sent: usize,
+    /// Records that open an incident: the ones timed.
+    probes: usize,
     /// Receive wall time − handed-to-producer wall time, µs, sorted.
     e2e_us: Vec<i64>,
     /// Event CreateTime (daemon publisher) − record timestamp, ms, sorted.
@@ -1032,11 +1064,14 @@ struct Latency {
     mem_end: Mem,
 }
 
+/// `new_every`: record k opens a new incident (a probe, timed) when
+/// `k % new_every == 0`; the others re-send [`STEADY_POOL`] firing alerts.
 fn latency(
     bootstrap: &str,
     create_topic: &dyn Fn(&str, i32),
     rate: usize,
     secs: f64,
+    new_every: usize,
     bin: &Path,
     dir: &Path,
 ) -> Latency {
@@ -1047,6 +1082,9 @@ fn latency(
     create_topic(&topics.incidents, PARTITIONS);
     create_topic(&topics.dlq, 1);
     let total = (rate as f64 * secs).round() as usize;
+    let new_every = new_every.max(1);
+    let probes = total.div_ceil(new_every);
+    let steady_start = wall_ms();
     let mut d = DaemonProc::spawn(bin, dir, bootstrap, &topics);
     d.wait_ready(Duration::from_secs(60));
 
@@ -1071,6 +1109,19 @@ fn latency(
             (k % PARTITIONS as u64) as i32,
             ts,
         );
+    }
+    if new_every > 1 {
+        for j in 0..STEADY_POOL {
+            let ts = wall_ms();
+            send_record(
+                &producer,
+                &topics.alerts,
+                format!("steady-{j}").as_bytes(),
+                &steady_record(j, steady_start, ts),
+                (j % PARTITIONS as u64) as i32,
+                ts,
+            );
+        }
     }
     producer
         .flush(Duration::from_secs(30))
@@ -1113,7 +1164,7 @@ fn latency(
             // Largest opened_at − record timestamp (ms).
             let mut max_dev = 0i64;
             let mut seen = vec![false; total];
-            while !stop.load(Ordering::Relaxed) && e2e.len() < total {
+            while !stop.load(Ordering::Relaxed) && e2e.len() < probes {
                 let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) else {
                     continue;
                 };
@@ -1190,6 +1241,18 @@ fn latency(
         producer.poll(Duration::ZERO);
         let us = wall_us();
         let ts = us / 1000;
+        if k % new_every != 0 {
+            let j = k as u64 % STEADY_POOL;
+            send_record(
+                &producer,
+                &topics.alerts,
+                format!("steady-{j}").as_bytes(),
+                &steady_record(j, steady_start, ts),
+                (j % PARTITIONS as u64) as i32,
+                ts,
+            );
+            continue;
+        }
         let body = latency_record(k as u64, "lat", ts);
         sent_us[k].store(us as u64, Ordering::Release);
         sent_ts[k].store(ts as u64, Ordering::Release);
@@ -1219,7 +1282,8 @@ fn latency(
         v.sort_by(|a, b| b.1.total_cmp(&a.1));
         v
     };
-    finish_producer(producer, (WARMUP + total) as u64);
+    let steady_warm = if new_every > 1 { STEADY_POOL } else { 0 };
+    finish_producer(producer, WARMUP as u64 + steady_warm + total as u64);
     // Until every event arrived, or 60 s without a new one.
     let (mut last_seen, mut last_change) = (received.load(Ordering::Relaxed), Instant::now());
     while !consumer_thread.is_finished() && last_change.elapsed() < Duration::from_secs(60) {
@@ -1234,9 +1298,9 @@ fn latency(
         consumer_thread.join().expect("consumer thread");
     let mut mem_end = d.mem();
     mem_end.hwm_kb = mem_end.hwm_kb.max(mem_end.rss_kb);
-    if e2e_us.len() < total {
+    if e2e_us.len() < probes {
         eprintln!(
-            "latency: only {} of {total} opened events arrived; daemon: {:?}",
+            "latency: only {} of {probes} opened events arrived; daemon: {:?}",
             e2e_us.len(),
             d.readyz()
         );
@@ -1248,7 +1312,9 @@ fn latency(
     Latency {
         rate,
         secs,
+        new_every,
         sent: total,
+        probes,
         e2e_us,
         publish_ms,
         achieved_rate: total as f64 / produce_secs,
@@ -1264,8 +1330,16 @@ fn latency(
 
 /// The latency section of the report.
 fn print_latency(lat: &Latency) {
+    let mix = if lat.new_every == 1 {
+        "each opening an incident (worst case)".to_string()
+    } else {
+        format!(
+            "1 in {} opening an incident (timed), the rest re-sends of {STEADY_POOL} firing alerts",
+            lat.new_every
+        )
+    };
     println!(
-        "== latency (mock): {} records at {} /s target ({:.0} /s achieved), each opening an incident",
+        "== latency (mock): {} records at {} /s target ({:.0} /s achieved), {mix}",
         lat.sent, lat.rate, lat.achieved_rate
     );
     let ms = |us: i64| us as f64 / 1000.0;
@@ -1290,7 +1364,7 @@ fn print_latency(lat: &Latency) {
         "events whose data.opened_at != record timestamp: {} (at most {} ms later); missing events: {}",
         lat.mismatched_opened_at,
         lat.opened_at_max_dev,
-        lat.sent - e.len()
+        lat.probes - e.len()
     );
     println!(
         "daemon at {} /s: {:.2} CPU cores; RSS {:.0} MiB before, {:.0} MiB after, peak {:.0} MiB (over {:.0} s)",
@@ -1357,11 +1431,25 @@ fn main() {
     let tp_mock = throughput("mock", &bootstrap, &create, partitions, n, &bin, dir.path());
 
     // 2. Latency at a steady rate, fresh daemon and topics.
-    let lat = (rate > 0 && lat_secs > 0.0).then(|| {
-        eprintln!("[mock] latency: {rate} records/s for {lat_secs} s …");
-        let lat_dir = dir.path().join("mock-latency");
-        latency(&bootstrap, &create, rate, lat_secs, &bin, &lat_dir)
-    });
+    // A realistic mix first (1 record in 100 opens an incident), then the
+    // worst case (every record does).
+    let mixes: Vec<usize> = std::env::var("E2E_LATENCY_NEW_EVERY")
+        .unwrap_or_else(|_| "100,1".into())
+        .split(',')
+        .map(|v| v.trim().parse().expect("E2E_LATENCY_NEW_EVERY: numbers"))
+        .collect();
+    let lats: Vec<Latency> = if rate > 0 && lat_secs > 0.0 {
+        mixes
+            .iter()
+            .map(|&every| {
+                eprintln!("[mock] latency: {rate} records/s for {lat_secs} s, 1 in {every} new …");
+                let lat_dir = dir.path().join(format!("mock-latency-{every}"));
+                latency(&bootstrap, &create, rate, lat_secs, every, &bin, &lat_dir)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     drop(mock);
 
     // 3. Tansu.
@@ -1480,9 +1568,12 @@ fn main() {
         println!("tansu   (skipped)");
     }
     println!();
-    match &lat {
-        Some(lat) => print_latency(lat),
-        None => println!("== latency: skipped (E2E_LATENCY_SECS=0)"),
+    if lats.is_empty() {
+        println!("== latency: skipped (E2E_LATENCY_SECS=0)");
+    }
+    for lat in &lats {
+        print_latency(lat);
+        println!();
     }
     println!();
     println!("load average: start {load_start}, end {load_end}");
