@@ -35,10 +35,67 @@ impl Timestamp {
 
     /// Formats as RFC 3339 in UTC, with milliseconds only when not whole seconds.
     pub fn to_rfc3339(self) -> String {
+        let mut buf = [0u8; 24];
+        match self.rfc3339_fast(&mut buf) {
+            Some(s) => s.to_string(),
+            None => self.rfc3339_chrono(),
+        }
+    }
+
+    fn rfc3339_chrono(self) -> String {
         match chrono::DateTime::from_timestamp_millis(self.0) {
             Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             None => format!("invalid-timestamp({})", self.0),
         }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.mmm]Z` for years 0–9999 (every event carries a
+    /// dozen timestamps per alert, so this skips chrono and any allocation);
+    /// None outside that range. Same text as chrono's `AutoSi`.
+    fn rfc3339_fast(self, buf: &mut [u8; 24]) -> Option<&str> {
+        let days = self.0.div_euclid(86_400_000);
+        let ms_of_day = self.0.rem_euclid(86_400_000);
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let (secs, ms) = (ms_of_day / 1000, ms_of_day % 1000);
+        let fields = [
+            (0, year, 4),
+            (5, month, 2),
+            (8, day, 2),
+            (11, secs / 3600, 2),
+            (14, secs / 60 % 60, 2),
+            (17, secs % 60, 2),
+        ];
+        buf[..19].copy_from_slice(b"0000-00-00T00:00:00");
+        for (at, mut v, width) in fields {
+            for i in (0..width).rev() {
+                buf[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        let end = if ms == 0 {
+            buf[19] = b'Z';
+            20
+        } else {
+            buf[19] = b'.';
+            buf[20] = b'0' + (ms / 100) as u8;
+            buf[21] = b'0' + (ms / 10 % 10) as u8;
+            buf[22] = b'0' + (ms % 10) as u8;
+            buf[23] = b'Z';
+            24
+        };
+        std::str::from_utf8(&buf[..end]).ok()
     }
 
     pub fn plus(self, d: std::time::Duration) -> Timestamp {
@@ -66,7 +123,11 @@ impl fmt::Display for Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            s.serialize_str(&self.to_rfc3339())
+            let mut buf = [0u8; 24];
+            match self.rfc3339_fast(&mut buf) {
+                Some(text) => s.serialize_str(text),
+                None => s.serialize_str(&self.rfc3339_chrono()),
+            }
         } else {
             s.serialize_i64(self.0)
         }
@@ -291,29 +352,36 @@ impl Labels {
         &self.0
     }
 
-    /// Rebuilds from bytes produced by [`Labels::as_bytes`], checking the invariant.
+    /// Rebuilds from bytes produced by [`Labels::as_bytes`], checking the
+    /// invariant in one pass (this runs for every stored or snapshotted
+    /// label set read back, so it copies once and sorts nothing).
     pub fn from_bytes(bytes: &[u8]) -> Result<Labels, String> {
-        let Some((&last, body)) = bytes.split_last() else {
-            return Ok(Labels::default());
-        };
-        if last != SEP {
-            return Err("label bytes: missing final separator".to_string());
+        let mut rest = bytes;
+        let mut prev: Option<&[u8]> = None;
+        while !rest.is_empty() {
+            let k_end = rest
+                .iter()
+                .position(|b| *b == SEP)
+                .ok_or("label bytes: missing separator after a name")?;
+            let name = &rest[..k_end];
+            let after = &rest[k_end + 1..];
+            let v_end = after
+                .iter()
+                .position(|b| *b == SEP)
+                .ok_or("label bytes: name without value")?;
+            let value = &after[..v_end];
+            if name.is_empty() {
+                return Err("label bytes: empty label name".to_string());
+            }
+            if prev.is_some_and(|p| p >= name) {
+                return Err("label bytes are not in canonical order".to_string());
+            }
+            std::str::from_utf8(name).map_err(|e| format!("label name: {e}"))?;
+            std::str::from_utf8(value).map_err(|e| format!("label value: {e}"))?;
+            prev = Some(name);
+            rest = &after[v_end + 1..];
         }
-        let parts: Vec<&[u8]> = body.split(|b| *b == SEP).collect();
-        if !parts.len().is_multiple_of(2) {
-            return Err("label bytes: name without value".to_string());
-        }
-        let mut pairs = Vec::with_capacity(parts.len() / 2);
-        for kv in parts.chunks(2) {
-            let k = std::str::from_utf8(kv[0]).map_err(|e| format!("label name: {e}"))?;
-            let v = std::str::from_utf8(kv[1]).map_err(|e| format!("label value: {e}"))?;
-            pairs.push((k, v));
-        }
-        let l = Labels::from_pairs(pairs)?;
-        if l.as_bytes() != bytes {
-            return Err("label bytes are not in canonical order".to_string());
-        }
-        Ok(l)
+        Ok(Labels(bytes.into()))
     }
 }
 
@@ -517,6 +585,42 @@ mod tests {
         assert_eq!(Labels::from_bytes(l.as_bytes()).unwrap(), l);
         let empty = Labels::from_pairs(Vec::<(String, String)>::new()).unwrap();
         assert_eq!(Labels::from_bytes(empty.as_bytes()).unwrap(), empty);
+        for bad in [
+            &b"job\xffapi"[..],      // no final separator
+            b"job\xff",              // name without value
+            b"\xffx\xff",            // empty name
+            b"z\xff1\xffa\xff2\xff", // out of order
+            b"a\xff1\xffa\xff2\xff", // repeated name
+            b"a\xff\xc3\x28\xff",    // invalid UTF-8
+        ] {
+            assert!(Labels::from_bytes(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any label set survives its byte form; any other bytes are
+        /// refused or read back as exactly what they encode.
+        #[test]
+        fn label_bytes_round_trip(
+            pairs in proptest::collection::vec(("[a-z_]{1,6}", "\\PC{0,6}"), 0..8),
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..24),
+        ) {
+            let l = Labels::from_pairs(pairs).unwrap();
+            proptest::prop_assert_eq!(Labels::from_bytes(l.as_bytes()).unwrap(), l);
+            if let Ok(n) = Labels::from_bytes(&noise) {
+                let again = Labels::from_pairs(n.iter()).unwrap();
+                proptest::prop_assert_eq!(again.as_bytes(), &noise[..]);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast formatter writes exactly what chrono writes.
+        #[test]
+        fn rfc3339_matches_chrono(ms in -63_000_000_000_000i64..254_000_000_000_000i64, whole in proptest::bool::ANY) {
+            let t = Timestamp(if whole { ms - ms.rem_euclid(1000) } else { ms });
+            proptest::prop_assert_eq!(t.to_rfc3339(), t.rfc3339_chrono());
+        }
     }
 
     #[test]
