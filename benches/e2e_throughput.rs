@@ -1441,9 +1441,10 @@ fn main() {
     let lats: Vec<Latency> = if rate > 0 && lat_secs > 0.0 {
         mixes
             .iter()
-            .map(|&every| {
+            .enumerate()
+            .map(|(i, &every)| {
                 eprintln!("[mock] latency: {rate} records/s for {lat_secs} s, 1 in {every} new …");
-                let lat_dir = dir.path().join(format!("mock-latency-{every}"));
+                let lat_dir = dir.path().join(format!("mock-latency-{i}-{every}"));
                 latency(&bootstrap, &create, rate, lat_secs, every, &bin, &lat_dir)
             })
             .collect()
