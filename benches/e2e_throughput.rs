@@ -189,11 +189,17 @@ fn latency_record(k: u64, prefix: &str, ts: i64) -> Vec<u8> {
             _ => {}
         }
     }
+    let summary = format!("p99 latency of {prefix}-{k} is 870ms above threshold");
+    api_v2_body(&labels, &summary, ts, ts + 240_000)
+}
+
+/// An Alertmanager API v2 body with one alert.
+fn api_v2_body(labels: &[(String, String)], summary: &str, starts: i64, ends: i64) -> Vec<u8> {
     let body = serde_json::json!([{
-        "labels": obj(&labels),
-        "annotations": {"summary": format!("p99 latency of {prefix}-{k} is 870ms above threshold")},
-        "startsAt": Timestamp(ts).to_rfc3339(),
-        "endsAt": Timestamp(ts + 240_000).to_rfc3339(),
+        "labels": obj(labels),
+        "annotations": {"summary": summary},
+        "startsAt": Timestamp(starts).to_rfc3339(),
+        "endsAt": Timestamp(ends).to_rfc3339(),
         "generatorURL": "http://prometheus:9090/graph"
     }]);
     serde_json::to_vec(&body).expect("serialize record")
@@ -212,14 +218,7 @@ fn steady_record(j: u64, start: i64, ts: i64) -> Vec<u8> {
             *v = format!("steady-{}", j % 100);
         }
     }
-    let body = serde_json::json!([{
-        "labels": obj(&labels),
-        "annotations": {"summary": format!("steady alert {j}")},
-        "startsAt": Timestamp(start).to_rfc3339(),
-        "endsAt": Timestamp(ts + 240_000).to_rfc3339(),
-        "generatorURL": "http://prometheus:9090/graph"
-    }]);
-    serde_json::to_vec(&body).expect("serialize record")
+    api_v2_body(&labels, &format!("steady alert {j}"), start, ts + 240_000)
 }
 
 // ---------------------------------------------------------------------------
