@@ -366,16 +366,17 @@ proptest! {
 
     /// (c) In full, problem ids included.
     ///
-    /// BUG: a problem's id hashes its signature key, which holds the template
-    /// miner's cluster *number*; cluster numbers are handed out in mining
-    /// order, so two unrelated incidents opened at the same instant (another
-    /// service, another group) swap numbers when their records swap, and the
-    /// recurring incident's problem_id changes. The same holds across
-    /// partitions/daemons, whose miners number clusters differently. Ids
-    /// should derive from content (service and template) or at least not
-    /// from unrelated incidents.
+    /// BUG (explained, not fixed): the template miner is online, so a
+    /// template depends on which lines it saw first. In the saved case two
+    /// services' incidents open at the same instant ("Latency on svc0",
+    /// "Latency on svc3"); when svc3's line is mined first the cluster
+    /// generalises to "Latency on svc<*>" before svc0's third occurrence
+    /// forms its problem, so the problem's template, and the id derived from
+    /// it, differ. Incidents are the same either way. A fix needs a canonical
+    /// order for records of one instant (in replay and in the daemon's
+    /// merge) or problem ids that do not derive from the template text.
     #[test]
-        #[ignore = "BUG: a rare reordering within one instant still changes a problem id (the id now derives from the signature text and opening time; a remaining order dependence, found by proptest at the end of session 1, is not yet explained)"]
+    #[ignore = "BUG: records of one instant mined in another order give a problem another template, hence another id (see the comment)"]
         fn order_within_an_instant_keeps_problem_ids((a_lines, b_lines) in same_instant_permutation()) {
         let config = no_topology_config();
         let a = replay_lines(&config, &a_lines);
