@@ -10,6 +10,10 @@
 //! - `cli`: `correlator check-config` on the shipped config and on one bad
 //!   config per file under `tests/golden/config/bad/`.
 
+// Tests talk to real brokers and processes in real time (clippy.toml bans
+// the wall clock only for the crate's own code).
+#![allow(clippy::disallowed_methods)]
+
 #[path = "it/support.rs"]
 mod support;
 
