@@ -79,7 +79,8 @@ pub enum CommandFailure {
 pub type CommandReply = tokio::sync::oneshot::Sender<Result<(), CommandFailure>>;
 
 /// The wall clock: the only clock read in the daemon's decision path
-/// (clippy.toml refuses `SystemTime::now` everywhere else in the crate).
+/// (clippy.toml refuses `SystemTime::now` everywhere else in the crate;
+/// chrono is built without its clock).
 #[allow(clippy::disallowed_methods)]
 pub fn wall_clock() -> Timestamp {
     let ms = SystemTime::now()

@@ -9,6 +9,7 @@
 //!
 //! - [`tables`]: table definitions and key encodings.
 //! - [`codec`]: how entity values are encoded; the format version.
+//! - `migrate`: older store formats brought up to date on open.
 //! - [`outbox`]: the outbox entry format.
 
 pub mod codec;
@@ -68,6 +69,8 @@ macro_rules! r {
     };
 }
 
+mod migrate;
+
 /// Next offset to consume, per (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
 
@@ -109,7 +112,7 @@ impl Store {
             r!("open signatures", tx.open_table(SIGNATURES))?;
             r!("open mined", tx.open_table(MINED))?;
             r!("open members", tx.open_table(MEMBERS))?;
-            migrate(&tx, path)?;
+            migrate::migrate(&tx, path)?;
         }
         r!("commit", tx.commit())?;
         Ok(Store {
@@ -417,309 +420,10 @@ fn read_members(
     Ok(out)
 }
 
-/// Brings a store written by an older build to [`codec::FORMAT`], in the
-/// open transaction: format 1 held JSON values, members inside incidents.
-fn migrate(tx: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> {
-    let mut meta = r!("open meta", tx.open_table(META))?;
-    let found = match r!("read meta", meta.get(META_FORMAT))? {
-        Some(v) => codec::decode_json::<u32>("meta", &META_FORMAT, v.value())?,
-        None => {
-            let has_data = !r!("len alerts", r!("open", tx.open_table(ALERTS))?.is_empty())?
-                || !r!(
-                    "len incidents",
-                    r!("open", tx.open_table(INCIDENTS))?.is_empty()
-                )?
-                || !r!(
-                    "len problems",
-                    r!("open", tx.open_table(PROBLEMS))?.is_empty()
-                )?
-                || !r!("len groups", r!("open", tx.open_table(GROUPS))?.is_empty())?;
-            if has_data {
-                1
-            } else {
-                codec::FORMAT
-            }
-        }
-    };
-    if found > codec::FORMAT {
-        return Err(StoreError::NewerFormat {
-            path: path.to_path_buf(),
-            found,
-        });
-    }
-    if found == 1 {
-        tracing::info!(path = %path.display(), "migrating store from format 1 (JSON values) to {}", codec::FORMAT);
-        recode_json::<AlertState>(tx, ALERTS, "alerts")?;
-        recode_json_str::<Group>(tx, GROUPS, "groups")?;
-        recode_json::<crate::problems::state::Problem>(tx, PROBLEMS, "problems")?;
-        recode_json_str::<crate::problems::state::Signature>(tx, SIGNATURES, "signatures")?;
-        migrate_incidents(tx)?;
-        migrate_outbox(tx)?;
-    }
-    r!(
-        "write meta",
-        meta.insert(META_FORMAT, encode_json(&codec::FORMAT).as_slice())
-    )?;
-    Ok(())
-}
-
-/// Re-encodes every JSON value of a u64-keyed table in the current format.
-fn recode_json<T>(
-    tx: &redb::WriteTransaction,
-    def: redb::TableDefinition<u64, &[u8]>,
-    table: &'static str,
-) -> Result<(), StoreError>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    let mut t = r!("open", tx.open_table(def))?;
-    let mut all = Vec::new();
-    for item in r!("iter", t.iter())? {
-        let (k, v) = r!("read", item)?;
-        all.push((k.value(), recode::<T>(table, &k.value(), v.value())?));
-    }
-    for (k, v) in all {
-        r!("rewrite", t.insert(k, v.as_slice()))?;
-    }
-    Ok(())
-}
-
-/// [`recode_json`] for a table keyed by strings.
-fn recode_json_str<T>(
-    tx: &redb::WriteTransaction,
-    def: redb::TableDefinition<&str, &[u8]>,
-    table: &'static str,
-) -> Result<(), StoreError>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    let mut t = r!("open", tx.open_table(def))?;
-    let mut all = Vec::new();
-    for item in r!("iter", t.iter())? {
-        let (k, v) = r!("read", item)?;
-        all.push((
-            k.value().to_string(),
-            recode::<T>(table, &k.value(), v.value())?,
-        ));
-    }
-    for (k, v) in all {
-        r!("rewrite", t.insert(k.as_str(), v.as_slice()))?;
-    }
-    Ok(())
-}
-
-fn recode<T>(
-    table: &'static str,
-    key: &dyn std::fmt::Display,
-    json: &[u8],
-) -> Result<Vec<u8>, StoreError>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    let value: T = codec::decode_json(table, key, json)?;
-    codec::encode(table, &value)
-}
-
-/// Format 1 incidents carried their members; they move to `members`.
-fn migrate_incidents(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
-    #[derive(serde::Deserialize)]
-    struct WithMembers {
-        #[serde(default)]
-        members: Vec<Member>,
-    }
-    let mut t = r!("open incidents", tx.open_table(INCIDENTS))?;
-    let mut m = r!("open members", tx.open_table(MEMBERS))?;
-    let mut all = Vec::new();
-    for item in r!("iter incidents", t.iter())? {
-        let (k, v) = r!("read incidents", item)?;
-        let id = IncidentId(k.value());
-        let inc: Incident = codec::decode_json("incidents", &id, v.value())?;
-        let members: WithMembers = codec::decode_json("incidents", &id, v.value())?;
-        all.push((inc, members.members));
-    }
-    for (inc, members) in all {
-        r!(
-            "rewrite incidents",
-            t.insert(inc.id.0, codec::encode("incidents", &inc)?.as_slice())
-        )?;
-        for (pos, member) in members.iter().enumerate() {
-            r!(
-                "write members",
-                m.insert(
-                    (inc.id.0, pos as u32),
-                    codec::encode("members", member)?.as_slice()
-                )
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Format 1 outbox entries had no payload kind byte.
-fn migrate_outbox(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
-    let mut t = r!("open outbox", tx.open_table(OUTBOX))?;
-    let mut all = Vec::new();
-    for item in r!("iter outbox", t.iter())? {
-        let (k, v) = r!("read outbox", item)?;
-        let e = OutboxEntry::decode_v1(v.value()).map_err(|reason| StoreError::Corrupt {
-            table: "outbox",
-            key: k.value().to_string(),
-            reason,
-        })?;
-        all.push((k.value(), e.encode()));
-    }
-    for (k, v) in all {
-        r!("rewrite outbox", t.insert(k, v.as_slice()))?;
-    }
-    Ok(())
-}
-
 fn encode_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     // Serializing our own plain-data types cannot fail.
     serde_json::to_vec(v).unwrap_or_default()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use std::time::Duration;
-
-    fn engine() -> Engine {
-        let toml = "[[rules]]\nname = \"svc\"\ngroup_by = [\"service\"]\n";
-        let cfg = Config::parse(toml, "t.toml").unwrap();
-        let mut e = Engine::new(EngineConfig::compile(&cfg).unwrap());
-        e.set_tracking(true);
-        e
-    }
-
-    fn config() -> EngineConfig {
-        engine().config().clone()
-    }
-
-    fn alert(n: usize) -> Vec<u8> {
-        format!(r#"{{"labels":{{"alertname":"Down","service":"api","pod":"p{n}"}}}}"#).into_bytes()
-    }
-
-    const T0: Timestamp = Timestamp(1_767_607_200_000);
-
-    fn at(s: u64) -> Timestamp {
-        T0.plus(Duration::from_secs(s))
-    }
-
-    #[test]
-    fn members_are_stored_one_row_each_and_only_changed_ones_are_rewritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        let mut e = engine();
-        for n in 0..40 {
-            e.handle(&alert(n), at(n as u64));
-        }
-        let c = e.take_changes();
-        assert_eq!(c.members.len(), 40);
-        store.commit(&e, &c, &BatchWrite::default()).unwrap();
-        // A re-send of one alert changes one member row, not forty.
-        e.handle(&alert(7), at(100));
-        let c = e.take_changes();
-        assert_eq!(c.incidents.len(), 1);
-        assert_eq!(c.members.len(), 1, "{:?}", c.members);
-        store.commit(&e, &c, &BatchWrite::default()).unwrap();
-
-        let id = c.incidents[0];
-        let live = e.incident(id).unwrap();
-        let stored = store.incident(id).unwrap().unwrap();
-        assert_eq!(stored.members.len(), 40);
-        assert_eq!(stored.members[7].occurrences, 2);
-        assert_eq!(
-            serde_json::to_string(&stored.view(true)).unwrap(),
-            serde_json::to_string(&live.view(true)).unwrap()
-        );
-        let loaded = store.load_engine(config()).unwrap();
-        assert_eq!(loaded.incident(id).unwrap().members.len(), 40);
-    }
-
-    #[test]
-    fn a_format_1_store_is_migrated_on_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.redb");
-        let mut e = engine();
-        for n in 0..3 {
-            e.handle(&alert(n), at(n as u64));
-        }
-        let c = e.take_changes();
-        let id = c.incidents[0];
-        {
-            // What a format 1 build wrote: JSON values, members inside.
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            {
-                let mut t = tx.open_table(ALERTS).unwrap();
-                for fp in &c.alerts {
-                    let a = serde_json::to_vec(e.alert(*fp).unwrap()).unwrap();
-                    t.insert(fp.0, a.as_slice()).unwrap();
-                }
-                let inc = e.incident(id).unwrap();
-                let mut v = serde_json::to_value(inc).unwrap();
-                v["members"] = serde_json::to_value(&inc.members).unwrap();
-                let mut t = tx.open_table(INCIDENTS).unwrap();
-                t.insert(id.0, serde_json::to_vec(&v).unwrap().as_slice())
-                    .unwrap();
-                let entry = OutboxEntry {
-                    topic: "incidents".into(),
-                    key: b"k".to_vec(),
-                    headers: vec![],
-                    kind: PayloadKind::Message,
-                    payload: b"{}".to_vec(),
-                };
-                let mut t = tx.open_table(OUTBOX).unwrap();
-                t.insert(1, &entry.encode()[1..]).unwrap();
-            }
-            tx.commit().unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        let loaded = store.load_engine(config()).unwrap();
-        let inc = loaded.incident(id).unwrap();
-        assert_eq!(inc.members.len(), 3);
-        assert_eq!(
-            loaded.alert(c.alerts[0]).unwrap().labels.get("service"),
-            Some("api")
-        );
-        let ob = store.outbox_batch(10).unwrap();
-        assert_eq!(ob.len(), 1);
-        assert_eq!(ob[0].1.payload, b"{}");
-        drop(store);
-        // Opening again does not migrate twice.
-        let store = Store::open(&path).unwrap();
-        assert_eq!(
-            store
-                .load_engine(config())
-                .unwrap()
-                .incident(id)
-                .unwrap()
-                .members
-                .len(),
-            3
-        );
-    }
-
-    #[test]
-    fn a_store_from_a_newer_build_is_refused_with_its_format() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("new.redb");
-        drop(Store::open(&path).unwrap());
-        {
-            let db = Database::create(&path).unwrap();
-            let tx = db.begin_write().unwrap();
-            tx.open_table(META)
-                .unwrap()
-                .insert(META_FORMAT, b"99".as_slice())
-                .unwrap();
-            tx.commit().unwrap();
-        }
-        let err = Store::open(&path).err().unwrap().to_string();
-        assert!(
-            err.contains("format 99") && err.contains("new.redb"),
-            "{err}"
-        );
-    }
-}
+mod tests;

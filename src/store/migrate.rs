@@ -1,0 +1,170 @@
+//! Brings a store written by an older build to [`codec::FORMAT`] when it is
+//! opened, in the opening transaction (all or nothing).
+//!
+//! Format 1 stored JSON values, an incident's members inside the incident,
+//! and outbox entries without a payload kind byte.
+
+use std::path::Path;
+
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::tables::*;
+use super::{codec, encode_json, OutboxEntry, StoreError};
+use crate::engine::state::{AlertState, Group, Incident, IncidentId, Member};
+
+/// Brings a store written by an older build to [`codec::FORMAT`], in the
+/// open transaction: format 1 held JSON values, members inside incidents.
+pub(super) fn migrate(tx: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    let mut meta = r!("open meta", tx.open_table(META))?;
+    let found = match r!("read meta", meta.get(META_FORMAT))? {
+        Some(v) => codec::decode_json::<u32>("meta", &META_FORMAT, v.value())?,
+        None => {
+            let has_data = !r!("len alerts", r!("open", tx.open_table(ALERTS))?.is_empty())?
+                || !r!(
+                    "len incidents",
+                    r!("open", tx.open_table(INCIDENTS))?.is_empty()
+                )?
+                || !r!(
+                    "len problems",
+                    r!("open", tx.open_table(PROBLEMS))?.is_empty()
+                )?
+                || !r!("len groups", r!("open", tx.open_table(GROUPS))?.is_empty())?;
+            if has_data {
+                1
+            } else {
+                codec::FORMAT
+            }
+        }
+    };
+    if found > codec::FORMAT {
+        return Err(StoreError::NewerFormat {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    if found == 1 {
+        tracing::info!(path = %path.display(), "migrating store from format 1 (JSON values) to {}", codec::FORMAT);
+        recode_json::<AlertState>(tx, ALERTS, "alerts")?;
+        recode_json_str::<Group>(tx, GROUPS, "groups")?;
+        recode_json::<crate::problems::state::Problem>(tx, PROBLEMS, "problems")?;
+        recode_json_str::<crate::problems::state::Signature>(tx, SIGNATURES, "signatures")?;
+        migrate_incidents(tx)?;
+        migrate_outbox(tx)?;
+    }
+    r!(
+        "write meta",
+        meta.insert(META_FORMAT, encode_json(&codec::FORMAT).as_slice())
+    )?;
+    Ok(())
+}
+
+/// Re-encodes every JSON value of a u64-keyed table in the current format.
+fn recode_json<T>(
+    tx: &redb::WriteTransaction,
+    def: redb::TableDefinition<u64, &[u8]>,
+    table: &'static str,
+) -> Result<(), StoreError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut t = r!("open", tx.open_table(def))?;
+    let mut all = Vec::new();
+    for item in r!("iter", t.iter())? {
+        let (k, v) = r!("read", item)?;
+        all.push((k.value(), recode::<T>(table, &k.value(), v.value())?));
+    }
+    for (k, v) in all {
+        r!("rewrite", t.insert(k, v.as_slice()))?;
+    }
+    Ok(())
+}
+
+/// [`recode_json`] for a table keyed by strings.
+fn recode_json_str<T>(
+    tx: &redb::WriteTransaction,
+    def: redb::TableDefinition<&str, &[u8]>,
+    table: &'static str,
+) -> Result<(), StoreError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut t = r!("open", tx.open_table(def))?;
+    let mut all = Vec::new();
+    for item in r!("iter", t.iter())? {
+        let (k, v) = r!("read", item)?;
+        all.push((
+            k.value().to_string(),
+            recode::<T>(table, &k.value(), v.value())?,
+        ));
+    }
+    for (k, v) in all {
+        r!("rewrite", t.insert(k.as_str(), v.as_slice()))?;
+    }
+    Ok(())
+}
+
+fn recode<T>(
+    table: &'static str,
+    key: &dyn std::fmt::Display,
+    json: &[u8],
+) -> Result<Vec<u8>, StoreError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let value: T = codec::decode_json(table, key, json)?;
+    codec::encode(table, &value)
+}
+
+/// Format 1 incidents carried their members; they move to `members`.
+fn migrate_incidents(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct WithMembers {
+        #[serde(default)]
+        members: Vec<Member>,
+    }
+    let mut t = r!("open incidents", tx.open_table(INCIDENTS))?;
+    let mut m = r!("open members", tx.open_table(MEMBERS))?;
+    let mut all = Vec::new();
+    for item in r!("iter incidents", t.iter())? {
+        let (k, v) = r!("read incidents", item)?;
+        let id = IncidentId(k.value());
+        let inc: Incident = codec::decode_json("incidents", &id, v.value())?;
+        let members: WithMembers = codec::decode_json("incidents", &id, v.value())?;
+        all.push((inc, members.members));
+    }
+    for (inc, members) in all {
+        r!(
+            "rewrite incidents",
+            t.insert(inc.id.0, codec::encode("incidents", &inc)?.as_slice())
+        )?;
+        for (pos, member) in members.iter().enumerate() {
+            r!(
+                "write members",
+                m.insert(
+                    (inc.id.0, pos as u32),
+                    codec::encode("members", member)?.as_slice()
+                )
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Format 1 outbox entries had no payload kind byte.
+fn migrate_outbox(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut t = r!("open outbox", tx.open_table(OUTBOX))?;
+    let mut all = Vec::new();
+    for item in r!("iter outbox", t.iter())? {
+        let (k, v) = r!("read outbox", item)?;
+        let e = OutboxEntry::decode_v1(v.value()).map_err(|reason| StoreError::Corrupt {
+            table: "outbox",
+            key: k.value().to_string(),
+            reason,
+        })?;
+        all.push((k.value(), e.encode()));
+    }
+    for (k, v) in all {
+        r!("rewrite outbox", t.insert(k, v.as_slice()))?;
+    }
+    Ok(())
+}
