@@ -2,7 +2,7 @@
 
 use crate::alert::{Alert, AlertStatus, Labels, Signal, Timestamp};
 use crate::config::Config;
-use crate::engine::state::{Incident, IncidentId, IncidentStatus, Member};
+use crate::engine::state::{IncidentId, IncidentStatus};
 use crate::engine::{CommandError, Engine, EngineConfig, EventKind, IncidentEvent};
 use crate::store::codec;
 
@@ -531,44 +531,7 @@ checkout = ["payments"]
         e.set_tracking(true);
         for (k, (t, s)) in stream.iter().enumerate() {
             if Some(k) == split {
-                let alerts: Vec<_> = e
-                    .alerts
-                    .values()
-                    .map(|a| codec::encode("t", a).unwrap())
-                    .collect();
-                let groups: Vec<_> = e
-                    .groups
-                    .values()
-                    .map(|g| codec::encode("t", g).unwrap())
-                    .collect();
-                let incs: Vec<_> = e
-                    .incidents
-                    .values()
-                    .map(|i| codec::encode("t", &(i, &i.members)).unwrap())
-                    .collect();
-                let (clock, stats) = (e.clock(), e.stats().clone());
-                let ec = e.config().clone();
-                e = Engine::restore(
-                    ec,
-                    alerts
-                        .iter()
-                        .map(|s| codec::decode("t", &"k", s).unwrap())
-                        .collect(),
-                    groups
-                        .iter()
-                        .map(|s| codec::decode("t", &"k", s).unwrap())
-                        .collect(),
-                    incs.iter()
-                        .map(|s| {
-                            let (mut i, m): (Incident, Vec<Member>) =
-                                codec::decode("t", &"k", s).unwrap();
-                            i.members = m;
-                            i
-                        })
-                        .collect(),
-                    clock,
-                    stats,
-                );
+                e = persisted_and_restored(e);
             }
             e.handle_signals(vec![s.clone()], at(*t));
         }
@@ -586,6 +549,32 @@ checkout = ["payments"]
     for split in 1..stream.len() {
         assert_eq!(run(Some(split)), whole, "restored at record {split}");
     }
+}
+
+/// The engine after a trip through the store's encoding: what a crash and
+/// restart give (every entity encoded, decoded, and the engine rebuilt).
+fn persisted_and_restored(mut e: Engine) -> Engine {
+    fn trip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) -> T {
+        codec::decode("t", &"k", &codec::encode("t", v).unwrap()).unwrap()
+    }
+    let alerts = e.alerts.values().map(trip).collect();
+    let groups = e.groups.values().map(trip).collect();
+    let incidents = e
+        .incidents
+        .values()
+        .map(|i| {
+            let mut copy = trip(i);
+            copy.members = trip(&i.members);
+            copy
+        })
+        .collect();
+    let problems = e.problems.problems.values().map(trip).collect();
+    let signatures = e.problems.signatures.values().map(trip).collect();
+    let mined = e.problems.take_mined();
+    let (clock, stats, ec) = (e.clock(), e.stats().clone(), e.config().clone());
+    let mut e = Engine::restore(ec, alerts, groups, incidents, clock, stats);
+    e.restore_problems(problems, signatures, mined.iter().map(String::as_str));
+    e
 }
 
 const PROBLEMS: &str = r#"
@@ -705,66 +694,7 @@ fn problems_survive_restore() {
         );
         for (k, pod) in PODS.iter().enumerate() {
             if Some(k) == split {
-                let alerts: Vec<_> = e
-                    .alerts
-                    .values()
-                    .map(|a| codec::encode("t", a).unwrap())
-                    .collect();
-                let groups: Vec<_> = e
-                    .groups
-                    .values()
-                    .map(|g| codec::encode("t", g).unwrap())
-                    .collect();
-                let incs: Vec<_> = e
-                    .incidents
-                    .values()
-                    .map(|i| codec::encode("t", &(i, &i.members)).unwrap())
-                    .collect();
-                let probs: Vec<_> = e
-                    .problems
-                    .problems
-                    .values()
-                    .map(|p| codec::encode("t", p).unwrap())
-                    .collect();
-                let sigs: Vec<_> = e
-                    .problems
-                    .signatures
-                    .values()
-                    .map(|s| codec::encode("t", s).unwrap())
-                    .collect();
-                let mined = e.problems.take_mined();
-                let (clock, stats, ec) = (e.clock(), e.stats().clone(), e.config().clone());
-                e = Engine::restore(
-                    ec,
-                    alerts
-                        .iter()
-                        .map(|s| codec::decode("t", &"k", s).unwrap())
-                        .collect(),
-                    groups
-                        .iter()
-                        .map(|s| codec::decode("t", &"k", s).unwrap())
-                        .collect(),
-                    incs.iter()
-                        .map(|s| {
-                            let (mut i, m): (Incident, Vec<Member>) =
-                                codec::decode("t", &"k", s).unwrap();
-                            i.members = m;
-                            i
-                        })
-                        .collect(),
-                    clock,
-                    stats,
-                );
-                e.restore_problems(
-                    probs
-                        .iter()
-                        .map(|s| codec::decode("t", &"k", s).unwrap())
-                        .collect(),
-                    sigs.iter()
-                        .map(|s| codec::decode("t", &"k", s).unwrap())
-                        .collect(),
-                    mined.iter().map(String::as_str),
-                );
+                e = persisted_and_restored(e);
             }
             e.handle_signals(vec![oom(pod)], at(k as i64 * 86_400));
         }
