@@ -26,12 +26,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::brokers::tansu::Tansu;
-use crate::brokers::{consume_blocking, produce_all_blocking, wait_until, Attach, Msg};
+use crate::brokers::{consume_blocking, produce_all_blocking, wait_until, Attach};
 use crate::daemon_e2e::{
-    assert_no_violations, check_against_replay, check_dlq, check_replay_rejections, check_store,
-    config_toml, event_time_diagnostic, generate, group_events, one_partition, run_replay,
-    tansu_panic, write_artifacts, DaemonProc, KeepOnPanic, Rng,
+    assert_no_violations, check_against_replay, check_dlq, check_store, event_time_diagnostic,
+    group_events, tansu_panic, write_artifacts, DaemonProc, Rng, Scenario,
 };
 
 const SEED: u64 = 0x00C0_FFEE_2026;
@@ -42,20 +40,18 @@ const BATCH_MAX: usize = 50;
 #[test]
 fn crash_tansu_sigkill_at_random_points_loses_and_duplicates_nothing() {
     let t_test = Instant::now();
-    let broker = Tansu::start();
-    let bootstrap = broker.bootstrap();
-    broker.create_topic("alerts", 3);
-    broker.create_topic("incidents", 3);
-    broker.create_topic("alerts-dlq", 1);
-
-    let dir = KeepOnPanic::new("crash-tansu-");
-    let recs = generate(SEED, RECORDS);
-    let poison = recs.iter().filter(|r| r.poison).count();
-    let one = one_partition();
-    let msgs: Vec<Msg> = recs
-        .iter()
-        .map(|r| if one { r.msg().partition(0) } else { r.msg() })
-        .collect();
+    let Scenario {
+        broker,
+        bootstrap,
+        dir,
+        recs,
+        poison,
+        one,
+        msgs,
+        config,
+        store,
+        replay,
+    } = Scenario::new("crash-tansu", SEED, RECORDS, BATCH_MAX, "250ms");
     let t = Instant::now();
     let delivered = produce_all_blocking(&bootstrap, "alerts", &msgs);
     let t_produce = t.elapsed();
@@ -65,17 +61,6 @@ fn crash_tansu_sigkill_at_random_points_loses_and_duplicates_nothing() {
         if one { 1 } else { 3 },
         "partitions used: {partitions:?}"
     );
-
-    let config = dir.path().join("correlator.toml");
-    let store = dir.path().join("store").join("correlator.redb");
-    let group = crate::brokers::unique_name("correlator-crash");
-    std::fs::write(
-        &config,
-        config_toml(&bootstrap, &group, &store, BATCH_MAX, "250ms"),
-    )
-    .expect("write config");
-    let replay = run_replay(dir.path(), &config, &recs);
-    check_replay_rejections(&replay, &recs);
 
     let mut d = DaemonProc::new(&config, &dir.path().join("daemon.log"));
     let mut rng = Rng::new(SEED ^ 0x5EED);
@@ -136,20 +121,7 @@ fn crash_tansu_sigkill_at_random_points_loses_and_duplicates_nothing() {
     // then SIGTERM, which must end it with status 0.
     d.start();
     let t_final = Instant::now();
-    let mut stable_since: Option<Instant> = None;
-    let mut last = None;
-    let done = wait_until(Duration::from_secs(40), || {
-        let r = d.readyz();
-        let quiet = r.as_ref().is_some_and(|r| {
-            r.status == 200 && r.bool("caught_up") && r.u64("outbox_backlog") == 0
-        });
-        last = r;
-        if !quiet {
-            stable_since = None;
-            return false;
-        }
-        stable_since.get_or_insert_with(Instant::now).elapsed() >= Duration::from_secs(2)
-    });
+    let (done, last) = d.settle(Duration::from_secs(40), Duration::from_secs(2));
     assert!(
         done,
         "the last run never settled (caught up, outbox empty) within 40 s; last readyz: {last:?}{}",

@@ -800,6 +800,27 @@ impl DaemonProc {
         self.http.and_then(readyz)
     }
 
+    /// Waits up to `within` for the run to be ready, caught up and with an
+    /// empty outbox for `quiet` without a break. Returns whether it settled
+    /// and the last `/readyz` seen (for the failure message).
+    pub fn settle(&self, within: Duration, quiet: Duration) -> (bool, Option<Ready>) {
+        let mut stable_since: Option<Instant> = None;
+        let mut last = None;
+        let done = crate::brokers::wait_until(within, || {
+            let r = self.readyz();
+            let calm = r.as_ref().is_some_and(|r| {
+                r.status == 200 && r.bool("caught_up") && r.u64("outbox_backlog") == 0
+            });
+            last = r;
+            if !calm {
+                stable_since = None;
+                return false;
+            }
+            stable_since.get_or_insert_with(Instant::now).elapsed() >= quiet
+        });
+        (done, last)
+    }
+
     /// SIGKILL the current run and reap it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -1211,6 +1232,65 @@ pub fn assert_no_violations(what: &str, v: &[String]) {
 
 // ---------------------------------------------------------------------------
 // The test's directory, kept for a post-mortem when the test fails.
+
+/// The setup the Tansu end-to-end tests share: a fresh broker with the
+/// alert, incident and DLQ topics, a generated stream (on one partition if
+/// `one_partition()`), the daemon's config file, and the uninterrupted
+/// replay of the stream that the daemon's output is held against.
+pub struct Scenario {
+    pub broker: crate::brokers::tansu::Tansu,
+    pub bootstrap: String,
+    pub dir: KeepOnPanic,
+    pub recs: Vec<Rec>,
+    pub poison: usize,
+    pub one: bool,
+    pub msgs: Vec<Msg>,
+    pub config: PathBuf,
+    pub store: PathBuf,
+    pub replay: Replay,
+}
+
+impl Scenario {
+    /// `name` prefixes the temp dir and the consumer group; `tick` is the
+    /// daemon's `kafka.tick_interval`.
+    pub fn new(name: &str, seed: u64, records: usize, batch_max: usize, tick: &str) -> Scenario {
+        let broker = crate::brokers::tansu::Tansu::start();
+        let bootstrap = broker.bootstrap();
+        broker.create_topic("alerts", 3);
+        broker.create_topic("incidents", 3);
+        broker.create_topic("alerts-dlq", 1);
+        let dir = KeepOnPanic::new(&format!("{name}-"));
+        let recs = generate(seed, records);
+        let poison = recs.iter().filter(|r| r.poison).count();
+        let one = one_partition();
+        let msgs: Vec<Msg> = recs
+            .iter()
+            .map(|r| if one { r.msg().partition(0) } else { r.msg() })
+            .collect();
+        let config = dir.path().join("correlator.toml");
+        let store = dir.path().join("store").join("correlator.redb");
+        let group = crate::brokers::unique_name(&format!("correlator-{name}"));
+        std::fs::write(
+            &config,
+            config_toml(&bootstrap, &group, &store, batch_max, tick),
+        )
+        .expect("write config");
+        let replay = run_replay(dir.path(), &config, &recs);
+        check_replay_rejections(&replay, &recs);
+        Scenario {
+            broker,
+            bootstrap,
+            dir,
+            recs,
+            poison,
+            one,
+            msgs,
+            config,
+            store,
+            replay,
+        }
+    }
+}
 
 /// A temporary directory that is kept (and its path printed) if the test
 /// panics: config, replay input and output, daemon log, store, events.

@@ -37,12 +37,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::brokers::tansu::Tansu;
-use crate::brokers::{consume_blocking, produce_all_blocking, wait_until, Attach, Msg};
+use crate::brokers::{consume_blocking, produce_all_blocking, wait_until, Attach};
 use crate::daemon_e2e::{
-    assert_no_violations, check_against_replay, check_dlq, check_replay_rejections, check_store,
-    config_toml, generate, group_events, one_partition, run_replay, tansu_panic, write_artifacts,
-    DaemonProc, KeepOnPanic, Ready,
+    assert_no_violations, check_against_replay, check_dlq, check_store, group_events, tansu_panic,
+    write_artifacts, DaemonProc, Ready, Scenario,
 };
 
 const SEED: u64 = 0x0B0B_0047_A6E5;
@@ -52,32 +50,19 @@ const BATCH_MAX: usize = 50;
 #[test]
 fn outage_tansu_broker_down_mid_stream_then_resumes_where_it_stopped() {
     let t_test = Instant::now();
-    let mut broker = Tansu::start();
-    let bootstrap = broker.bootstrap();
-    broker.create_topic("alerts", 3);
-    broker.create_topic("incidents", 3);
-    broker.create_topic("alerts-dlq", 1);
-
-    let dir = KeepOnPanic::new("outage-tansu-");
-    let recs = generate(SEED, RECORDS);
-    let poison = recs.iter().filter(|r| r.poison).count();
-    let one = one_partition();
-    let msgs: Vec<Msg> = recs
-        .iter()
-        .map(|r| if one { r.msg().partition(0) } else { r.msg() })
-        .collect();
+    let Scenario {
+        mut broker,
+        bootstrap,
+        dir,
+        recs,
+        poison,
+        one,
+        msgs,
+        config,
+        store,
+        replay,
+    } = Scenario::new("outage-tansu", SEED, RECORDS, BATCH_MAX, "6s");
     let (first, second) = msgs.split_at(msgs.len() / 2);
-
-    let config = dir.path().join("correlator.toml");
-    let store = dir.path().join("store").join("correlator.redb");
-    let group = crate::brokers::unique_name("correlator-outage");
-    std::fs::write(
-        &config,
-        config_toml(&bootstrap, &group, &store, BATCH_MAX, "6s"),
-    )
-    .expect("write config");
-    let replay = run_replay(dir.path(), &config, &recs);
-    check_replay_rejections(&replay, &recs);
 
     // Daemon up, first half in and applied, its incident events out and the
     // outbox drained (no produce request in flight when the broker goes:
@@ -165,20 +150,7 @@ fn outage_tansu_broker_down_mid_stream_then_resumes_where_it_stopped() {
         "partitions used: {partitions:?}"
     );
 
-    let mut stable_since: Option<Instant> = None;
-    let mut last = None;
-    let done = wait_until(Duration::from_secs(40), || {
-        let r = d.readyz();
-        let quiet = r.as_ref().is_some_and(|r| {
-            r.status == 200 && r.bool("caught_up") && r.u64("outbox_backlog") == 0
-        });
-        last = r;
-        if !quiet {
-            stable_since = None;
-            return false;
-        }
-        stable_since.get_or_insert_with(Instant::now).elapsed() >= Duration::from_secs(2)
-    });
+    let (done, last) = d.settle(Duration::from_secs(40), Duration::from_secs(2));
     assert!(
         done,
         "after the outage the daemon never settled (ready, caught up, outbox empty) within 40 s; \
