@@ -5,10 +5,12 @@
 use serde::Serialize;
 
 use crate::alert::{AlertStatus, Fingerprint, Labels, Timestamp};
-use crate::engine::state::{Incident, IncidentId, JoinReason};
+use crate::engine::state::{Incident, IncidentId, JoinReason, Member};
 
+/// `A` is how an alert is written: [`MemberView`], or JSON rendered before
+/// (the publisher's cache of unchanged members).
 #[derive(Debug, Serialize)]
-pub struct IncidentView<'a> {
+pub struct IncidentView<'a, A = MemberView<'a>> {
     pub id: IncidentId,
     pub status: &'static str,
     pub merged_into: Option<IncidentId>,
@@ -24,7 +26,7 @@ pub struct IncidentView<'a> {
     pub reopened: u32,
     pub flapping: bool,
     pub root_cause: Option<Fingerprint>,
-    pub alerts: Vec<MemberView<'a>>,
+    pub alerts: Vec<A>,
     pub problem_id: Option<crate::problems::state::ProblemId>,
     pub known_error: Option<&'a crate::problems::state::KnownErrorRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,10 +60,37 @@ pub struct MemberView<'a> {
     pub joined: JoinReason,
 }
 
+impl<'a> MemberView<'a> {
+    pub fn of(m: &'a Member) -> MemberView<'a> {
+        MemberView {
+            fingerprint: m.fingerprint,
+            labels: &m.labels,
+            status: m.status,
+            first_seen: m.first_seen,
+            last_seen: m.last_seen,
+            occurrences: m.occurrences,
+            flapping: m.flapping,
+            joined: m.joined,
+        }
+    }
+}
+
 impl Incident {
     /// The replay line (no version) or event data (with version).
     pub fn view(&self, with_version: bool) -> IncidentView<'_> {
-        let mut v = IncidentView {
+        self.view_with(with_version, MemberView::of)
+    }
+
+    /// [`Incident::view`] with each member written by `alert`, in view
+    /// order (first seen, then fingerprint).
+    pub fn view_with<'a, A>(
+        &'a self,
+        with_version: bool,
+        alert: impl FnMut(&'a Member) -> A,
+    ) -> IncidentView<'a, A> {
+        let mut members: Vec<&Member> = self.members.iter().collect();
+        members.sort_by_key(|m| (m.first_seen, m.fingerprint));
+        IncidentView {
             id: self.id,
             status: self.status.as_str(),
             merged_into: self.merged_into,
@@ -77,25 +106,10 @@ impl Incident {
             reopened: self.reopened,
             flapping: self.flapping,
             root_cause: self.root_cause,
-            alerts: self
-                .members
-                .iter()
-                .map(|m| MemberView {
-                    fingerprint: m.fingerprint,
-                    labels: &m.labels,
-                    status: m.status,
-                    first_seen: m.first_seen,
-                    last_seen: m.last_seen,
-                    occurrences: m.occurrences,
-                    flapping: m.flapping,
-                    joined: m.joined,
-                })
-                .collect::<Vec<_>>(),
+            alerts: members.into_iter().map(alert).collect(),
             problem_id: self.problem_id,
             known_error: self.known_error.as_deref(),
             version: with_version.then_some(self.version),
-        };
-        v.alerts.sort_by_key(|m| (m.first_seen, m.fingerprint));
-        v
+        }
     }
 }

@@ -7,10 +7,13 @@
 
 use serde::Serialize;
 
+use crate::alert::Fingerprint;
 use crate::alert::Timestamp;
 use crate::engine::state::{Incident, Member};
+use crate::engine::view::MemberView;
 use crate::engine::IncidentEvent;
 use crate::store::StoreError;
+use serde_json::value::RawValue;
 
 pub const SOURCE: &str = "correlator";
 
@@ -100,8 +103,78 @@ pub fn snapshot(ev: &IncidentEvent, incident: &Incident) -> Result<Vec<u8>, Stor
 /// KiB per member).
 const SNAPSHOT_MAX: usize = 256 << 20;
 
+/// Rendered members of earlier events, by fingerprint. Most members of an
+/// `updated` event have not changed since their incident's previous event,
+/// and writing their labels and timestamps again was most of the
+/// publisher's work. An entry is used only when every field the event shows
+/// is equal, so the bytes are those of [`render`].
+#[derive(Default)]
+pub struct RenderCache {
+    by_fingerprint: std::collections::HashMap<Fingerprint, (Member, Box<RawValue>)>,
+}
+
+/// Members remembered at most (about 0.5 KiB each: the member and its
+/// JSON); past it the cache starts over.
+const RENDER_CACHE_MAX: usize = 100_000;
+
+impl RenderCache {
+    fn ensure(&mut self, m: &Member) {
+        let fresh = self
+            .by_fingerprint
+            .get(&m.fingerprint)
+            .is_some_and(|(seen, _)| same_view(seen, m));
+        if fresh {
+            return;
+        }
+        let json = serde_json::to_string(&MemberView::of(m)).unwrap_or_default();
+        if let Ok(raw) = RawValue::from_string(json) {
+            self.by_fingerprint.insert(m.fingerprint, (m.clone(), raw));
+        }
+    }
+
+    fn get(&self, m: &Member) -> Option<&RawValue> {
+        self.by_fingerprint.get(&m.fingerprint).map(|(_, r)| &**r)
+    }
+}
+
+/// Equal in every field [`MemberView`] shows.
+fn same_view(a: &Member, b: &Member) -> bool {
+    a.fingerprint == b.fingerprint
+        && a.status == b.status
+        && a.first_seen == b.first_seen
+        && a.last_seen == b.last_seen
+        && a.occurrences == b.occurrences
+        && a.flapping == b.flapping
+        && a.joined == b.joined
+        && a.labels == b.labels
+}
+
+/// [`render`], reusing the rendering of members unchanged since `cache`
+/// last saw them.
+pub fn render_cached(ev: &IncidentEvent, incident: &Incident, cache: &mut RenderCache) -> Vec<u8> {
+    if cache.by_fingerprint.len() + incident.members.len() > RENDER_CACHE_MAX {
+        cache.by_fingerprint.clear();
+    }
+    for m in &incident.members {
+        cache.ensure(m);
+    }
+    if incident.members.iter().any(|m| cache.get(m).is_none()) {
+        return render(ev, incident);
+    }
+    let mut data = incident.view_with(true, |m| cache.get(m));
+    data.version = Some(ev.version);
+    envelope(
+        "incident",
+        ev.incident.to_string(),
+        ev.version,
+        ev.kind.as_str(),
+        ev.time,
+        data,
+    )
+}
+
 /// The event JSON of a [`snapshot`].
-pub fn render_snapshot(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub fn render_snapshot(bytes: &[u8], cache: &mut RenderCache) -> Result<Vec<u8>, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         table: "outbox",
         key: "incident snapshot".into(),
@@ -118,7 +191,7 @@ pub fn render_snapshot(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
     let (ev, mut incident, members): (IncidentEvent, Incident, Vec<Member>) =
         crate::store::codec::decode("outbox", &"incident snapshot", &raw)?;
     incident.members = members;
-    Ok(render(&ev, &incident))
+    Ok(render_cached(&ev, &incident, cache))
 }
 
 #[cfg(test)]
@@ -173,13 +246,32 @@ mod tests {
         let ev = out.events[0];
         let inc = e.incident(ev.incident).unwrap();
         assert!(inc.members.len() >= 2, "{inc:?}");
+        let mut cache = RenderCache::default();
         let direct = render(&ev, inc);
-        let deferred = render_snapshot(&snapshot(&ev, inc).unwrap()).unwrap();
+        let deferred = render_snapshot(&snapshot(&ev, inc).unwrap(), &mut cache).unwrap();
         assert_eq!(
             String::from_utf8(deferred).unwrap(),
             String::from_utf8(direct).unwrap()
         );
-        assert!(render_snapshot(b"\x01\x02").is_err());
-        assert!(render_snapshot(b"\xff\xff\xff\xff\x00").is_err());
+        // The cache now holds both members; one changes (re-fires after a
+        // resolve), and the next event must show the change.
+        e.handle(
+            br#"{"labels":{"alertname":"Down","service":"api"},"endsAt":"2026-01-05T10:00:05Z"}"#,
+            t.plus(std::time::Duration::from_secs(5)),
+        );
+        let out = e.handle(
+            br#"{"labels":{"alertname":"Down","service":"api"}}"#,
+            t.plus(std::time::Duration::from_secs(9)),
+        );
+        let ev = *out.events.last().expect("an event for the re-fire");
+        let inc = e.incident(ev.incident).unwrap();
+        let direct = render(&ev, inc);
+        let cached = render_snapshot(&snapshot(&ev, inc).unwrap(), &mut cache).unwrap();
+        assert_eq!(
+            String::from_utf8(cached).unwrap(),
+            String::from_utf8(direct).unwrap()
+        );
+        assert!(render_snapshot(b"\x01\x02", &mut cache).is_err());
+        assert!(render_snapshot(b"\xff\xff\xff\xff\x00", &mut cache).is_err());
     }
 }

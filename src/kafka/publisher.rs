@@ -23,6 +23,8 @@ pub struct Publisher {
     health: Arc<Health>,
     notify: Arc<tokio::sync::Notify>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Members rendered for earlier events (see `events::RenderCache`).
+    render_cache: Arc<std::sync::Mutex<events::RenderCache>>,
 }
 
 impl Publisher {
@@ -39,6 +41,7 @@ impl Publisher {
             health,
             notify,
             metrics,
+            render_cache: Default::default(),
         })
     }
 
@@ -83,11 +86,14 @@ impl Publisher {
     async fn publish_some(&self) -> Result<usize, String> {
         let store = self.store.clone();
         // Incident snapshots become their event JSON here, off the pipeline.
+        let cache = self.render_cache.clone();
         let batch = tokio::task::spawn_blocking(move || {
             let mut batch = store.outbox_batch(BATCH)?;
+            // Only this task renders; the lock is never contended.
+            let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
             for (_, e) in &mut batch {
                 if e.kind == PayloadKind::IncidentSnapshot {
-                    e.payload = events::render_snapshot(&e.payload)?;
+                    e.payload = events::render_snapshot(&e.payload, &mut cache)?;
                     e.kind = PayloadKind::Message;
                 }
             }
