@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::alert::Fingerprint;
 use crate::alert::Timestamp;
 use crate::engine::state::{Incident, Member};
-use crate::engine::view::MemberView;
+use crate::engine::view::{IncidentView, MemberView};
 use crate::engine::IncidentEvent;
 use crate::store::StoreError;
 use serde_json::value::RawValue;
@@ -72,7 +72,11 @@ pub fn render_problem(
 
 /// The event's JSON bytes, with the incident as it stands now as data.
 pub fn render(ev: &IncidentEvent, incident: &Incident) -> Vec<u8> {
-    let mut data = incident.view(true);
+    incident_event(ev, incident.view(true))
+}
+
+/// The envelope of an incident event around `data` (its version set).
+fn incident_event<A: Serialize>(ev: &IncidentEvent, mut data: IncidentView<'_, A>) -> Vec<u8> {
     data.version = Some(ev.version);
     envelope(
         "incident",
@@ -161,16 +165,7 @@ pub fn render_cached(ev: &IncidentEvent, incident: &Incident, cache: &mut Render
     if incident.members.iter().any(|m| cache.get(m).is_none()) {
         return render(ev, incident);
     }
-    let mut data = incident.view_with(true, |m| cache.get(m));
-    data.version = Some(ev.version);
-    envelope(
-        "incident",
-        ev.incident.to_string(),
-        ev.version,
-        ev.kind.as_str(),
-        ev.time,
-        data,
-    )
+    incident_event(ev, incident.view_with(true, |m| cache.get(m)))
 }
 
 /// The event JSON of a [`snapshot`].
