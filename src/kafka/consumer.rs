@@ -136,6 +136,8 @@ pub struct Pipeline {
     merge: Merge<OwnedMessage>,
     /// When the assignment was last read from the client.
     assigned_at: Option<Instant>,
+    /// Reused buffer for incident snapshots (see `events::snapshot`).
+    scratch: Vec<u8>,
     /// Embedded broker: stored offsets past the end mean the in-process
     /// broker restarted empty, so restart those partitions from zero.
     pub embedded: bool,
@@ -176,6 +178,7 @@ impl Pipeline {
             last_stats,
             merge: Merge::default(),
             assigned_at: None,
+            scratch: Vec::new(),
             embedded,
         })
     }
@@ -706,7 +709,7 @@ impl Pipeline {
         }
         for ev in events {
             if let Some(inc) = self.engine.incident(ev.incident) {
-                let payload = match events::snapshot(ev, inc) {
+                let payload = match events::snapshot(ev, inc, &mut self.scratch) {
                     Ok(p) => p,
                     Err(e) => {
                         // Not expected (plain data); the JSON is sent instead.

@@ -95,11 +95,27 @@ fn incident_event<A: Serialize>(ev: &IncidentEvent, mut data: IncidentView<'_, A
 /// most of what a busy batch writes; members repeat label names and values,
 /// and compress several times over. Rendering is a pure function of the
 /// snapshot, so a re-publish gives the same bytes.
-pub fn snapshot(ev: &IncidentEvent, incident: &Incident) -> Result<Vec<u8>, StoreError> {
-    let raw = crate::store::codec::encode_compact("outbox", &(ev, incident, &incident.members))?;
-    let mut out = Vec::with_capacity(4 + raw.len() / 3);
-    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    out.extend_from_slice(&lz4_flex::block::compress(&raw));
+///
+/// `scratch` holds the uncompressed encoding; reusing it across calls
+/// spares growing a buffer to the size of a large incident every time.
+pub fn snapshot(
+    ev: &IncidentEvent,
+    incident: &Incident,
+    scratch: &mut Vec<u8>,
+) -> Result<Vec<u8>, StoreError> {
+    crate::store::codec::encode_compact_into(
+        scratch,
+        "outbox",
+        &(ev, incident, &incident.members),
+    )?;
+    let mut out = vec![0u8; 4 + lz4_flex::block::get_maximum_output_size(scratch.len())];
+    out[..4].copy_from_slice(&(scratch.len() as u32).to_le_bytes());
+    let n =
+        lz4_flex::block::compress_into(scratch, &mut out[4..]).map_err(|e| StoreError::Encode {
+            table: "outbox",
+            reason: e.to_string(),
+        })?;
+    out.truncate(4 + n);
     Ok(out)
 }
 
@@ -243,7 +259,8 @@ mod tests {
         assert!(inc.members.len() >= 2, "{inc:?}");
         let mut cache = RenderCache::default();
         let direct = render(&ev, inc);
-        let deferred = render_snapshot(&snapshot(&ev, inc).unwrap(), &mut cache).unwrap();
+        let deferred =
+            render_snapshot(&snapshot(&ev, inc, &mut Vec::new()).unwrap(), &mut cache).unwrap();
         assert_eq!(
             String::from_utf8(deferred).unwrap(),
             String::from_utf8(direct).unwrap()
@@ -261,7 +278,8 @@ mod tests {
         let ev = *out.events.last().expect("an event for the re-fire");
         let inc = e.incident(ev.incident).unwrap();
         let direct = render(&ev, inc);
-        let cached = render_snapshot(&snapshot(&ev, inc).unwrap(), &mut cache).unwrap();
+        let cached =
+            render_snapshot(&snapshot(&ev, inc, &mut Vec::new()).unwrap(), &mut cache).unwrap();
         assert_eq!(
             String::from_utf8(cached).unwrap(),
             String::from_utf8(direct).unwrap()

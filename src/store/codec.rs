@@ -39,12 +39,15 @@ pub fn encode<T: Serialize + ?Sized>(table: &'static str, v: &T) -> Result<Vec<u
 
 /// Positional (fields as arrays, no names): for short-lived values that
 /// this same build reads back (outbox snapshots), where names would be a
-/// third of the bytes. [`decode`] reads both forms.
-pub fn encode_compact<T: Serialize + ?Sized>(
+/// third of the bytes. [`decode`] reads both forms. Appends to `buf`
+/// (cleared first).
+pub fn encode_compact_into<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
     table: &'static str,
     v: &T,
-) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec(v).map_err(|e| StoreError::Encode {
+) -> Result<(), StoreError> {
+    buf.clear();
+    rmp_serde::encode::write(buf, v).map_err(|e| StoreError::Encode {
         table,
         reason: e.to_string(),
     })
