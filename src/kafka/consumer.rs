@@ -108,8 +108,12 @@ impl rdkafka::ClientContext for QuietEof {
 impl rdkafka::consumer::ConsumerContext for QuietEof {}
 
 /// Records buffered for the merge at most (a full buffer releases records
-/// even if a partition is silent).
+/// even if a partition is silent)...
 const MERGE_BUFFER: usize = 50_000;
+
+/// ...and bytes (payloads and keys): large webhook bodies fill the buffer
+/// by size before they fill it by count.
+const MERGE_BUFFER_BYTES: usize = 128 << 20;
 
 /// What one poll of the consumer gave.
 enum Polled {
@@ -336,8 +340,9 @@ impl Pipeline {
     /// (see [`Merge`]).
     ///
     /// Everything librdkafka has already fetched is taken without waiting
-    /// (up to `MERGE_BUFFER` records), so a backlog is consumed in full-size
-    /// batches; with no backlog the batch closes after `batch_linger`. If a
+    /// (up to `MERGE_BUFFER` records or `MERGE_BUFFER_BYTES`), so a backlog
+    /// is consumed in full-size batches; with no backlog the batch closes
+    /// after `batch_linger`. If a
     /// partition stays silent while others have records (`MERGE_WAIT`, or the
     /// buffer is full), records are released anyway, oldest first.
     fn poll_batch(&mut self) -> Vec<OwnedMessage> {
@@ -359,7 +364,7 @@ impl Pipeline {
                 break;
             }
             let buffered = self.merge.buffered();
-            if buffered >= cap {
+            if buffered >= cap || self.merge.buffered_bytes() >= MERGE_BUFFER_BYTES {
                 break;
             }
             let ready = self.merge.ready();
@@ -411,7 +416,7 @@ impl Pipeline {
     /// record, until the buffer holds `cap`. False on a consumer error.
     fn fetch(&mut self, cap: usize, wait: Duration) -> bool {
         let mut wait = wait;
-        while self.merge.buffered() < cap {
+        while self.merge.buffered() < cap && self.merge.buffered_bytes() < MERGE_BUFFER_BYTES {
             match self.poll_one(wait) {
                 Polled::Record | Polled::Eof => wait = Duration::ZERO,
                 Polled::Nothing => return true,

@@ -24,12 +24,21 @@ use std::sync::Arc;
 /// A buffered record's event time (ms); records without one sort last.
 pub trait Stamped {
     fn stamp(&self) -> i64;
+    /// Bytes it holds (bounds the buffer's memory).
+    fn size(&self) -> usize {
+        0
+    }
 }
 
 impl Stamped for rdkafka::message::OwnedMessage {
     fn stamp(&self) -> i64 {
         use rdkafka::Message;
         self.timestamp().to_millis().unwrap_or(i64::MAX)
+    }
+
+    fn size(&self) -> usize {
+        use rdkafka::Message;
+        self.payload().map_or(0, <[u8]>::len) + self.key().map_or(0, <[u8]>::len)
     }
 }
 
@@ -64,6 +73,8 @@ pub struct Merge<M> {
     /// One entry per partition with a non-empty buffer: its head's stamp.
     heap: BinaryHeap<Head>,
     buffered: usize,
+    /// Bytes of the buffered records.
+    bytes: usize,
     starved: usize,
     /// The oldest watermark among starved partitions (None: one of them
     /// has delivered nothing yet); recomputed when `floor_stale`.
@@ -78,6 +89,7 @@ impl<M> Default for Merge<M> {
             index: HashMap::new(),
             heap: BinaryHeap::new(),
             buffered: 0,
+            bytes: 0,
             starved: 0,
             floor: None,
             floor_stale: true,
@@ -112,6 +124,7 @@ impl<M: Stamped> Merge<M> {
     pub fn push(&mut self, topic: &str, partition: i32, m: M) {
         let i = self.slot(topic, partition);
         let stamp = m.stamp();
+        self.bytes += m.size();
         let p = &mut self.parts[i];
         if p.starved() {
             self.starved -= 1;
@@ -159,6 +172,7 @@ impl<M: Stamped> Merge<M> {
         let mut dropped = 0;
         for p in self.parts.iter_mut().filter(|p| !p.assigned) {
             dropped += p.buf.len();
+            self.bytes -= p.buf.iter().map(Stamped::size).sum::<usize>();
             p.buf.clear();
         }
         if dropped > 0 {
@@ -193,6 +207,11 @@ impl<M: Stamped> Merge<M> {
     /// Records buffered, in all partitions.
     pub fn buffered(&self) -> usize {
         self.buffered
+    }
+
+    /// Bytes (payloads and keys) buffered, in all partitions.
+    pub fn buffered_bytes(&self) -> usize {
+        self.bytes
     }
 
     /// No assigned partition can still deliver a record older than the
@@ -231,6 +250,7 @@ impl<M: Stamped> Merge<M> {
         let p = &mut self.parts[i];
         let m = p.buf.pop_front()?;
         self.buffered -= 1;
+        self.bytes -= m.size();
         match p.buf.front() {
             Some(next) => self
                 .heap
@@ -324,6 +344,29 @@ mod tests {
         assert!(!m.is_assigned("a", 1));
         assert_eq!(drain_ready(&mut m), vec!["a0"]);
         assert_eq!(m.pop(), None);
+    }
+
+    #[test]
+    fn buffered_bytes_follow_pushes_pops_and_revocations() {
+        struct B(i64, usize);
+        impl Stamped for B {
+            fn stamp(&self) -> i64 {
+                self.0
+            }
+            fn size(&self) -> usize {
+                self.1
+            }
+        }
+        let mut m = Merge::default();
+        m.set_assigned(&keys(&[("a", 0), ("a", 1)]));
+        m.push("a", 0, B(1, 100));
+        m.push("a", 1, B(2, 30));
+        m.push("a", 1, B(3, 7));
+        assert_eq!(m.buffered_bytes(), 137);
+        assert_eq!(m.pop().map(|b| b.1), Some(100));
+        assert_eq!(m.buffered_bytes(), 37);
+        m.set_assigned(&keys(&[("a", 0)]));
+        assert_eq!(m.buffered_bytes(), 0);
     }
 
     #[test]
