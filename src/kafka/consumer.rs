@@ -342,9 +342,9 @@ impl Pipeline {
     /// Everything librdkafka has already fetched is taken without waiting
     /// (up to `MERGE_BUFFER` records or `MERGE_BUFFER_BYTES`), so a backlog
     /// is consumed in full-size batches; with no backlog the batch closes
-    /// after `batch_linger`. If a
-    /// partition stays silent while others have records (`MERGE_WAIT`, or the
-    /// buffer is full), records are released anyway, oldest first.
+    /// after `batch_linger`. If a partition stays silent while others have
+    /// records (`MERGE_WAIT`, or the buffer is full), records are released
+    /// anyway, oldest first.
     fn poll_batch(&mut self) -> Vec<OwnedMessage> {
         const MERGE_WAIT: Duration = Duration::from_millis(500);
         let max = self.cfg.kafka.batch_max;
@@ -363,10 +363,10 @@ impl Pipeline {
             if !self.fetch(cap, Duration::ZERO) {
                 break;
             }
-            let buffered = self.merge.buffered();
-            if buffered >= cap || self.merge.buffered_bytes() >= MERGE_BUFFER_BYTES {
+            if self.buffer_full(cap) {
                 break;
             }
+            let buffered = self.merge.buffered();
             let ready = self.merge.ready();
             if ready && buffered >= max {
                 break;
@@ -416,7 +416,7 @@ impl Pipeline {
     /// record, until the buffer holds `cap`. False on a consumer error.
     fn fetch(&mut self, cap: usize, wait: Duration) -> bool {
         let mut wait = wait;
-        while self.merge.buffered() < cap && self.merge.buffered_bytes() < MERGE_BUFFER_BYTES {
+        while !self.buffer_full(cap) {
             match self.poll_one(wait) {
                 Polled::Record | Polled::Eof => wait = Duration::ZERO,
                 Polled::Nothing => return true,
@@ -424,6 +424,11 @@ impl Pipeline {
             }
         }
         true
+    }
+
+    /// The merge buffer holds `cap` records or `MERGE_BUFFER_BYTES`.
+    fn buffer_full(&self, cap: usize) -> bool {
+        self.merge.buffered() >= cap || self.merge.buffered_bytes() >= MERGE_BUFFER_BYTES
     }
 
     fn poll_one(&mut self, wait: Duration) -> Polled {
@@ -714,26 +719,19 @@ impl Pipeline {
         }
         for ev in events {
             if let Some(inc) = self.engine.incident(ev.incident) {
-                let payload = match events::snapshot(ev, inc, &mut self.scratch) {
-                    Ok(p) => p,
+                let (kind, payload) = match events::snapshot(ev, inc, &mut self.scratch) {
+                    Ok(p) => (PayloadKind::IncidentSnapshot, p),
                     Err(e) => {
                         // Not expected (plain data); the JSON is sent instead.
                         error!(error = %e, incident = %ev.incident, "incident snapshot failed");
-                        write.outbox.push(OutboxEntry {
-                            topic: self.cfg.kafka.incident_topic.clone(),
-                            key: ev.incident.to_string().into_bytes(),
-                            headers: Vec::new(),
-                            kind: PayloadKind::Message,
-                            payload: events::render(ev, inc),
-                        });
-                        continue;
+                        (PayloadKind::Message, events::render(ev, inc))
                     }
                 };
                 write.outbox.push(OutboxEntry {
                     topic: self.cfg.kafka.incident_topic.clone(),
                     key: ev.incident.to_string().into_bytes(),
                     headers: Vec::new(),
-                    kind: PayloadKind::IncidentSnapshot,
+                    kind,
                     payload,
                 });
             }

@@ -257,12 +257,10 @@ impl<M: Stamped> Merge<M> {
                 .push(Reverse((next.stamp(), p.topic.clone(), p.partition, i))),
             None if p.starved() => {
                 self.starved += 1;
+                // A fresh floor means partitions were starved already (a
+                // change to none marks it stale): the new one joins them.
                 if !self.floor_stale {
-                    self.floor = match (self.floor, p.last) {
-                        (Some(f), Some(l)) => Some(f.min(l)),
-                        _ if self.starved == 1 => p.last,
-                        _ => None,
-                    };
+                    self.floor = self.floor.zip(p.last).map(|(f, l)| f.min(l));
                 }
             }
             None => {}

@@ -352,11 +352,7 @@ impl Store {
         let t = r!("open incidents", tx.open_table(INCIDENTS))?;
         let members = r!("open members", tx.open_table(MEMBERS))?;
         match r!("read incidents", t.get(id.0))? {
-            Some(v) => {
-                let mut inc: Incident = codec::decode("incidents", &id, v.value())?;
-                inc.members = read_members(&members, id)?;
-                Ok(Some(inc))
-            }
+            Some(v) => Ok(Some(read_incident(&members, id, v.value())?)),
             None => Ok(None),
         }
     }
@@ -369,10 +365,7 @@ impl Store {
         let mut out = Vec::new();
         for item in r!("iter incidents", t.iter())? {
             let (k, v) = r!("read incidents", item)?;
-            let id = IncidentId(k.value());
-            let mut inc: Incident = codec::decode("incidents", &id, v.value())?;
-            inc.members = read_members(&members, id)?;
-            out.push(inc);
+            out.push(read_incident(&members, IncidentId(k.value()), v.value())?);
         }
         out.sort_by_key(|i| (i.opened_at, i.id));
         Ok(out)
@@ -398,6 +391,17 @@ where
     Ok(out)
 }
 
+/// A stored incident row with its members.
+fn read_incident(
+    members: &impl ReadableTable<(u64, u32), &'static [u8]>,
+    id: IncidentId,
+    row: &[u8],
+) -> Result<Incident, StoreError> {
+    let mut inc: Incident = codec::decode("incidents", &id, row)?;
+    inc.members = read_members(members, id)?;
+    Ok(inc)
+}
+
 /// An incident's members, in join order (positions must be 0, 1, 2, …).
 fn read_members(
     t: &impl ReadableTable<(u64, u32), &'static [u8]>,
@@ -407,15 +411,19 @@ fn read_members(
     for item in r!("iter members", t.range((id.0, 0)..=(id.0, u32::MAX)))? {
         let (k, v) = r!("read members", item)?;
         let (_, pos) = k.value();
-        let key = format!("{id}/{pos}");
         if pos as usize != out.len() {
             return Err(StoreError::Corrupt {
                 table: "members",
-                key,
+                key: format!("{id}/{pos}"),
                 reason: format!("expected position {}", out.len()),
             });
         }
-        out.push(codec::decode("members", &key, v.value())?);
+        // The key is printed only if the value is corrupt.
+        out.push(codec::decode(
+            "members",
+            &format_args!("{id}/{pos}"),
+            v.value(),
+        )?);
     }
     Ok(out)
 }
