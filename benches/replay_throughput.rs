@@ -22,7 +22,7 @@ use correlator::engine::{Engine, EngineConfig};
 
 #[path = "support/records.rs"]
 mod records;
-use records::{labels_of, obj, Rng, RULES};
+use records::{labels_of, obj, Generator, RULES};
 
 /// Counts live heap bytes so memory per alert is measured, not guessed.
 struct Counting;
@@ -51,68 +51,23 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Generates `n` replay lines.
+/// Generates `n` replay lines: the shared stream ([`Generator`]), keyed by
+/// cluster (`eu0`…`eu3`, as the services' `cluster` label).
 fn generate(n: usize) -> Vec<u8> {
-    const POOL: u64 = 20_000;
     let start = Timestamp::parse_rfc3339("2026-01-05T10:00:00Z")
         .unwrap()
         .unwrap()
         .0;
-    let mut r = Rng(42);
+    let mut g = Generator::new(start);
     let mut out = Vec::with_capacity(n * 700);
-    for k in 0..n {
-        let ts = Timestamp(start + k as i64);
-        // Zipf-ish: a few hot alerts re-sent often, a long tail.
-        let i = if r.below(4) == 0 {
-            r.below(POOL)
-        } else {
-            r.below(POOL / 20)
-        };
-        let resolved = r.below(20) == 0;
-        let labels = labels_of(i);
-        let summary = format!(
-            "{} on svc-{} is {} above threshold",
-            labels[0].1,
-            i % 400,
-            r.below(1000)
-        );
-        let started = Timestamp(start - 60_000).to_rfc3339();
-        let value = match r.below(20) {
-            0..=11 => serde_json::json!({
-                "version": "4", "groupKey": format!("{{}}:{{service=\"svc-{}\"}}", i % 400),
-                "status": if resolved { "resolved" } else { "firing" },
-                "receiver": "correlator", "groupLabels": {"service": format!("svc-{}", i % 400)},
-                "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
-                "alerts": [{
-                    "status": if resolved { "resolved" } else { "firing" },
-                    "labels": obj(&labels), "annotations": {"summary": summary},
-                    "startsAt": started,
-                    "endsAt": if resolved { ts.to_rfc3339() } else { "0001-01-01T00:00:00Z".to_string() },
-                    "generatorURL": "http://prometheus:9090/graph", "fingerprint": "0000000000000000"
-                }]
-            }),
-            12..=16 => serde_json::json!([{
-                "labels": obj(&labels), "annotations": {"summary": summary},
-                "startsAt": started,
-                "endsAt": if resolved { ts.to_rfc3339() } else { Timestamp(ts.0 + 240_000).to_rfc3339() },
-                "generatorURL": "http://prometheus:9090/graph"
-            }]),
-            _ => {
-                let custom: serde_json::Map<String, serde_json::Value> = labels
-                    .iter()
-                    .skip(1)
-                    .map(|(k, v)| (k.clone(), v.clone().into()))
-                    .collect();
-                serde_json::json!({
-                    "routing_key": "R0123456789abcdef0123456789abcdef",
-                    "event_action": if resolved { "resolve" } else { "trigger" },
-                    "dedup_key": format!("pd-{i}"),
-                    "payload": {"summary": summary, "source": format!("svc-{}", i % 400),
-                        "severity": "critical", "component": "api", "custom_details": custom}
-                })
-            }
-        };
-        let line = serde_json::json!({"ts": ts.to_rfc3339(), "key": format!("eu{}", i % 4), "value": value});
+    for _ in 0..n {
+        let rec = g.next_record();
+        let value: serde_json::Value = serde_json::from_slice(&rec.body).unwrap();
+        let line = serde_json::json!({
+            "ts": Timestamp(rec.ts).to_rfc3339(),
+            "key": format!("eu{}", rec.svc % 4),
+            "value": value,
+        });
         serde_json::to_writer(&mut out, &line).unwrap();
         out.push(b'\n');
     }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, reason = "each bench uses a subset")]
 
+use correlator::alert::Timestamp;
+
 /// Correlation rules (realistic: two rules, topology).
 pub const RULES: &str = r#"
 [dedup]
@@ -114,4 +116,93 @@ pub fn obj(pairs: &[(String, String)]) -> serde_json::Value {
             .map(|(k, v)| (k.clone(), v.clone().into()))
             .collect(),
     )
+}
+
+/// One generated Kafka record.
+pub struct GenRecord {
+    /// Index of the service (`svc-N`): the bench's partition key.
+    pub svc: u64,
+    /// Record timestamp (ms), the daemon's engine clock.
+    pub ts: i64,
+    pub body: Vec<u8>,
+}
+
+/// The benches' stream: record `k` has timestamp `start + k` ms;
+/// 20,000-alert pool, Zipf-ish re-sends, 5% resolutions, 60% Alertmanager
+/// webhook, 25% API v2, 15% PagerDuty.
+pub struct Generator {
+    r: Rng,
+    start: i64,
+    k: i64,
+}
+
+impl Generator {
+    pub fn new(start: i64) -> Generator {
+        Generator {
+            r: Rng(42),
+            start,
+            k: 0,
+        }
+    }
+
+    pub fn next_record(&mut self) -> GenRecord {
+        const POOL: u64 = 20_000;
+        let r = &mut self.r;
+        let ts = Timestamp(self.start + self.k);
+        self.k += 1;
+        let i = if r.below(4) == 0 {
+            r.below(POOL)
+        } else {
+            r.below(POOL / 20)
+        };
+        let resolved = r.below(20) == 0;
+        let labels = labels_of(i);
+        let summary = format!(
+            "{} on svc-{} is {} above threshold",
+            labels[0].1,
+            i % SERVICES,
+            r.below(1000)
+        );
+        let started = Timestamp(self.start - 60_000).to_rfc3339();
+        let value = match r.below(20) {
+            0..=11 => serde_json::json!({
+                "version": "4", "groupKey": format!("{{}}:{{service=\"svc-{}\"}}", i % SERVICES),
+                "status": if resolved { "resolved" } else { "firing" },
+                "receiver": "correlator", "groupLabels": {"service": format!("svc-{}", i % SERVICES)},
+                "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+                "alerts": [{
+                    "status": if resolved { "resolved" } else { "firing" },
+                    "labels": obj(&labels), "annotations": {"summary": summary},
+                    "startsAt": started,
+                    "endsAt": if resolved { ts.to_rfc3339() } else { "0001-01-01T00:00:00Z".to_string() },
+                    "generatorURL": "http://prometheus:9090/graph", "fingerprint": "0000000000000000"
+                }]
+            }),
+            12..=16 => serde_json::json!([{
+                "labels": obj(&labels), "annotations": {"summary": summary},
+                "startsAt": started,
+                "endsAt": if resolved { ts.to_rfc3339() } else { Timestamp(ts.0 + 240_000).to_rfc3339() },
+                "generatorURL": "http://prometheus:9090/graph"
+            }]),
+            _ => {
+                let custom: serde_json::Map<String, serde_json::Value> = labels
+                    .iter()
+                    .skip(1)
+                    .map(|(k, v)| (k.clone(), v.clone().into()))
+                    .collect();
+                serde_json::json!({
+                    "routing_key": "R0123456789abcdef0123456789abcdef",
+                    "event_action": if resolved { "resolve" } else { "trigger" },
+                    "dedup_key": format!("pd-{i}"),
+                    "payload": {"summary": summary, "source": format!("svc-{}", i % SERVICES),
+                        "severity": "critical", "component": "api", "custom_details": custom}
+                })
+            }
+        };
+        GenRecord {
+            svc: i % SERVICES,
+            ts: ts.0,
+            body: serde_json::to_vec(&value).expect("serialize record"),
+        }
+    }
 }
