@@ -26,10 +26,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::brokers::{consume_blocking, produce_all_blocking, wait_until, Attach};
+use crate::brokers::{produce_all_blocking, wait_until};
 use crate::daemon_e2e::{
-    assert_no_violations, check_against_replay, check_dlq, check_store, event_time_diagnostic,
-    group_events, tansu_panic, write_artifacts, DaemonProc, Rng, Scenario,
+    assert_no_violations, check_against_replay, dlq_and_store_violations, event_time_diagnostic,
+    group_events, read_outputs, tansu_panic, write_artifacts, DaemonProc, Rng, Scenario,
 };
 
 const SEED: u64 = 0x00C0_FFEE_2026;
@@ -132,33 +132,16 @@ fn crash_tansu_sigkill_at_random_points_loses_and_duplicates_nothing() {
     assert!(status.success(), "SIGTERM ended the daemon with {status}");
 
     let t = Instant::now();
-    let incidents = consume_blocking(
-        &bootstrap,
-        "incidents",
-        1,
-        Duration::from_secs(30),
-        Attach::Assign,
-    );
-    let dlq = consume_blocking(
-        &bootstrap,
-        "alerts-dlq",
-        poison,
-        Duration::from_secs(30),
-        Attach::Assign,
-    );
+    let (incidents, dlq) = read_outputs(&bootstrap, poison);
     let t_read = t.elapsed();
     let events = group_events(&incidents.records);
     let mut violations = check_against_replay(&events, &replay);
-    violations.extend(
-        check_dlq(&dlq.records, &recs, &delivered)
-            .into_iter()
-            .map(|v| format!("(d) {v}")),
-    );
-    violations.extend(
-        check_store(&store, &delivered)
-            .into_iter()
-            .map(|v| format!("(store) {v}")),
-    );
+    violations.extend(dlq_and_store_violations(
+        &dlq.records,
+        &recs,
+        &delivered,
+        &store,
+    ));
     if let Some(diag) = event_time_diagnostic(&events, &recs) {
         violations.insert(0, diag);
     }

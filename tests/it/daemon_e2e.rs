@@ -1139,6 +1139,44 @@ pub fn event_time_diagnostic(events: &Events, recs: &[Rec]) -> Option<String> {
     })
 }
 
+/// The daemon's output topics read back from the beginning: the incidents
+/// topic (at least one record) and the DLQ (the `poison` records).
+pub fn read_outputs(
+    bootstrap: &str,
+    poison: usize,
+) -> (crate::brokers::Consumed, crate::brokers::Consumed) {
+    let read = |topic: &str, expected: usize| {
+        crate::brokers::consume_blocking(
+            bootstrap,
+            topic,
+            expected,
+            Duration::from_secs(30),
+            crate::brokers::Attach::Assign,
+        )
+    };
+    (read("incidents", 1), read("alerts-dlq", poison))
+}
+
+/// (d) the DLQ holds exactly the poison records, (store) the store reflects
+/// every delivered record: the checks both Tansu tests make besides replay.
+pub fn dlq_and_store_violations(
+    dlq: &[Record],
+    recs: &[Rec],
+    delivered: &[Delivered],
+    store: &Path,
+) -> Vec<String> {
+    let mut v: Vec<String> = check_dlq(dlq, recs, delivered)
+        .into_iter()
+        .map(|v| format!("(d) {v}"))
+        .collect();
+    v.extend(
+        check_store(store, delivered)
+            .into_iter()
+            .map(|v| format!("(store) {v}")),
+    );
+    v
+}
+
 /// (d): the DLQ holds exactly the poison records (each at least once), by
 /// their source partition and offset; payload kept. Returns violations and
 /// the number of DLQ records.

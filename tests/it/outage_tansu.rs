@@ -37,10 +37,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::brokers::{consume_blocking, produce_all_blocking, wait_until, Attach};
+use crate::brokers::{produce_all_blocking, wait_until};
 use crate::daemon_e2e::{
-    assert_no_violations, check_against_replay, check_dlq, check_store, group_events, tansu_panic,
-    write_artifacts, DaemonProc, Ready, Scenario,
+    assert_no_violations, check_against_replay, dlq_and_store_violations, group_events,
+    read_outputs, tansu_panic, write_artifacts, DaemonProc, Ready, Scenario,
 };
 
 const SEED: u64 = 0x0B0B_0047_A6E5;
@@ -162,20 +162,7 @@ fn outage_tansu_broker_down_mid_stream_then_resumes_where_it_stopped() {
     let (status, t_term) = d.terminate(Duration::from_secs(30));
     assert!(status.success(), "SIGTERM ended the daemon with {status}");
 
-    let incidents = consume_blocking(
-        &bootstrap,
-        "incidents",
-        1,
-        Duration::from_secs(30),
-        Attach::Assign,
-    );
-    let dlq = consume_blocking(
-        &bootstrap,
-        "alerts-dlq",
-        poison,
-        Duration::from_secs(30),
-        Attach::Assign,
-    );
+    let (incidents, dlq) = read_outputs(&bootstrap, poison);
     let events = group_events(&incidents.records);
     // Exact equality with the replay is not the contract here: while the
     // broker is down and the daemon is idle it may tick timers on the wall
@@ -203,16 +190,12 @@ fn outage_tansu_broker_down_mid_stream_then_resumes_where_it_stopped() {
             }
         }
     }
-    violations.extend(
-        check_dlq(&dlq.records, &recs, &delivered)
-            .into_iter()
-            .map(|v| format!("(d) {v}")),
-    );
-    violations.extend(
-        check_store(&store, &delivered)
-            .into_iter()
-            .map(|v| format!("(store) {v}")),
-    );
+    violations.extend(dlq_and_store_violations(
+        &dlq.records,
+        &recs,
+        &delivered,
+        &store,
+    ));
 
     eprintln!(
         "outage_tansu: {} records ({} poison) over partitions {partitions:?}; replay: {}; first events \
