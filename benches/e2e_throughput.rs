@@ -18,7 +18,7 @@
 //!      offsets are contiguous, timed until all N are read. Run before and
 //!      after the daemon; the ratio uses the faster of the two.
 //!    - daemon: spawn with an empty store (`assignment = "manual"`), timed
-//!      from spawn until `/readyz` reports `records_consumed == N` (polled
+//!      from spawn until `/readyz` reports `records_committed == N` (polled
 //!      every 20 ms); it must then stay exactly N with 0 rejected.
 //! 2. Latency (mock): a fresh daemon and topics per mix; records produced
 //!    at a steady rate (default 10,000/s for 10 s). Two mixes (env
@@ -487,6 +487,8 @@ struct DaemonProc {
 struct Ready {
     ready: bool,
     records_consumed: u64,
+    /// Records whose batch is committed to the store.
+    records_committed: u64,
     records_rejected: u64,
     events_published: u64,
     outbox_backlog: u64,
@@ -600,6 +602,7 @@ listen = "127.0.0.1:{port}"
         Some(Ready {
             ready: v.get("ready").and_then(serde_json::Value::as_bool) == Some(true),
             records_consumed: n("records_consumed"),
+            records_committed: n("records_committed"),
             records_rejected: n("records_rejected"),
             events_published: n("events_published"),
             outbox_backlog: n("outbox_backlog"),
@@ -789,21 +792,21 @@ fn daemon_throughput(
             if r.records_consumed > 0 && first.is_none() {
                 first = Some(started.elapsed().as_secs_f64());
             }
-            if r.records_consumed >= n {
+            if r.records_committed >= n {
                 break (started.elapsed().as_secs_f64(), r);
             }
             if last_print.elapsed() > Duration::from_secs(5) {
                 last_print = Instant::now();
                 eprintln!(
-                    "  daemon: {} of {n} after {:.1} s",
-                    r.records_consumed,
+                    "  daemon: {} of {n} committed after {:.1} s",
+                    r.records_committed,
                     started.elapsed().as_secs_f64()
                 );
             }
         }
         assert!(
             Instant::now() < deadline,
-            "daemon did not consume {n} records in {PHASE_TIMEOUT:?}: {r:?}\n{}",
+            "daemon did not commit {n} records in {PHASE_TIMEOUT:?}: {r:?}\n{}",
             d.log_tail()
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -1428,7 +1431,7 @@ fn main() {
         println!(
             "{:<7} {:<50} {:>10} {:>9.2} {:>11.0} {:>7.2}",
             tp.broker,
-            "daemon (spawn -> records_consumed == N)",
+            "daemon (spawn -> records_committed == N)",
             d.records,
             d.secs,
             rate,

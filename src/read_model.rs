@@ -13,6 +13,15 @@ use crate::engine::state::{Incident, IncidentId};
 use crate::engine::Engine;
 use crate::problems::state::{Problem, ProblemId};
 
+/// Entities changed by a batch, copied from the engine; `None`: the
+/// incident is no longer held in memory (closed or merged: read it from the
+/// store).
+#[derive(Debug, Default)]
+pub struct ReadModelDelta {
+    incidents: Vec<(IncidentId, Option<Arc<Incident>>)>,
+    problems: Vec<(ProblemId, Arc<Problem>)>,
+}
+
 #[derive(Default)]
 pub struct ReadModel {
     incidents: RwLock<BTreeMap<IncidentId, Arc<Incident>>>,
@@ -22,27 +31,50 @@ pub struct ReadModel {
 impl ReadModel {
     /// Copies the given entities from the engine (after they were committed).
     pub fn update(&self, engine: &Engine, incidents: &[IncidentId], problems: &[ProblemId]) {
-        if !incidents.is_empty() {
+        self.apply(ReadModel::delta(engine, incidents, problems));
+    }
+
+    /// The given entities as the engine holds them now, to [`apply`] once
+    /// they are committed.
+    ///
+    /// [`apply`]: ReadModel::apply
+    pub fn delta(
+        engine: &Engine,
+        incidents: &[IncidentId],
+        problems: &[ProblemId],
+    ) -> ReadModelDelta {
+        ReadModelDelta {
+            incidents: incidents
+                .iter()
+                .map(|id| {
+                    let live = engine
+                        .incident(*id)
+                        .filter(|i| !i.status.is_final())
+                        .map(|i| Arc::new(i.clone()));
+                    (*id, live)
+                })
+                .collect(),
+            problems: problems
+                .iter()
+                .filter_map(|id| engine.problem(*id).map(|p| (*id, Arc::new(p.clone()))))
+                .collect(),
+        }
+    }
+
+    pub fn apply(&self, d: ReadModelDelta) {
+        if !d.incidents.is_empty() {
             if let Ok(mut m) = self.incidents.write() {
-                for id in incidents {
-                    match engine.incident(*id) {
-                        Some(i) if !i.status.is_final() => {
-                            m.insert(*id, Arc::new(i.clone()));
-                        }
-                        _ => {
-                            m.remove(id);
-                        }
-                    }
+                for (id, i) in d.incidents {
+                    match i {
+                        Some(i) => m.insert(id, i),
+                        None => m.remove(&id),
+                    };
                 }
             }
         }
-        if !problems.is_empty() {
+        if !d.problems.is_empty() {
             if let Ok(mut m) = self.problems.write() {
-                for id in problems {
-                    if let Some(p) = engine.problem(*id) {
-                        m.insert(*id, Arc::new(p.clone()));
-                    }
-                }
+                m.extend(d.problems);
             }
         }
     }

@@ -101,6 +101,7 @@ async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
         "caught_up": h.caught_up.load(Ordering::Relaxed),
         "outbox_backlog": h.outbox_backlog.load(Ordering::Relaxed),
         "records_consumed": h.records_consumed.load(Ordering::Relaxed),
+        "records_committed": h.records_committed.load(Ordering::Relaxed),
         "records_rejected": h.records_rejected.load(Ordering::Relaxed),
         "events_published": h.events_published.load(Ordering::Relaxed),
         "batches_committed": h.batches_committed.load(Ordering::Relaxed),

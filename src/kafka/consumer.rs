@@ -26,12 +26,13 @@ use crate::alert::Timestamp;
 use crate::config::{Assignment, Config};
 use crate::engine::state::IncidentId;
 use crate::engine::{Engine, IncidentEvent};
+use crate::kafka::committer::{Committer, Job, Shared};
 use crate::kafka::merge::{Merge, PartitionKey};
 use crate::kafka::{consumer_config, events, Health, KafkaError};
 use crate::metrics::Metrics;
 use crate::problems::state::{KnownError, ProblemId};
 use crate::read_model::ReadModel;
-use crate::store::{BatchWrite, Offsets, OutboxEntry, PayloadKind, Store};
+use crate::store::{BatchWrite, Offsets, OutboxEntry, PayloadKind, PreparedBatch, Store};
 
 /// A command from the API, applied on the pipeline thread through the same
 /// store transaction as Kafka input (one write path). The reply is sent
@@ -142,6 +143,8 @@ pub struct Pipeline {
     assigned_at: Option<Instant>,
     /// Reused buffer for incident snapshots (see `events::snapshot`).
     scratch: Vec<u8>,
+    /// Stores batches while the next is applied (started by `run`).
+    committer: Option<Committer>,
     /// Embedded broker: stored offsets past the end mean the in-process
     /// broker restarted empty, so restart those partitions from zero.
     pub embedded: bool,
@@ -183,6 +186,7 @@ impl Pipeline {
             merge: Merge::default(),
             assigned_at: None,
             scratch: Vec::new(),
+            committer: None,
             embedded,
         })
     }
@@ -265,8 +269,25 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Runs until `shutdown` is set; finishes the batch in hand first.
+    /// Runs until `shutdown` is set; finishes the batch in hand first and
+    /// waits for the committer to store it.
     pub fn run(mut self, shutdown: Arc<AtomicBool>) -> Result<(), KafkaError> {
+        self.committer = Some(Committer::spawn(Shared {
+            store: self.store.clone(),
+            health: self.health.clone(),
+            metrics: self.metrics.clone(),
+            read_model: self.read_model.clone(),
+            publish: self.publish.clone(),
+            shutdown: shutdown.clone(),
+        })?);
+        let result = self.run_batches(&shutdown);
+        let rest = self.committer.as_mut().map(Committer::finish);
+        self.hand_offsets_to_broker(rest.unwrap_or_default());
+        info!("pipeline stopped");
+        result
+    }
+
+    fn run_batches(&mut self, shutdown: &AtomicBool) -> Result<(), KafkaError> {
         let tick_every = self.cfg.kafka.tick_interval.0;
         let mut last_tick = Instant::now();
         let mut last_lag_check = Instant::now() - tick_every;
@@ -301,39 +322,67 @@ impl Pipeline {
             }
             let changes = self.engine.take_changes();
             if !write.outbox.is_empty() || !write.offsets.is_empty() || !changes.is_empty() {
-                let started = Instant::now();
-                if !self.commit_with_retry(&changes, &write, &shutdown) {
-                    // Shutting down with the batch uncommitted: it is consumed
-                    // again on the next start. Nothing was acknowledged.
+                // An encoding failure is a bug, not a condition to wait out:
+                // stop with nothing of the batch stored.
+                let prepared = PreparedBatch::new(&self.engine, &changes, write)?;
+                for ((t, p), o) in prepared.offsets() {
+                    self.offsets.insert((t.clone(), *p), *o);
+                }
+                self.observe_batch(&batch, &events);
+                let job = Job {
+                    batch: prepared,
+                    records: batch.len() as u64,
+                    read_model: ReadModel::delta(
+                        &self.engine,
+                        &changes.incidents,
+                        &changes.problems,
+                    ),
+                    replies,
+                    clock: self.engine.clock(),
+                };
+                self.engine.evict_final();
+                if !self.committer().submit(job) {
+                    // Shutting down with the store failing: the batch is
+                    // consumed again on the next start.
                     return Ok(());
                 }
-                for ((t, p), o) in &write.offsets {
-                    self.offsets.insert((t.clone(), *p), *o);
-                    if let Err(e) = self.consumer.store_offset(t, *p, *o) {
-                        debug!(topic = %t, partition = p, error = %e, "offset not stored for broker commit");
-                    }
-                }
-                self.metrics
-                    .store_commit_duration
-                    .observe(started.elapsed().as_secs_f64());
-                self.after_commit(&batch, &events, &changes);
-                self.engine.evict_final();
-                self.health
-                    .batches_committed
-                    .fetch_add(1, Ordering::Relaxed);
-                self.health
-                    .engine_clock_ms
-                    .store(self.engine.clock().0, Ordering::Relaxed);
-                if !write.outbox.is_empty() {
-                    self.publish.notify_one();
+            } else if !replies.is_empty() {
+                // Nothing to store: reply once earlier batches are visible.
+                let done = self.committer().drain();
+                self.hand_offsets_to_broker(done);
+                for (reply, r) in replies {
+                    let _ = reply.send(r);
                 }
             }
-            for (reply, r) in replies {
-                let _ = reply.send(r);
+            let done = self.committer().completed();
+            self.hand_offsets_to_broker(done);
+        }
+        Ok(())
+    }
+
+    fn committer(&mut self) -> &mut Committer {
+        self.committer.as_mut().expect("run() starts the committer")
+    }
+
+    /// Offsets of committed batches, for the broker's lag tooling (redb
+    /// stays the truth).
+    fn hand_offsets_to_broker(&mut self, committed: Vec<Offsets>) {
+        for offsets in committed {
+            for ((t, p), o) in offsets {
+                if let Err(e) = self.consumer.store_offset(&t, p, o) {
+                    debug!(topic = %t, partition = p, error = %e, "offset not stored for broker commit");
+                }
             }
         }
-        info!("pipeline stopped");
-        Ok(())
+    }
+
+    /// Waits for the batches in the committer (an idle pipeline, a changed
+    /// assignment): what was applied is then also durable.
+    fn drain_committer(&mut self) {
+        if let Some(c) = self.committer.as_mut() {
+            let done = c.drain();
+            self.hand_offsets_to_broker(done);
+        }
     }
 
     /// Up to `batch_max` records, in timestamp order across partitions
@@ -406,6 +455,10 @@ impl Pipeline {
                 }
             }
         }
+        if out.is_empty() {
+            // Caught up means applied and stored: nothing left in flight.
+            self.drain_committer();
+        }
         self.health
             .caught_up
             .store(out.is_empty() && self.merge.caught_up(), Ordering::Relaxed);
@@ -475,6 +528,11 @@ impl Pipeline {
                     .collect()
             })
             .unwrap_or_default();
+        if self.merge.revokes(&now) {
+            // Given-up partitions: their applied records become durable
+            // (and their offsets go to the broker) before anything else.
+            self.drain_committer();
+        }
         self.merge.set_assigned(&now);
         self.assigned_at = Some(Instant::now());
     }
@@ -506,13 +564,9 @@ impl Pipeline {
         }
     }
 
-    /// Metrics and the read model, once a batch is durable.
-    fn after_commit(
-        &mut self,
-        batch: &[OwnedMessage],
-        events: &[IncidentEvent],
-        changes: &crate::engine::persist::Changes,
-    ) {
+    /// Metrics of a batch the engine applied (counted as it is handed to
+    /// the committer, ~one commit before it is durable).
+    fn observe_batch(&mut self, batch: &[OwnedMessage], events: &[IncidentEvent]) {
         let m = &self.metrics;
         let wall = wall_clock();
         for rec in batch {
@@ -571,8 +625,6 @@ impl Pipeline {
                 .set(1.0 - s.incidents_opened as f64 / s.alerts as f64);
         }
         self.last_stats = s;
-        self.read_model
-            .update(&self.engine, &changes.incidents, &changes.problems);
     }
 
     /// Gauges computed from the whole state, about once per tick.
@@ -734,35 +786,6 @@ impl Pipeline {
                     kind,
                     payload,
                 });
-            }
-        }
-    }
-
-    /// Commits, retrying with backoff: a failed commit (full disk, I/O error)
-    /// stops progress; no offset moves past unstored state. Returns false if
-    /// shutdown came first.
-    fn commit_with_retry(
-        &self,
-        changes: &crate::engine::persist::Changes,
-        write: &BatchWrite,
-        shutdown: &AtomicBool,
-    ) -> bool {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.store.commit(&self.engine, changes, write) {
-                Ok(()) => {
-                    self.health.store_ok.store(true, Ordering::Relaxed);
-                    return true;
-                }
-                Err(e) => {
-                    self.health.store_ok.store(false, Ordering::Relaxed);
-                    error!(error = %e, retry_in = ?backoff, "store commit failed; consumption stopped until it succeeds");
-                    if shutdown.load(Ordering::Relaxed) {
-                        return false;
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
             }
         }
     }

@@ -182,6 +182,15 @@ impl<M: Stamped> Merge<M> {
         self.recount();
     }
 
+    /// Whether `assigned` leaves out a partition assigned now.
+    pub fn revokes(&self, assigned: &[PartitionKey]) -> bool {
+        self.parts.iter().filter(|p| p.assigned).any(|p| {
+            !assigned
+                .iter()
+                .any(|(t, n)| **t == *p.topic && *n == p.partition)
+        })
+    }
+
     pub fn is_assigned(&self, topic: &str, partition: i32) -> bool {
         self.find(topic, partition)
             .is_some_and(|i| self.parts[i].assigned)

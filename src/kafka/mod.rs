@@ -9,6 +9,7 @@
 //! - [`demo`]: sample traffic for `--demo`.
 //! - [`tools`]: `correlator send` and `correlator tail`.
 
+pub mod committer;
 pub mod consumer;
 pub mod demo;
 pub mod embedded;
@@ -71,7 +72,10 @@ pub struct Health {
     pub broker_ok: AtomicBool,
     pub caught_up: AtomicBool,
     pub outbox_backlog: AtomicU64,
+    /// Records applied by the engine...
     pub records_consumed: AtomicU64,
+    /// ...and those of them whose batch is committed.
+    pub records_committed: AtomicU64,
     pub records_rejected: AtomicU64,
     pub events_published: AtomicU64,
     pub batches_committed: AtomicU64,
@@ -104,4 +108,6 @@ pub enum KafkaError {
     NoTopic(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("cannot start the committer thread: {0}")]
+    Thread(#[from] std::io::Error),
 }

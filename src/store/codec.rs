@@ -25,6 +25,15 @@ pub fn encode_into<T: Serialize + ?Sized>(
     v: &T,
 ) -> Result<(), StoreError> {
     buf.clear();
+    encode_append(buf, table, v)
+}
+
+/// Appends the encoding of `v` to `buf` (kept as it is).
+pub fn encode_append<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    table: &'static str,
+    v: &T,
+) -> Result<(), StoreError> {
     rmp_serde::encode::write_named(buf, v).map_err(|e| StoreError::Encode {
         table,
         reason: e.to_string(),

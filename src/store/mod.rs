@@ -8,6 +8,7 @@
 //! it caused is durable and the publisher delivers it.
 //!
 //! - [`tables`]: table definitions and key encodings.
+//! - `batch`: a batch's changes, encoded, then written in one transaction.
 //! - [`codec`]: how entity values are encoded; the format version.
 //! - `migrate`: older store formats brought up to date on open.
 //! - [`outbox`]: the outbox entry format.
@@ -69,17 +70,13 @@ macro_rules! r {
     };
 }
 
+mod batch;
 mod migrate;
+
+pub use batch::{BatchWrite, PreparedBatch};
 
 /// Next offset to consume, per (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
-
-/// What one batch leaves behind besides engine state.
-#[derive(Debug, Default)]
-pub struct BatchWrite {
-    pub offsets: Offsets,
-    pub outbox: Vec<OutboxEntry>,
-}
 
 /// The redb database.
 pub struct Store {
@@ -199,115 +196,21 @@ impl Store {
         r!("commit", tx.commit())
     }
 
-    /// The batch transaction: changed entities, offsets and outbox entries.
+    /// The batch transaction: changed entities, offsets and outbox entries
+    /// (both steps at once; the daemon runs them on two threads).
     pub fn commit(
         &self,
         engine: &Engine,
         changes: &Changes,
-        batch: &BatchWrite,
+        batch: BatchWrite,
     ) -> Result<(), StoreError> {
+        self.write(&PreparedBatch::new(engine, changes, batch)?)
+    }
+
+    /// Stores a prepared batch in one transaction.
+    pub fn write(&self, batch: &PreparedBatch) -> Result<(), StoreError> {
         let tx = r!("begin", self.db.begin_write())?;
-        let mut buf = Vec::with_capacity(1024);
-        {
-            let mut t = r!("open alerts", tx.open_table(ALERTS))?;
-            for fp in &changes.alerts {
-                match engine.alert(*fp) {
-                    Some(a) => {
-                        codec::encode_into(&mut buf, "alerts", a)?;
-                        r!("write alerts", t.insert(fp.0, buf.as_slice()))?;
-                    }
-                    None => {
-                        r!("delete alerts", t.remove(fp.0))?;
-                    }
-                }
-            }
-            let mut t = r!("open groups", tx.open_table(GROUPS))?;
-            for key in &changes.groups {
-                match engine.group(key) {
-                    Some(g) => {
-                        codec::encode_into(&mut buf, "groups", g)?;
-                        r!("write groups", t.insert(&**key, buf.as_slice()))?;
-                    }
-                    None => {
-                        r!("delete groups", t.remove(&**key))?;
-                    }
-                }
-            }
-            let mut t = r!("open incidents", tx.open_table(INCIDENTS))?;
-            for id in &changes.incidents {
-                // Incidents are never deleted: closed ones stay for the API.
-                if let Some(i) = engine.incident(*id) {
-                    codec::encode_into(&mut buf, "incidents", i)?;
-                    r!("write incidents", t.insert(id.0, buf.as_slice()))?;
-                }
-            }
-            let mut t = r!("open members", tx.open_table(MEMBERS))?;
-            for (id, pos) in &changes.members {
-                let member = engine
-                    .incident(*id)
-                    .and_then(|i| i.members.get(*pos as usize));
-                if let Some(m) = member {
-                    codec::encode_into(&mut buf, "members", m)?;
-                    r!("write members", t.insert((id.0, *pos), buf.as_slice()))?;
-                }
-            }
-            let mut t = r!("open problems", tx.open_table(PROBLEMS))?;
-            for id in &changes.problems {
-                if let Some(p) = engine.problem(*id) {
-                    codec::encode_into(&mut buf, "problems", p)?;
-                    r!("write problems", t.insert(id.0, buf.as_slice()))?;
-                }
-            }
-            let mut t = r!("open signatures", tx.open_table(SIGNATURES))?;
-            for key in &changes.signatures {
-                match engine.problem_signature(key) {
-                    Some(s) => {
-                        codec::encode_into(&mut buf, "signatures", s)?;
-                        r!("write signatures", t.insert(key.as_str(), buf.as_slice()))?;
-                    }
-                    None => {
-                        r!("delete signatures", t.remove(key.as_str()))?;
-                    }
-                }
-            }
-            let mut t = r!("open mined", tx.open_table(MINED))?;
-            let first = match r!("last mined", t.last())? {
-                Some((k, _)) => k.value() + 1,
-                None => 0,
-            };
-            for (line, seq) in changes.mined.iter().zip(first..) {
-                r!("write mined", t.insert(seq, line.as_str()))?;
-            }
-            let mut t = r!("open offsets", tx.open_table(OFFSETS))?;
-            for ((topic, p), o) in &batch.offsets {
-                r!(
-                    "write offsets",
-                    t.insert(encode_offset_key(topic, *p).as_str(), *o)
-                )?;
-            }
-            let mut meta = r!("open meta", tx.open_table(META))?;
-            let mut seq = match r!("read meta", meta.get(META_OUTBOX_SEQ))? {
-                Some(v) => codec::decode_json::<u64>("meta", &META_OUTBOX_SEQ, v.value())?,
-                None => 0,
-            };
-            let mut ob = r!("open outbox", tx.open_table(OUTBOX))?;
-            for e in &batch.outbox {
-                seq += 1;
-                r!("write outbox", ob.insert(seq, e.encode().as_slice()))?;
-            }
-            r!(
-                "write meta",
-                meta.insert(META_OUTBOX_SEQ, encode_json(&seq).as_slice())
-            )?;
-            r!(
-                "write meta",
-                meta.insert(META_CLOCK, encode_json(&engine.clock().0).as_slice())
-            )?;
-            r!(
-                "write meta",
-                meta.insert(META_STATS, encode_json(engine.stats()).as_slice())
-            )?;
-        }
+        batch.write_to(&tx)?;
         r!("commit", tx.commit())
     }
 

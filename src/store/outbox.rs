@@ -28,19 +28,26 @@ pub struct OutboxEntry {
 
 impl OutboxEntry {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// [`OutboxEntry::encode`] into `out` (cleared first).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(
             17 + self.topic.len() + self.key.len() + self.payload.len() + self.headers.len() * 32,
         );
         out.push(self.kind as u8);
-        put(&mut out, self.topic.as_bytes());
-        put(&mut out, &self.key);
+        put(out, self.topic.as_bytes());
+        put(out, &self.key);
         out.extend_from_slice(&(self.headers.len() as u32).to_be_bytes());
         for (k, v) in &self.headers {
-            put(&mut out, k.as_bytes());
-            put(&mut out, v);
+            put(out, k.as_bytes());
+            put(out, v);
         }
         out.extend_from_slice(&self.payload);
-        out
     }
 
     pub fn decode(b: &[u8]) -> Result<OutboxEntry, String> {

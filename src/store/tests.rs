@@ -34,13 +34,13 @@ fn members_are_stored_one_row_each_and_only_changed_ones_are_rewritten() {
     }
     let c = e.take_changes();
     assert_eq!(c.members.len(), 40);
-    store.commit(&e, &c, &BatchWrite::default()).unwrap();
+    store.commit(&e, &c, BatchWrite::default()).unwrap();
     // A re-send of one alert changes one member row, not forty.
     e.handle(&alert(7), at(100));
     let c = e.take_changes();
     assert_eq!(c.incidents.len(), 1);
     assert_eq!(c.members.len(), 1, "{:?}", c.members);
-    store.commit(&e, &c, &BatchWrite::default()).unwrap();
+    store.commit(&e, &c, BatchWrite::default()).unwrap();
 
     let id = c.incidents[0];
     let live = e.incident(id).unwrap();

@@ -1,0 +1,202 @@
+//! One batch's write, in two steps: [`PreparedBatch::new`] encodes what the
+//! batch changed into owned bytes (on the pipeline thread, where the engine
+//! is), and [`super::Store::write`] stores them in one transaction (on the
+//! committer thread, while the pipeline applies the next batch).
+//!
+//! Encoding first is what lets the two overlap: the prepared batch no longer
+//! borrows the engine, so the engine may move on; batches are still written
+//! one at a time and in order, so the store only ever holds the state at the
+//! end of a batch together with that batch's offsets and outbox entries.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use redb::ReadableTable;
+
+use super::tables::*;
+use super::{codec, encode_json, Offsets, OutboxEntry, StoreError};
+use crate::engine::persist::Changes;
+use crate::engine::Engine;
+
+/// What one batch leaves behind besides engine state.
+#[derive(Debug, Default)]
+pub struct BatchWrite {
+    pub offsets: Offsets,
+    pub outbox: Vec<OutboxEntry>,
+}
+
+/// A value's bytes in [`PreparedBatch::bytes`]; `None` deletes the key.
+type Value = Option<Range<usize>>;
+
+/// A batch's changes, encoded and detached from the engine.
+#[derive(Debug, Default)]
+pub struct PreparedBatch {
+    /// Every encoded value, back to back (one allocation per batch).
+    bytes: Vec<u8>,
+    alerts: Vec<(u64, Value)>,
+    groups: Vec<(Arc<str>, Value)>,
+    incidents: Vec<(u64, Range<usize>)>,
+    members: Vec<((u64, u32), Range<usize>)>,
+    problems: Vec<(u64, Range<usize>)>,
+    signatures: Vec<(String, Value)>,
+    mined: Vec<String>,
+    clock: Vec<u8>,
+    stats: Vec<u8>,
+    write: BatchWrite,
+}
+
+impl PreparedBatch {
+    /// Encodes the entities named by `changes` as the engine holds them now.
+    pub fn new(
+        engine: &Engine,
+        changes: &Changes,
+        write: BatchWrite,
+    ) -> Result<PreparedBatch, StoreError> {
+        let mut b = PreparedBatch {
+            clock: encode_json(&engine.clock().0),
+            stats: encode_json(engine.stats()),
+            mined: changes.mined.clone(),
+            write,
+            ..PreparedBatch::default()
+        };
+        for fp in &changes.alerts {
+            let v = b.put_opt("alerts", engine.alert(*fp))?;
+            b.alerts.push((fp.0, v));
+        }
+        for key in &changes.groups {
+            let v = b.put_opt("groups", engine.group(key))?;
+            b.groups.push((key.clone(), v));
+        }
+        for id in &changes.incidents {
+            // Incidents are never deleted: closed ones stay for the API.
+            if let Some(i) = engine.incident(*id) {
+                let v = b.put("incidents", i)?;
+                b.incidents.push((id.0, v));
+            }
+        }
+        for (id, pos) in &changes.members {
+            let member = engine
+                .incident(*id)
+                .and_then(|i| i.members.get(*pos as usize));
+            if let Some(m) = member {
+                let v = b.put("members", m)?;
+                b.members.push(((id.0, *pos), v));
+            }
+        }
+        for id in &changes.problems {
+            if let Some(p) = engine.problem(*id) {
+                let v = b.put("problems", p)?;
+                b.problems.push((id.0, v));
+            }
+        }
+        for key in &changes.signatures {
+            let v = b.put_opt("signatures", engine.problem_signature(key))?;
+            b.signatures.push((key.clone(), v));
+        }
+        Ok(b)
+    }
+
+    /// The offsets this batch moves to.
+    pub fn offsets(&self) -> &Offsets {
+        &self.write.offsets
+    }
+
+    pub fn into_offsets(self) -> Offsets {
+        self.write.offsets
+    }
+
+    /// Whether the batch leaves messages for the publisher.
+    pub fn has_outbox(&self) -> bool {
+        !self.write.outbox.is_empty()
+    }
+
+    fn put<T: serde::Serialize>(
+        &mut self,
+        table: &'static str,
+        v: &T,
+    ) -> Result<Range<usize>, StoreError> {
+        let start = self.bytes.len();
+        codec::encode_append(&mut self.bytes, table, v)?;
+        Ok(start..self.bytes.len())
+    }
+
+    fn put_opt<T: serde::Serialize>(
+        &mut self,
+        table: &'static str,
+        v: Option<&T>,
+    ) -> Result<Value, StoreError> {
+        v.map(|v| self.put(table, v)).transpose()
+    }
+
+    /// Writes everything into `tx` (the caller commits).
+    pub(super) fn write_to(&self, tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+        let bytes = |r: &Range<usize>| &self.bytes[r.clone()];
+        let mut t = r!("open alerts", tx.open_table(ALERTS))?;
+        for (fp, v) in &self.alerts {
+            match v {
+                Some(v) => r!("write alerts", t.insert(*fp, bytes(v)))?,
+                None => r!("delete alerts", t.remove(*fp))?,
+            };
+        }
+        let mut t = r!("open groups", tx.open_table(GROUPS))?;
+        for (key, v) in &self.groups {
+            match v {
+                Some(v) => r!("write groups", t.insert(&**key, bytes(v)))?,
+                None => r!("delete groups", t.remove(&**key))?,
+            };
+        }
+        let mut t = r!("open incidents", tx.open_table(INCIDENTS))?;
+        for (id, v) in &self.incidents {
+            r!("write incidents", t.insert(*id, bytes(v)))?;
+        }
+        let mut t = r!("open members", tx.open_table(MEMBERS))?;
+        for (key, v) in &self.members {
+            r!("write members", t.insert(*key, bytes(v)))?;
+        }
+        let mut t = r!("open problems", tx.open_table(PROBLEMS))?;
+        for (id, v) in &self.problems {
+            r!("write problems", t.insert(*id, bytes(v)))?;
+        }
+        let mut t = r!("open signatures", tx.open_table(SIGNATURES))?;
+        for (key, v) in &self.signatures {
+            match v {
+                Some(v) => r!("write signatures", t.insert(key.as_str(), bytes(v)))?,
+                None => r!("delete signatures", t.remove(key.as_str()))?,
+            };
+        }
+        let mut t = r!("open mined", tx.open_table(MINED))?;
+        let first = match r!("last mined", t.last())? {
+            Some((k, _)) => k.value() + 1,
+            None => 0,
+        };
+        for (line, seq) in self.mined.iter().zip(first..) {
+            r!("write mined", t.insert(seq, line.as_str()))?;
+        }
+        let mut t = r!("open offsets", tx.open_table(OFFSETS))?;
+        for ((topic, p), o) in &self.write.offsets {
+            r!(
+                "write offsets",
+                t.insert(encode_offset_key(topic, *p).as_str(), *o)
+            )?;
+        }
+        let mut meta = r!("open meta", tx.open_table(META))?;
+        let mut seq = match r!("read meta", meta.get(META_OUTBOX_SEQ))? {
+            Some(v) => codec::decode_json::<u64>("meta", &META_OUTBOX_SEQ, v.value())?,
+            None => 0,
+        };
+        let mut ob = r!("open outbox", tx.open_table(OUTBOX))?;
+        let mut entry = Vec::new();
+        for e in &self.write.outbox {
+            seq += 1;
+            e.encode_into(&mut entry);
+            r!("write outbox", ob.insert(seq, entry.as_slice()))?;
+        }
+        r!(
+            "write meta",
+            meta.insert(META_OUTBOX_SEQ, encode_json(&seq).as_slice())
+        )?;
+        r!("write meta", meta.insert(META_CLOCK, self.clock.as_slice()))?;
+        r!("write meta", meta.insert(META_STATS, self.stats.as_slice()))?;
+        Ok(())
+    }
+}
