@@ -28,6 +28,7 @@ use crate::engine::state::IncidentId;
 use crate::engine::{Engine, IncidentEvent};
 use crate::kafka::committer::{Committer, Job, Shared};
 use crate::kafka::merge::{Merge, PartitionKey};
+use crate::kafka::snapshot::SnapshotWriter;
 use crate::kafka::{consumer_config, events, Health, KafkaError};
 use crate::metrics::Metrics;
 use crate::problems::state::{KnownError, ProblemId};
@@ -141,8 +142,8 @@ pub struct Pipeline {
     merge: Merge<OwnedMessage>,
     /// When the assignment was last read from the client.
     assigned_at: Option<Instant>,
-    /// Reused buffer for incident snapshots (see `events::snapshot`).
-    scratch: Vec<u8>,
+    /// Encodes incident snapshots for the outbox.
+    snapshots: SnapshotWriter,
     /// Stores batches while the next is applied (started by `run`).
     committer: Option<Committer>,
     /// Embedded broker: stored offsets past the end mean the in-process
@@ -185,7 +186,7 @@ impl Pipeline {
             last_stats,
             merge: Merge::default(),
             assigned_at: None,
-            scratch: Vec::new(),
+            snapshots: SnapshotWriter::default(),
             committer: None,
             embedded,
         })
@@ -771,8 +772,8 @@ impl Pipeline {
         }
         for ev in events {
             if let Some(inc) = self.engine.incident(ev.incident) {
-                let (kind, payload) = match events::snapshot(ev, inc, &mut self.scratch) {
-                    Ok(p) => (PayloadKind::IncidentSnapshot, p),
+                let (kind, payload) = match self.snapshots.write(ev, inc) {
+                    Ok(p) => (PayloadKind::IncidentParts, p),
                     Err(e) => {
                         // Not expected (plain data); the JSON is sent instead.
                         error!(error = %e, incident = %ev.incident, "incident snapshot failed");

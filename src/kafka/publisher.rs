@@ -12,7 +12,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tracing::{debug, warn};
 
 use crate::config::KafkaConfig;
-use crate::kafka::{events, producer_config, Health, KafkaError};
+use crate::kafka::{producer_config, snapshot, Health, KafkaError};
 use crate::store::{PayloadKind, Store};
 
 const BATCH: usize = 1000;
@@ -23,8 +23,8 @@ pub struct Publisher {
     health: Arc<Health>,
     notify: Arc<tokio::sync::Notify>,
     metrics: Arc<crate::metrics::Metrics>,
-    /// Members rendered for earlier events (see `events::RenderCache`).
-    render_cache: Arc<std::sync::Mutex<events::RenderCache>>,
+    /// Members rendered for earlier events (see `snapshot::RenderCache`).
+    render_cache: Arc<std::sync::Mutex<snapshot::RenderCache>>,
 }
 
 impl Publisher {
@@ -92,8 +92,8 @@ impl Publisher {
             // Only this task renders; the lock is never contended.
             let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
             for (_, e) in &mut batch {
-                if e.kind == PayloadKind::IncidentSnapshot {
-                    e.payload = events::render_snapshot(&e.payload, &mut cache)?;
+                if e.kind.is_snapshot() {
+                    e.payload = snapshot::render(e.kind, &e.payload, &mut cache)?;
                     e.kind = PayloadKind::Message;
                 }
             }

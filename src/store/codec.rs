@@ -16,7 +16,10 @@ use serde::Serialize;
 use super::StoreError;
 
 /// The format this build writes. Stored in `meta` under `format`.
-pub const FORMAT: u32 = 2;
+/// Format 3 added outbox entries of kind `IncidentParts`; a format 2 store
+/// opens as it is (its entries are still read), while a format 2 build
+/// refuses a format 3 store instead of failing on entries it cannot read.
+pub const FORMAT: u32 = 3;
 
 /// Appends the encoding of `v` to `buf` (cleared first).
 pub fn encode_into<T: Serialize + ?Sized>(
@@ -56,6 +59,15 @@ pub fn encode_compact_into<T: Serialize + ?Sized>(
     v: &T,
 ) -> Result<(), StoreError> {
     buf.clear();
+    encode_compact_append(buf, table, v)
+}
+
+/// [`encode_compact_into`], appending to `buf` as it is.
+pub fn encode_compact_append<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    table: &'static str,
+    v: &T,
+) -> Result<(), StoreError> {
     rmp_serde::encode::write(buf, v).map_err(|e| StoreError::Encode {
         table,
         reason: e.to_string(),

@@ -2,7 +2,8 @@
 //! opened, in the opening transaction (all or nothing).
 //!
 //! Format 1 stored JSON values, an incident's members inside the incident,
-//! and outbox entries without a payload kind byte.
+//! and outbox entries without a payload kind byte. Format 2 differs from 3
+//! only by an outbox payload kind it never wrote: nothing to change.
 
 use std::path::Path;
 

@@ -14,6 +14,20 @@ pub enum PayloadKind {
     /// the event JSON by the publisher: the pipeline thread only copies
     /// state, and the store holds the compact binary form.
     IncidentSnapshot = 1,
+    /// An incident event's snapshot in parts (`kafka::snapshot`): the
+    /// incident, then each member on its own, so unchanged members are
+    /// encoded and rendered once.
+    IncidentParts = 2,
+}
+
+impl PayloadKind {
+    /// Rendered to the event JSON by the publisher.
+    pub fn is_snapshot(self) -> bool {
+        matches!(
+            self,
+            PayloadKind::IncidentSnapshot | PayloadKind::IncidentParts
+        )
+    }
 }
 
 /// A message the publisher must deliver.
@@ -55,6 +69,7 @@ impl OutboxEntry {
         let kind = match kind {
             0 => PayloadKind::Message,
             1 => PayloadKind::IncidentSnapshot,
+            2 => PayloadKind::IncidentParts,
             k => return Err(format!("unknown payload kind {k}")),
         };
         let mut e = OutboxEntry::decode_v1(rest)?;
