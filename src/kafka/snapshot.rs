@@ -16,8 +16,8 @@
 //! process), and rendering stays a pure function of the snapshot: a
 //! re-publish gives the same bytes as [`events::render`].
 //!
-//! Layout ([`PayloadKind::IncidentParts`]), LZ4-compressed as a whole behind
-//! a `u32` LE uncompressed length: `u32 LE header_len, header` (positional
+//! Layout ([`PayloadKind::IncidentParts`]; the store compresses it):
+//! `u32 LE header_len, header` (positional
 //! MessagePack of the event and the incident without members), `u32 LE
 //! count`, then per member in view order (first seen, then fingerprint)
 //! `u64 LE fingerprint, u32 LE len, member` (positional MessagePack).
@@ -37,10 +37,6 @@ use crate::kafka::events;
 use crate::store::codec;
 use crate::store::{PayloadKind, StoreError};
 
-/// Snapshots larger than this are refused as corrupt (an event is a few
-/// KiB per member).
-const SNAPSHOT_MAX: usize = 256 << 20;
-
 /// Members remembered at most by either cache (a few hundred bytes each);
 /// past it a cache starts over.
 const CACHE_MAX: usize = 100_000;
@@ -49,10 +45,8 @@ const CACHE_MAX: usize = 100_000;
 /// members unchanged since it last encoded them.
 #[derive(Default)]
 pub struct SnapshotWriter {
-    /// The uncompressed snapshot being built.
+    /// The snapshot being built (reused: its capacity fits large incidents).
     raw: Vec<u8>,
-    /// LZ4 output (reused: a fresh zeroed buffer per event was measurable).
-    compressed: Vec<u8>,
     members: FastMap<(IncidentId, Fingerprint), (Member, Vec<u8>)>,
 }
 
@@ -88,20 +82,8 @@ impl SnapshotWriter {
             raw.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
             raw.extend_from_slice(bytes);
         }
-        compress(raw, &mut self.compressed)
+        Ok(raw.clone())
     }
-}
-
-/// `u32 LE len` then the LZ4 block of `raw`.
-fn compress(raw: &[u8], out: &mut Vec<u8>) -> Result<Vec<u8>, StoreError> {
-    out.clear();
-    out.resize(4 + lz4_flex::block::get_maximum_output_size(raw.len()), 0);
-    out[..4].copy_from_slice(&(raw.len() as u32).to_le_bytes());
-    let n = lz4_flex::block::compress_into(raw, &mut out[4..]).map_err(|e| StoreError::Encode {
-        table: "outbox",
-        reason: e.to_string(),
-    })?;
-    Ok(out[..4 + n].to_vec())
 }
 
 /// A member's encoded bytes and their JSON.
@@ -120,12 +102,11 @@ pub fn render(
     bytes: &[u8],
     cache: &mut RenderCache,
 ) -> Result<Vec<u8>, StoreError> {
-    let raw = decompress(bytes)?;
     match kind {
-        PayloadKind::IncidentParts => render_parts(&raw, cache),
+        PayloadKind::IncidentParts => render_parts(bytes, cache),
         _ => {
             let (ev, mut incident, members): (IncidentEvent, Incident, Vec<Member>) =
-                codec::decode("outbox", &"incident snapshot", &raw)?;
+                codec::decode("outbox", &"incident snapshot", bytes)?;
             incident.members = members;
             Ok(events::render(&ev, &incident))
         }
@@ -138,17 +119,6 @@ fn corrupt(reason: String) -> StoreError {
         key: "incident snapshot".into(),
         reason,
     }
-}
-
-fn decompress(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let (len, body) = bytes
-        .split_first_chunk::<4>()
-        .ok_or_else(|| corrupt("truncated".into()))?;
-    let len = u32::from_le_bytes(*len) as usize;
-    if len > SNAPSHOT_MAX {
-        return Err(corrupt(format!("claims {len} bytes")));
-    }
-    lz4_flex::block::decompress(body, len).map_err(|e| corrupt(e.to_string()))
 }
 
 /// Reads `n` bytes off the front of `b`.

@@ -3,6 +3,11 @@
 //! Binary layout (so DLQ records keep their original bytes exactly):
 //! `u8 payload_kind, u32 topic_len, topic, u32 key_len, key, u32 header_count,
 //! (u32 name_len, name, u32 value_len, value)*, payload` — lengths big-endian.
+//! Snapshot payloads are stored LZ4-compressed (`u32 LE uncompressed_len,
+//! LZ4 block`): members repeat label names and values, and compress several
+//! times over. Compression happens as the committer thread encodes the
+//! entry, not on the pipeline thread; [`OutboxEntry::decode`] returns the
+//! payload as it was given.
 //! Store format 1 had no kind byte ([`OutboxEntry::decode_v1`]).
 
 /// What the payload bytes are.
@@ -61,7 +66,11 @@ impl OutboxEntry {
             put(out, k.as_bytes());
             put(out, v);
         }
-        out.extend_from_slice(&self.payload);
+        if self.kind.is_snapshot() {
+            compress_into(&self.payload, out);
+        } else {
+            out.extend_from_slice(&self.payload);
+        }
     }
 
     pub fn decode(b: &[u8]) -> Result<OutboxEntry, String> {
@@ -74,6 +83,9 @@ impl OutboxEntry {
         };
         let mut e = OutboxEntry::decode_v1(rest)?;
         e.kind = kind;
+        if kind.is_snapshot() {
+            e.payload = decompress(&e.payload)?;
+        }
         Ok(e)
     }
 
@@ -96,6 +108,32 @@ impl OutboxEntry {
             payload: b.to_vec(),
         })
     }
+}
+
+/// Snapshots larger than this are refused as corrupt (an event is a few
+/// KiB per member).
+const SNAPSHOT_MAX: usize = 256 << 20;
+
+/// Appends `u32 LE len` and the LZ4 block of `raw` to `out`.
+fn compress_into(raw: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    let start = out.len();
+    out.resize(
+        start + lz4_flex::block::get_maximum_output_size(raw.len()),
+        0,
+    );
+    // The buffer has the maximum size LZ4 can need: this cannot fail.
+    let n = lz4_flex::block::compress_into(raw, &mut out[start..]).unwrap_or(0);
+    out.truncate(start + n);
+}
+
+fn decompress(b: &[u8]) -> Result<Vec<u8>, String> {
+    let (len, body) = b.split_first_chunk::<4>().ok_or("truncated snapshot")?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if len > SNAPSHOT_MAX {
+        return Err(format!("snapshot claims {len} bytes"));
+    }
+    lz4_flex::block::decompress(body, len).map_err(|e| format!("snapshot: {e}"))
 }
 
 fn put(out: &mut Vec<u8>, part: &[u8]) {
@@ -135,7 +173,7 @@ mod tests {
                 ("error".into(), b"bad".to_vec()),
                 ("x".into(), vec![0xff, 0]),
             ],
-            kind: PayloadKind::IncidentSnapshot,
+            kind: PayloadKind::Message,
             payload: vec![0, 1, 2, 0xff],
         };
         let b = e.encode();
@@ -150,5 +188,28 @@ mod tests {
         let v1 = OutboxEntry::decode_v1(&b[1..]).unwrap();
         assert_eq!(v1.kind, PayloadKind::Message);
         assert_eq!(v1.payload, e.payload);
+    }
+
+    #[test]
+    fn snapshots_are_stored_compressed_and_read_back_as_given() {
+        let payload: Vec<u8> = b"member labels repeat; ".repeat(200);
+        for kind in [PayloadKind::IncidentSnapshot, PayloadKind::IncidentParts] {
+            let e = OutboxEntry {
+                topic: "incidents".into(),
+                key: b"inc-1".to_vec(),
+                headers: Vec::new(),
+                kind,
+                payload: payload.clone(),
+            };
+            let b = e.encode();
+            assert!(b.len() < payload.len() / 4, "{} bytes stored", b.len());
+            assert_eq!(OutboxEntry::decode(&b).unwrap(), e);
+            // A cut or inflated snapshot is an error, not a short payload.
+            assert!(OutboxEntry::decode(&b[..b.len() - 2]).is_err());
+            let mut huge = b.clone();
+            let at = 1 + 4 + e.topic.len() + 4 + e.key.len() + 4;
+            huge[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+            assert!(OutboxEntry::decode(&huge).is_err());
+        }
     }
 }
