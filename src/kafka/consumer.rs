@@ -146,6 +146,10 @@ pub struct Pipeline {
     snapshots: SnapshotWriter,
     /// Stores batches while the next is applied (started by `run`).
     committer: Option<Committer>,
+    /// Reused (topic, partition) key for offset look-ups in `apply`.
+    key: (String, i32),
+    /// `alerts_received` by format, looked up once.
+    received: std::collections::HashMap<crate::alert::Format, prometheus::IntCounter>,
     /// Embedded broker: stored offsets past the end mean the in-process
     /// broker restarted empty, so restart those partitions from zero.
     pub embedded: bool,
@@ -188,6 +192,8 @@ impl Pipeline {
             assigned_at: None,
             snapshots: SnapshotWriter::default(),
             committer: None,
+            key: (String::new(), 0),
+            received: Default::default(),
             embedded,
         })
     }
@@ -685,7 +691,11 @@ impl Pipeline {
             // Revoked while buffered: its new owner applies it.
             return;
         }
-        let key = (m.topic().to_string(), m.partition());
+        // The key buffer is reused: no allocation per record to look up.
+        let mut key = std::mem::take(&mut self.key);
+        key.0.clear();
+        key.0.push_str(m.topic());
+        key.1 = m.partition();
         let next = write
             .offsets
             .get(&key)
@@ -699,6 +709,7 @@ impl Pipeline {
                 offset = m.offset(),
                 "skipping record already applied"
             );
+            self.key = key;
             return;
         }
         let wall = wall_clock();
@@ -710,9 +721,13 @@ impl Pipeline {
         let out = self.engine.handle(payload, now);
         self.health.records_consumed.fetch_add(1, Ordering::Relaxed);
         if let Some(f) = out.decoded.format {
-            self.metrics
-                .alerts_received
-                .with_label_values(&[f.as_str()])
+            self.received
+                .entry(f)
+                .or_insert_with(|| {
+                    self.metrics
+                        .alerts_received
+                        .with_label_values(&[f.as_str()])
+                })
                 .inc_by(out.alerts as u64);
         }
         for e in &out.decoded.errors {
@@ -754,7 +769,13 @@ impl Pipeline {
         // record that caused it, not at the end of the batch.
         self.render(&out.events, write);
         events.extend(out.events);
-        write.offsets.insert(key, m.offset() + 1);
+        match write.offsets.get_mut(&key) {
+            Some(o) => *o = m.offset() + 1,
+            None => {
+                write.offsets.insert(key.clone(), m.offset() + 1);
+            }
+        }
+        self.key = key;
     }
 
     /// Turns engine events into outbox entries (data = incident now).

@@ -44,6 +44,12 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
         // after 5 ms); costs ~200 idle fetch requests/s per broker, and
         // kafka.properties can raise it.
         .set("fetch.wait.max.ms", "5")
+        // While a batch is applied, the prefetch queue fills up; librdkafka
+        // then postpones fetching each partition by this much (default 1 s,
+        // which stalled a backlog read for most of a second per batch:
+        // measured 2.6x slower reading for a plain consumer, 1.3x for the
+        // daemon).
+        .set("fetch.queue.backoff.ms", "10")
         .set("enable.partition.eof", "true");
     for (key, v) in &k.properties {
         c.set(key, v);
