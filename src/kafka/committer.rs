@@ -41,9 +41,21 @@ pub struct Job {
     pub clock: Timestamp,
 }
 
+/// Where batches are written: the [`Store`] (a seam for tests to make
+/// writes fail).
+pub trait BatchSink: Send + Sync {
+    fn write(&self, batch: &PreparedBatch) -> Result<(), crate::store::StoreError>;
+}
+
+impl BatchSink for Store {
+    fn write(&self, batch: &PreparedBatch) -> Result<(), crate::store::StoreError> {
+        Store::write(self, batch)
+    }
+}
+
 /// What the committer thread shares with the rest of the daemon.
 pub struct Shared {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn BatchSink>,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub read_model: Arc<ReadModel>,
@@ -51,6 +63,8 @@ pub struct Shared {
     /// Set on shutdown: a batch whose write keeps failing is given up (it is
     /// consumed again on the next start).
     pub shutdown: Arc<AtomicBool>,
+    /// First wait after a failed write; doubles up to 5 s.
+    pub retry_backoff: Duration,
 }
 
 /// The pipeline thread's handle on the committer thread.
@@ -169,7 +183,7 @@ fn run(shared: &Shared, jobs: &Receiver<Job>, done: &Sender<Offsets>) {
 /// Writes, retrying with backoff: a failed commit (full disk, I/O error)
 /// holds everything after it. False if shutdown came first.
 fn write_with_retry(shared: &Shared, batch: &PreparedBatch) -> bool {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = shared.retry_backoff;
     loop {
         match shared.store.write(batch) {
             Ok(()) => {
@@ -190,77 +204,4 @@ fn write_with_retry(shared: &Shared, batch: &PreparedBatch) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use crate::engine::{Engine, EngineConfig};
-    use crate::store::BatchWrite;
-
-    fn shared(dir: &std::path::Path) -> Shared {
-        Shared {
-            store: Arc::new(Store::open(&dir.join("s.redb")).unwrap()),
-            health: Arc::new(Health::default()),
-            metrics: Arc::new(Metrics::new()),
-            read_model: Arc::new(ReadModel::default()),
-            publish: Arc::new(tokio::sync::Notify::new()),
-            shutdown: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// A batch of one alert, read up to `offset`.
-    fn job(e: &mut Engine, pod: usize, offset: i64) -> Job {
-        let rec = format!(r#"{{"labels":{{"alertname":"Down","service":"api","pod":"p{pod}"}}}}"#);
-        let now = Timestamp(1_767_607_200_000 + pod as i64);
-        e.handle(rec.as_bytes(), now);
-        let changes = e.take_changes();
-        let mut write = BatchWrite::default();
-        write.offsets.insert(("alerts".into(), 0), offset);
-        Job {
-            batch: PreparedBatch::new(e, &changes, write).unwrap(),
-            records: 1,
-            read_model: ReadModel::delta(e, &changes.incidents, &changes.problems),
-            replies: Vec::new(),
-            clock: e.clock(),
-        }
-    }
-
-    #[test]
-    fn batches_are_committed_in_order_and_only_then_visible() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = shared(dir.path());
-        let (store, health, read_model) = (s.store.clone(), s.health.clone(), s.read_model.clone());
-        let cfg = Config::parse(
-            "[[rules]]\nname = \"svc\"\ngroup_by = [\"service\"]\n",
-            "t.toml",
-        )
-        .unwrap();
-        let mut e = Engine::new(EngineConfig::compile(&cfg).unwrap());
-        e.set_tracking(true);
-        let mut c = Committer::spawn(s).unwrap();
-        for n in 0..3 {
-            let j = job(&mut e, n, n as i64 + 1);
-            assert!(c.submit(j));
-        }
-        let done = c.drain();
-        assert_eq!(c.in_flight(), 0);
-        let offsets: Vec<i64> = done.iter().map(|o| o[&("alerts".to_string(), 0)]).collect();
-        assert_eq!(offsets, [1, 2, 3], "reported in commit order");
-        assert_eq!(store.offsets().unwrap()[&("alerts".to_string(), 0)], 3);
-        assert_eq!(health.records_committed.load(Ordering::Relaxed), 3);
-        assert_eq!(health.batches_committed.load(Ordering::Relaxed), 3);
-        let inc = read_model.incidents();
-        assert_eq!(inc.len(), 1);
-        assert_eq!(
-            inc[0].members.len(),
-            3,
-            "the read model holds the last batch's state"
-        );
-        let stored = store.incident(inc[0].id).unwrap().unwrap();
-        assert_eq!(stored.members.len(), 3);
-        c.finish();
-        assert!(
-            !c.submit(job(&mut e, 9, 10)),
-            "a finished committer takes nothing"
-        );
-    }
-}
+mod tests;

@@ -286,6 +286,7 @@ impl Pipeline {
             read_model: self.read_model.clone(),
             publish: self.publish.clone(),
             shutdown: shutdown.clone(),
+            retry_backoff: Duration::from_millis(100),
         })?);
         let result = self.run_batches(&shutdown);
         let rest = self.committer.as_mut().map(Committer::finish);
