@@ -27,6 +27,8 @@
 //! [`PayloadKind::IncidentParts`]: crate::store::PayloadKind::IncidentParts
 //! [`PayloadKind::IncidentSnapshot`]: crate::store::PayloadKind::IncidentSnapshot
 
+use std::collections::hash_map::Entry;
+
 use serde_json::value::RawValue;
 
 use crate::alert::Fingerprint;
@@ -47,6 +49,8 @@ const CACHE_MAX: usize = 100_000;
 pub struct SnapshotWriter {
     /// The snapshot being built (reused: its capacity fits large incidents).
     raw: Vec<u8>,
+    /// Member positions in view order (reused).
+    order: Vec<usize>,
     members: FastMap<(IncidentId, Fingerprint), (Member, Vec<u8>)>,
 }
 
@@ -66,18 +70,34 @@ impl SnapshotWriter {
         codec::encode_compact_append(raw, "outbox", &(ev, incident))?;
         let header_len = (raw.len() - 4) as u32;
         raw[..4].copy_from_slice(&header_len.to_le_bytes());
-        let mut order: Vec<&Member> = incident.members.iter().collect();
-        order.sort_by_key(|m| (m.first_seen, m.fingerprint));
+        let order = &mut self.order;
+        order.clear();
+        order.extend(0..incident.members.len());
+        order.sort_by_key(|&i| {
+            (
+                incident.members[i].first_seen,
+                incident.members[i].fingerprint,
+            )
+        });
         raw.extend_from_slice(&(order.len() as u32).to_le_bytes());
-        for m in order {
-            let key = (incident.id, m.fingerprint);
-            let fresh = self.members.get(&key).is_some_and(|(seen, _)| seen == m);
-            if !fresh {
-                let mut bytes = Vec::new();
-                codec::encode_compact_append(&mut bytes, "outbox", m)?;
-                self.members.insert(key, (m.clone(), bytes));
-            }
-            let bytes = self.members.get(&key).map_or(&[][..], |(_, b)| b);
+        for &i in order.iter() {
+            let m = &incident.members[i];
+            let (_, bytes) = match self.members.entry((incident.id, m.fingerprint)) {
+                Entry::Occupied(o) => {
+                    let slot = o.into_mut();
+                    if slot.0 != *m {
+                        slot.0.clone_from(m);
+                        slot.1.clear();
+                        codec::encode_compact_append(&mut slot.1, "outbox", m)?;
+                    }
+                    slot
+                }
+                Entry::Vacant(v) => {
+                    let mut bytes = Vec::new();
+                    codec::encode_compact_append(&mut bytes, "outbox", m)?;
+                    v.insert((m.clone(), bytes))
+                }
+            };
             raw.extend_from_slice(&m.fingerprint.0.to_le_bytes());
             raw.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
             raw.extend_from_slice(bytes);
