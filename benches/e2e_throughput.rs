@@ -20,8 +20,9 @@
 //!    - daemon: spawn with an empty store (`assignment = "manual"`), timed
 //!      from spawn until `/readyz` reports `records_committed == N` (polled
 //!      every 20 ms); it must then stay exactly N with 0 rejected.
-//! 2. Latency (mock): a fresh daemon and topics per mix; records produced
-//!    at a steady rate (default 10,000/s for 10 s). Two mixes (env
+//! 2. Latency (mock): a fresh mock cluster, and a fresh daemon and topics
+//!    per mix (after a `sync`, so writeback of the earlier phases' stores
+//!    stays out of it); records produced at a steady rate (default 10,000/s for 10 s). Two mixes (env
 //!    `E2E_LATENCY_NEW_EVERY`, default "100,1"): 1 record in 100 opens a new
 //!    incident (unique `service` label, the timed probes) while the rest
 //!    re-send 2,000 firing alerts, as most of a real stream is; then the worst
@@ -759,6 +760,15 @@ struct DaemonRun {
     mem: Mem,
 }
 
+/// Writes back what earlier phases left dirty (a throughput run leaves a
+/// store of a GB or more), so the kernel's writeback does not stall the
+/// fsyncs of the next phase's daemon and show up in its latency.
+fn quiet_disk() {
+    if let Err(e) = std::process::Command::new("sync").status() {
+        eprintln!("sync: {e} (latency may include writeback of earlier phases)");
+    }
+}
+
 /// CPU seconds (user + system) of process `pid` ("self": this one).
 fn proc_cpu_secs(pid: &str) -> f64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -1352,8 +1362,11 @@ fn main() {
         Err(_) => partitions_for(n, 4.0 * 1024.0 * 1024.0),
     };
     let tp_mock = throughput("mock", &bootstrap, &create, partitions, n, &bin, dir.path());
+    // The throughput run left gigabytes of records and events in the
+    // cluster (in this process's memory): latency gets a fresh one.
+    drop(mock);
 
-    // 2. Latency at a steady rate, fresh daemon and topics.
+    // 2. Latency at a steady rate, fresh cluster, daemon and topics.
     // A realistic mix first (1 record in 100 opens an incident), then the
     // worst case (every record does).
     let mixes: Vec<usize> = std::env::var("E2E_LATENCY_NEW_EVERY")
@@ -1361,6 +1374,9 @@ fn main() {
         .split(',')
         .map(|v| v.trim().parse().expect("E2E_LATENCY_NEW_EVERY: numbers"))
         .collect();
+    let mock = brokers::mock::MockKafka::start(1);
+    let bootstrap = mock.bootstrap();
+    let create = |name: &str, p: i32| mock.create_topic(name, p);
     let lats: Vec<Latency> = if rate > 0 && lat_secs > 0.0 {
         mixes
             .iter()
@@ -1368,6 +1384,7 @@ fn main() {
             .map(|(i, &every)| {
                 eprintln!("[mock] latency: {rate} records/s for {lat_secs} s, 1 in {every} new …");
                 let lat_dir = dir.path().join(format!("mock-latency-{i}-{every}"));
+                quiet_disk();
                 latency(&bootstrap, &create, rate, lat_secs, every, &bin, &lat_dir)
             })
             .collect()

@@ -37,10 +37,7 @@ pub fn encode_append<T: Serialize + ?Sized>(
     table: &'static str,
     v: &T,
 ) -> Result<(), StoreError> {
-    rmp_serde::encode::write_named(buf, v).map_err(|e| StoreError::Encode {
-        table,
-        reason: e.to_string(),
-    })
+    rmp_serde::encode::write_named(buf, v).map_err(|e| encode_error(table, e))
 }
 
 pub fn encode<T: Serialize + ?Sized>(table: &'static str, v: &T) -> Result<Vec<u8>, StoreError> {
@@ -68,10 +65,14 @@ pub fn encode_compact_append<T: Serialize + ?Sized>(
     table: &'static str,
     v: &T,
 ) -> Result<(), StoreError> {
-    rmp_serde::encode::write(buf, v).map_err(|e| StoreError::Encode {
+    rmp_serde::encode::write(buf, v).map_err(|e| encode_error(table, e))
+}
+
+fn encode_error(table: &'static str, e: rmp_serde::encode::Error) -> StoreError {
+    StoreError::Encode {
         table,
         reason: e.to_string(),
-    })
+    }
 }
 
 pub fn decode<T: DeserializeOwned>(

@@ -86,6 +86,16 @@ fn job(e: &mut Engine, pod: usize, offset: i64) -> Job {
     }
 }
 
+/// A rig whose store fails, once a first batch was tried `attempts` times.
+fn failing_after(attempts: usize) -> Rig {
+    let mut r = rig(true);
+    assert!(r.committer.submit(job(&mut r.engine, 0, 1)));
+    while r.sink.attempts.load(Ordering::SeqCst) < attempts {
+        std::thread::yield_now();
+    }
+    r
+}
+
 fn stored_offset(sink: &Flaky) -> Option<i64> {
     sink.store
         .offsets()
@@ -122,12 +132,8 @@ fn batches_are_committed_in_order_and_only_then_visible() {
 
 #[test]
 fn a_failing_store_holds_the_next_batch_until_the_write_succeeds() {
-    let mut r = rig(true);
-    assert!(r.committer.submit(job(&mut r.engine, 0, 1)));
     // The write is retried (with backoff), not given up, and reported.
-    while r.sink.attempts.load(Ordering::SeqCst) < 3 {
-        std::thread::yield_now();
-    }
+    let mut r = failing_after(3);
     assert!(!r.health.store_ok.load(Ordering::Relaxed));
     assert_eq!(stored_offset(&r.sink), None);
     assert!(r.read_model.incidents().is_empty(), "nothing visible yet");
@@ -159,11 +165,7 @@ fn a_failing_store_holds_the_next_batch_until_the_write_succeeds() {
 
 #[test]
 fn shutdown_gives_up_a_batch_that_cannot_be_written() {
-    let mut r = rig(true);
-    assert!(r.committer.submit(job(&mut r.engine, 0, 1)));
-    while r.sink.attempts.load(Ordering::SeqCst) < 1 {
-        std::thread::yield_now();
-    }
+    let mut r = failing_after(1);
     r.shutdown.store(true, Ordering::SeqCst);
     let done = r.committer.finish();
     assert!(done.is_empty(), "nothing was committed: {done:?}");

@@ -21,6 +21,13 @@ fn rendered(kind: PayloadKind, bytes: &[u8], cache: &mut RenderCache) -> String 
     String::from_utf8(render(kind, bytes, cache).unwrap()).unwrap()
 }
 
+/// A snapshot from a new writer (a fresh process: nothing cached).
+fn fresh_snapshot(e: &Engine, ev: &IncidentEvent) -> Vec<u8> {
+    SnapshotWriter::default()
+        .write(ev, e.incident(ev.incident).unwrap())
+        .unwrap()
+}
+
 fn direct(e: &Engine, ev: &IncidentEvent) -> String {
     String::from_utf8(events::render(ev, e.incident(ev.incident).unwrap())).unwrap()
 }
@@ -79,9 +86,7 @@ fn a_stale_cache_entry_is_not_used() {
         r#"{"labels":{"alertname":"Down","service":"api"}}"#,
         0,
     );
-    let before = SnapshotWriter::default()
-        .write(&ev, e.incident(ev.incident).unwrap())
-        .unwrap();
+    let before = fresh_snapshot(&e, &ev);
     rendered(PayloadKind::IncidentParts, &before, &mut cache);
     // A re-send changes the member (occurrences) without an event; the
     // next event (another alert joins) shows it.
@@ -94,9 +99,7 @@ fn a_stale_cache_entry_is_not_used() {
         r#"{"labels":{"alertname":"Other","service":"api"}}"#,
         61,
     );
-    let after = SnapshotWriter::default()
-        .write(&ev, e.incident(ev.incident).unwrap())
-        .unwrap();
+    let after = fresh_snapshot(&e, &ev);
     let out = rendered(PayloadKind::IncidentParts, &after, &mut cache);
     assert_eq!(out, direct(&e, &ev));
     assert!(out.contains(r#""occurrences":2"#), "{out}");
@@ -129,9 +132,7 @@ fn corrupt_snapshots_are_errors_naming_the_outbox() {
         r#"{"labels":{"alertname":"Down","service":"api"}}"#,
         0,
     );
-    let good = SnapshotWriter::default()
-        .write(&ev, e.incident(ev.incident).unwrap())
-        .unwrap();
+    let good = fresh_snapshot(&e, &ev);
     let mut cache = RenderCache::default();
     for bad in [
         b"\x01\x02".to_vec(),
