@@ -302,6 +302,7 @@ impl Pipeline {
         while !shutdown.load(Ordering::Relaxed) {
             let batch = self.poll_batch();
             let mut write = BatchWrite::default();
+            self.snapshots.end_batch();
             let mut events: Vec<IncidentEvent> = Vec::new();
             for m in &batch {
                 self.apply(m, &mut write, &mut events);
@@ -792,23 +793,20 @@ impl Pipeline {
                 });
             }
         }
+        let topic = &self.cfg.kafka.incident_topic;
         for ev in events {
             if let Some(inc) = self.engine.incident(ev.incident) {
-                let (kind, payload) = match self.snapshots.write(ev, inc) {
-                    Ok(p) => (PayloadKind::IncidentParts, p),
-                    Err(e) => {
-                        // Not expected (plain data); the JSON is sent instead.
-                        error!(error = %e, incident = %ev.incident, "incident snapshot failed");
-                        (PayloadKind::Message, events::render(ev, inc))
-                    }
-                };
-                write.outbox.push(OutboxEntry {
-                    topic: self.cfg.kafka.incident_topic.clone(),
-                    key: ev.incident.to_string().into_bytes(),
-                    headers: Vec::new(),
-                    kind,
-                    payload,
-                });
+                if let Err(e) = self.snapshots.add(ev, inc, &mut write.outbox, topic) {
+                    // Not expected (plain data); the JSON is sent instead.
+                    error!(error = %e, incident = %ev.incident, "incident snapshot failed");
+                    write.outbox.push(OutboxEntry {
+                        topic: topic.clone(),
+                        key: ev.incident.to_string().into_bytes(),
+                        headers: Vec::new(),
+                        kind: PayloadKind::Message,
+                        payload: events::render(ev, inc),
+                    });
+                }
             }
         }
     }

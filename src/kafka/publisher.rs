@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 
 use crate::config::KafkaConfig;
 use crate::kafka::{producer_config, snapshot, Health, KafkaError};
-use crate::store::{PayloadKind, Store};
+use crate::store::Store;
 
 const BATCH: usize = 1000;
 
@@ -88,16 +88,21 @@ impl Publisher {
         // Incident snapshots become their event JSON here, off the pipeline.
         let cache = self.render_cache.clone();
         let batch = tokio::task::spawn_blocking(move || {
-            let mut batch = store.outbox_batch(BATCH)?;
+            let batch = store.outbox_batch(BATCH)?;
             // Only this task renders; the lock is never contended.
             let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-            for (_, e) in &mut batch {
-                if e.kind.is_snapshot() {
-                    e.payload = snapshot::render(e.kind, &e.payload, &mut cache)?;
-                    e.kind = PayloadKind::Message;
-                }
+            let mut out = Vec::with_capacity(batch.len());
+            for (seq, mut e) in batch {
+                // An incident entry is all of one incident's events of a
+                // batch: one message each.
+                let messages = if e.kind.is_snapshot() {
+                    snapshot::render(e.kind, &e.payload, &mut cache)?
+                } else {
+                    vec![std::mem::take(&mut e.payload)]
+                };
+                out.push((seq, e, messages));
             }
-            Ok::<_, crate::store::StoreError>(batch)
+            Ok::<_, crate::store::StoreError>(out)
         })
         .await
         .map_err(|e| e.to_string())?
@@ -107,59 +112,68 @@ impl Publisher {
             return Ok(0);
         }
         let mut futures = Vec::with_capacity(batch.len());
-        for (seq, e) in &batch {
-            let mut headers = OwnedHeaders::new();
-            for (k, v) in &e.headers {
-                headers = headers.insert(rdkafka::message::Header {
-                    key: k,
-                    value: Some(v),
-                });
-            }
-            let mut rec = FutureRecord::to(&e.topic).key(&e.key).payload(&e.payload);
-            if !e.headers.is_empty() {
-                rec = rec.headers(headers);
-            }
-            // Enqueue now (send_result), await acks below: one round trip per batch.
-            loop {
-                match self.producer.send_result(rec) {
-                    Ok(f) => {
-                        futures.push((*seq, e.topic.as_str(), f));
-                        break;
-                    }
-                    Err((
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull,
-                        ),
-                        r,
-                    )) => {
-                        rec = r;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((e, _)) => {
-                        return Err(format!("enqueue to {}: {e}", e_topic(&batch, *seq)))
+        for (seq, e, messages) in &batch {
+            for payload in messages {
+                let mut headers = OwnedHeaders::new();
+                for (k, v) in &e.headers {
+                    headers = headers.insert(rdkafka::message::Header {
+                        key: k,
+                        value: Some(v),
+                    });
+                }
+                let mut rec = FutureRecord::to(&e.topic).key(&e.key).payload(payload);
+                if !e.headers.is_empty() {
+                    rec = rec.headers(headers);
+                }
+                // Enqueue now (send_result), await acks below: one round trip per batch.
+                loop {
+                    match self.producer.send_result(rec) {
+                        Ok(f) => {
+                            futures.push((*seq, e.topic.as_str(), f));
+                            break;
+                        }
+                        Err((
+                            rdkafka::error::KafkaError::MessageProduction(
+                                rdkafka::types::RDKafkaErrorCode::QueueFull,
+                            ),
+                            r,
+                        )) => {
+                            rec = r;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Err((err, _)) => return Err(format!("enqueue to {}: {err}", e.topic)),
                     }
                 }
             }
         }
-        let mut delivered = Vec::with_capacity(futures.len());
+        // An entry is deleted once every one of its messages was acked.
+        let mut failed = std::collections::HashSet::new();
+        let mut sent = 0u64;
         let mut first_err = None;
         for (seq, topic, f) in futures {
             match f.await {
                 Ok(Ok(_)) => {
-                    delivered.push(seq);
+                    sent += 1;
                     self.metrics
                         .events_published
                         .with_label_values(&[topic])
                         .inc();
                 }
                 Ok(Err((e, _))) => {
+                    failed.insert(seq);
                     first_err.get_or_insert_with(|| e.to_string());
                 }
                 Err(_) => {
+                    failed.insert(seq);
                     first_err.get_or_insert_with(|| "delivery cancelled".to_string());
                 }
             }
         }
+        let delivered: Vec<u64> = batch
+            .iter()
+            .map(|(seq, _, _)| *seq)
+            .filter(|seq| !failed.contains(seq))
+            .collect();
         let n = delivered.len();
         if n > 0 {
             let store = self.store.clone();
@@ -167,11 +181,11 @@ impl Publisher {
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
-            self.health
-                .events_published
-                .fetch_add(n as u64, Ordering::Relaxed);
-            debug!(delivered = n, "outbox entries published");
+            debug!(entries = n, messages = sent, "outbox entries published");
         }
+        self.health
+            .events_published
+            .fetch_add(sent, Ordering::Relaxed);
         if let Ok(left) = self.store.outbox_len() {
             self.health.outbox_backlog.store(left, Ordering::Relaxed);
         }
@@ -184,11 +198,4 @@ impl Publisher {
             None => Ok(n),
         }
     }
-}
-
-fn e_topic(batch: &[(u64, crate::store::OutboxEntry)], seq: u64) -> &str {
-    batch
-        .iter()
-        .find(|(s, _)| *s == seq)
-        .map_or("?", |(_, e)| e.topic.as_str())
 }

@@ -16,11 +16,19 @@
 //! process), and rendering stays a pure function of the snapshot: a
 //! re-publish gives the same bytes as [`events::render`].
 //!
+//! One outbox entry holds all the events of one incident in one batch (a
+//! backlog batch gives a busy incident several), and each member's bytes
+//! appear in it once until the member changes: a later event lists an
+//! unchanged member by fingerprint only. The publisher renders the entry to
+//! one message per event and deletes it once all were acknowledged (a
+//! re-publish after a crash sends them all again, with the same bytes).
+//!
 //! Layout ([`PayloadKind::IncidentParts`]; the store compresses it):
-//! `u32 LE header_len, header` (positional
+//! `u32 LE events`, then per event `u32 LE header_len, header` (positional
 //! MessagePack of the event and the incident without members), `u32 LE
 //! count`, then per member in view order (first seen, then fingerprint)
-//! `u64 LE fingerprint, u32 LE len, member` (positional MessagePack).
+//! `u64 LE fingerprint, u32 LE len, member` (positional MessagePack), where
+//! `len` = `u32::MAX` (no bytes follow) means "as last given in this entry".
 //! [`PayloadKind::IncidentSnapshot`] entries (the whole `(event, incident,
 //! members)` as one value, written by earlier builds) are still rendered.
 //!
@@ -37,40 +45,113 @@ use crate::engine::view::MemberView;
 use crate::engine::{FastMap, IncidentEvent};
 use crate::kafka::events;
 use crate::store::codec;
-use crate::store::{PayloadKind, StoreError};
+use crate::store::{OutboxEntry, PayloadKind, StoreError};
 
 /// Members remembered at most by either cache (a few hundred bytes each);
 /// past it a cache starts over.
 const CACHE_MAX: usize = 100_000;
 
+/// "As last given in this entry" (a member's `len`).
+const SAME: u32 = u32::MAX;
+
+/// A member's encoding, and the entry that last holds it in full.
+struct Encoded {
+    member: Member,
+    bytes: Vec<u8>,
+    /// Serial of that entry (0: none).
+    entry: u64,
+}
+
 /// Encodes snapshots on the pipeline thread, reusing the encoding of
 /// members unchanged since it last encoded them.
 #[derive(Default)]
 pub struct SnapshotWriter {
-    /// The snapshot being built (reused: its capacity fits large incidents).
-    raw: Vec<u8>,
     /// Member positions in view order (reused).
     order: Vec<usize>,
-    members: FastMap<(IncidentId, Fingerprint), (Member, Vec<u8>)>,
+    members: FastMap<(IncidentId, Fingerprint), Encoded>,
+    /// This batch's entry per incident: (position in the batch's outbox,
+    /// serial).
+    entries: FastMap<IncidentId, (usize, u64)>,
+    serial: u64,
 }
 
 impl SnapshotWriter {
-    /// The event and the incident as they stand now.
-    pub fn write(
+    /// Adds the event, with the incident as it stands now, to the batch's
+    /// outbox: to the incident's entry if this batch has one, else as a new
+    /// entry at the end (sent to `topic`, keyed by the incident id).
+    pub fn add(
         &mut self,
         ev: &IncidentEvent,
         incident: &Incident,
-    ) -> Result<Vec<u8>, StoreError> {
+        outbox: &mut Vec<OutboxEntry>,
+        topic: &str,
+    ) -> Result<(), StoreError> {
         if self.members.len() + incident.members.len() > CACHE_MAX {
             self.members.clear();
         }
-        let raw = &mut self.raw;
-        raw.clear();
+        let key = incident.id.to_string().into_bytes();
+        let existing = self.entries.get(&incident.id).filter(|(i, _)| {
+            outbox
+                .get(*i)
+                .is_some_and(|e| e.kind == PayloadKind::IncidentParts && e.key == key)
+        });
+        let (index, serial) = match existing {
+            Some(&(i, serial)) => (i, serial),
+            None => {
+                self.serial += 1;
+                outbox.push(OutboxEntry {
+                    topic: topic.to_string(),
+                    key,
+                    headers: Vec::new(),
+                    kind: PayloadKind::IncidentParts,
+                    payload: 0u32.to_le_bytes().to_vec(),
+                });
+                let at = (outbox.len() - 1, self.serial);
+                self.entries.insert(incident.id, at);
+                at
+            }
+        };
+        let raw = &mut outbox[index].payload;
+        let before = raw.len();
+        let count: [u8; 4] = raw[..4].try_into().unwrap_or_default();
+        let written = Self::append(
+            &mut self.order,
+            &mut self.members,
+            serial,
+            ev,
+            incident,
+            raw,
+        );
+        if written.is_err() {
+            // Nothing half-written stays; the caller sends this event some
+            // other way, and the incident's later events go after it (in a
+            // new entry, so no member refers to bytes cut here).
+            raw.truncate(before);
+            raw[..4].copy_from_slice(&count);
+            if before == 4 && index + 1 == outbox.len() {
+                outbox.pop();
+            }
+            self.entries.remove(&incident.id);
+        }
+        written
+    }
+
+    /// Appends one event to an entry's payload `raw`.
+    fn append(
+        order: &mut Vec<usize>,
+        members: &mut FastMap<(IncidentId, Fingerprint), Encoded>,
+        serial: u64,
+        ev: &IncidentEvent,
+        incident: &Incident,
+        raw: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let events = u32::from_le_bytes(raw[..4].try_into().unwrap_or_default()) + 1;
+        raw[..4].copy_from_slice(&events.to_le_bytes());
+        let header_at = raw.len();
         raw.extend_from_slice(&[0; 4]);
         codec::encode_compact_append(raw, "outbox", &(ev, incident))?;
-        let header_len = (raw.len() - 4) as u32;
-        raw[..4].copy_from_slice(&header_len.to_le_bytes());
-        let order = &mut self.order;
+        let header_len = (raw.len() - header_at - 4) as u32;
+        raw[header_at..header_at + 4].copy_from_slice(&header_len.to_le_bytes());
         order.clear();
         order.extend(0..incident.members.len());
         order.sort_by_key(|&i| {
@@ -82,27 +163,42 @@ impl SnapshotWriter {
         raw.extend_from_slice(&(order.len() as u32).to_le_bytes());
         for &i in order.iter() {
             let m = &incident.members[i];
-            let (_, bytes) = match self.members.entry((incident.id, m.fingerprint)) {
+            let enc = match members.entry((incident.id, m.fingerprint)) {
                 Entry::Occupied(o) => {
-                    let slot = o.into_mut();
-                    if slot.0 != *m {
-                        slot.0.clone_from(m);
-                        slot.1.clear();
-                        codec::encode_compact_append(&mut slot.1, "outbox", m)?;
+                    let enc = o.into_mut();
+                    if enc.member != *m {
+                        enc.member.clone_from(m);
+                        enc.bytes.clear();
+                        codec::encode_compact_append(&mut enc.bytes, "outbox", m)?;
+                        enc.entry = 0;
                     }
-                    slot
+                    enc
                 }
                 Entry::Vacant(v) => {
                     let mut bytes = Vec::new();
                     codec::encode_compact_append(&mut bytes, "outbox", m)?;
-                    v.insert((m.clone(), bytes))
+                    v.insert(Encoded {
+                        member: m.clone(),
+                        bytes,
+                        entry: 0,
+                    })
                 }
             };
             raw.extend_from_slice(&m.fingerprint.0.to_le_bytes());
-            raw.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            raw.extend_from_slice(bytes);
+            if enc.entry == serial {
+                raw.extend_from_slice(&SAME.to_le_bytes());
+            } else {
+                raw.extend_from_slice(&(enc.bytes.len() as u32).to_le_bytes());
+                raw.extend_from_slice(&enc.bytes);
+                enc.entry = serial;
+            }
         }
-        Ok(raw.clone())
+        Ok(())
+    }
+
+    /// The batch was handed over: later events start new entries.
+    pub fn end_batch(&mut self) {
+        self.entries.clear();
     }
 }
 
@@ -115,20 +211,20 @@ pub struct RenderCache {
     members: FastMap<(IncidentId, Fingerprint), Rendered>,
 }
 
-/// The event JSON of an outbox payload of kind `kind` (one of the two
-/// snapshot kinds).
+/// The event messages (JSON) of an outbox payload of kind `kind` (one of
+/// the two snapshot kinds), in event order.
 pub fn render(
     kind: PayloadKind,
     bytes: &[u8],
     cache: &mut RenderCache,
-) -> Result<Vec<u8>, StoreError> {
+) -> Result<Vec<Vec<u8>>, StoreError> {
     match kind {
         PayloadKind::IncidentParts => render_parts(bytes, cache),
         _ => {
             let (ev, mut incident, members): (IncidentEvent, Incident, Vec<Member>) =
                 codec::decode("outbox", &"incident snapshot", bytes)?;
             incident.members = members;
-            Ok(events::render(&ev, &incident))
+            Ok(vec![events::render(&ev, &incident)])
         }
     }
 }
@@ -160,21 +256,48 @@ fn take_u32(b: &mut &[u8]) -> Result<usize, StoreError> {
     Ok(u32::from_le_bytes(a) as usize)
 }
 
-fn render_parts(mut b: &[u8], cache: &mut RenderCache) -> Result<Vec<u8>, StoreError> {
-    let header_len = take_u32(&mut b)?;
+fn render_parts(mut b: &[u8], cache: &mut RenderCache) -> Result<Vec<Vec<u8>>, StoreError> {
+    let events = take_u32(&mut b)?;
+    let mut out = Vec::with_capacity(events.min(1024));
+    // Each member's bytes as last given in this entry.
+    let mut given: FastMap<Fingerprint, &[u8]> = FastMap::default();
+    for _ in 0..events {
+        out.push(render_part(&mut b, cache, &mut given)?);
+    }
+    if !b.is_empty() {
+        return Err(corrupt(format!("{} bytes after the last event", b.len())));
+    }
+    Ok(out)
+}
+
+/// One event of an entry, read off the front of `b`.
+fn render_part<'a>(
+    b: &mut &'a [u8],
+    cache: &mut RenderCache,
+    given: &mut FastMap<Fingerprint, &'a [u8]>,
+) -> Result<Vec<u8>, StoreError> {
+    let header_len = take_u32(b)?;
     let (ev, incident): (IncidentEvent, Incident) =
-        codec::decode("outbox", &"incident snapshot", take(&mut b, header_len)?)?;
-    let count = take_u32(&mut b)?;
+        codec::decode("outbox", &"incident snapshot", take(b, header_len)?)?;
+    let count = take_u32(b)?;
     if cache.members.len() + count > CACHE_MAX {
         cache.members.clear();
     }
     let mut keys = Vec::with_capacity(count.min(b.len() / 12));
     for _ in 0..count {
         let mut fp = [0; 8];
-        fp.copy_from_slice(take(&mut b, 8)?);
+        fp.copy_from_slice(take(b, 8)?);
         let fp = Fingerprint(u64::from_le_bytes(fp));
-        let len = take_u32(&mut b)?;
-        let bytes = take(&mut b, len)?;
+        let len = take_u32(b)?;
+        let bytes = if len == SAME as usize {
+            *given
+                .get(&fp)
+                .ok_or_else(|| corrupt(format!("member {fp} refers to bytes not given")))?
+        } else {
+            let bytes = take(b, len)?;
+            given.insert(fp, bytes);
+            bytes
+        };
         let key = (incident.id, fp);
         let fresh = cache
             .members
@@ -188,9 +311,6 @@ fn render_parts(mut b: &[u8], cache: &mut RenderCache) -> Result<Vec<u8>, StoreE
             cache.members.insert(key, (bytes.into(), json));
         }
         keys.push(key);
-    }
-    if !b.is_empty() {
-        return Err(corrupt(format!("{} bytes after the last member", b.len())));
     }
     let alerts = keys
         .iter()

@@ -17,61 +17,132 @@ fn apply(e: &mut Engine, record: &str, secs: u64) -> IncidentEvent {
     *out.events.last().expect("an event")
 }
 
-fn rendered(kind: PayloadKind, bytes: &[u8], cache: &mut RenderCache) -> String {
-    String::from_utf8(render(kind, bytes, cache).unwrap()).unwrap()
-}
-
-/// A snapshot from a new writer (a fresh process: nothing cached).
-fn fresh_snapshot(e: &Engine, ev: &IncidentEvent) -> Vec<u8> {
-    SnapshotWriter::default()
-        .write(ev, e.incident(ev.incident).unwrap())
+fn rendered(kind: PayloadKind, bytes: &[u8], cache: &mut RenderCache) -> Vec<String> {
+    render(kind, bytes, cache)
         .unwrap()
+        .into_iter()
+        .map(|m| String::from_utf8(m).unwrap())
+        .collect()
 }
 
 fn direct(e: &Engine, ev: &IncidentEvent) -> String {
     String::from_utf8(events::render(ev, e.incident(ev.incident).unwrap())).unwrap()
 }
 
+/// Adds the event to `outbox` as `w` does in a batch.
+fn add(w: &mut SnapshotWriter, e: &Engine, ev: &IncidentEvent, outbox: &mut Vec<OutboxEntry>) {
+    w.add(ev, e.incident(ev.incident).unwrap(), outbox, "incidents")
+        .unwrap();
+}
+
+/// The entry of one event from a new writer (a fresh process).
+fn fresh_snapshot(e: &Engine, ev: &IncidentEvent) -> Vec<u8> {
+    let mut outbox = Vec::new();
+    add(&mut SnapshotWriter::default(), e, ev, &mut outbox);
+    assert_eq!(outbox.len(), 1);
+    outbox.remove(0).payload
+}
+
+const DOWN: &str = r#"{"labels":{"alertname":"Down","service":"api"}}"#;
+/// A second member (first seen later: listed second), with escapes.
+const SLOW: &str = r#"{"labels":{"alertname":"Slow","service":"api","zone":"\u00e9\"x"}}"#;
+const DOWN_RESOLVED: &str =
+    r#"{"labels":{"alertname":"Down","service":"api"},"endsAt":"2026-01-05T10:00:05Z"}"#;
+
 #[test]
 fn a_rendered_snapshot_equals_the_event_rendered_at_once_as_members_change() {
     let mut e = engine();
     let mut w = SnapshotWriter::default();
     let mut cache = RenderCache::default();
+    // Each event in a batch of its own: one entry, one message each.
     let mut check = |e: &Engine, ev: IncidentEvent| {
-        let snap = w.write(&ev, e.incident(ev.incident).unwrap()).unwrap();
+        w.end_batch();
+        let mut outbox = Vec::new();
+        add(&mut w, e, &ev, &mut outbox);
         assert_eq!(
-            rendered(PayloadKind::IncidentParts, &snap, &mut cache),
-            direct(e, &ev)
+            rendered(PayloadKind::IncidentParts, &outbox[0].payload, &mut cache),
+            [direct(e, &ev)]
         );
+        assert_eq!(outbox[0].key, ev.incident.to_string().into_bytes());
     };
-    let ev = apply(
-        &mut e,
-        r#"{"labels":{"alertname":"Down","service":"api"}}"#,
-        0,
-    );
+    let ev = apply(&mut e, DOWN, 0);
     check(&e, ev);
-    // A second member (first seen later: listed second), with escapes.
-    let ev = apply(
-        &mut e,
-        r#"{"labels":{"alertname":"Slow","service":"api","zone":"\u00e9\"x"}}"#,
-        1,
-    );
+    let ev = apply(&mut e, SLOW, 1);
     check(&e, ev);
     // Both caches now hold both members; one resolves, then fires again:
     // each event must show the change, the other member unchanged.
-    let ev = apply(
-        &mut e,
-        r#"{"labels":{"alertname":"Down","service":"api"},"endsAt":"2026-01-05T10:00:05Z"}"#,
-        5,
-    );
+    let ev = apply(&mut e, DOWN_RESOLVED, 5);
     check(&e, ev);
-    let ev = apply(
-        &mut e,
-        r#"{"labels":{"alertname":"Down","service":"api"}}"#,
-        9,
-    );
+    let ev = apply(&mut e, DOWN, 9);
     check(&e, ev);
     assert_eq!(e.incident(ev.incident).unwrap().members.len(), 2);
+}
+
+#[test]
+fn one_batch_keeps_an_incidents_events_in_one_entry_with_each_member_once() {
+    let mut e = engine();
+    let mut w = SnapshotWriter::default();
+    let mut outbox = Vec::new();
+    let mut expected = Vec::new();
+    for (record, secs) in [(DOWN, 0), (SLOW, 1), (DOWN_RESOLVED, 5), (DOWN, 9)] {
+        let ev = apply(&mut e, record, secs);
+        add(&mut w, &e, &ev, &mut outbox);
+        expected.push(direct(&e, &ev));
+    }
+    // Another incident's event in between gets its own entry.
+    let other = apply(
+        &mut e,
+        r#"{"labels":{"alertname":"Down","service":"db"}}"#,
+        10,
+    );
+    add(&mut w, &e, &other, &mut outbox);
+    let ev = apply(
+        &mut e,
+        r#"{"labels":{"alertname":"Lag","service":"api"}}"#,
+        11,
+    );
+    add(&mut w, &e, &ev, &mut outbox);
+    expected.push(direct(&e, &ev));
+    assert_eq!(outbox.len(), 2, "one entry per incident");
+    let mut cache = RenderCache::default();
+    assert_eq!(
+        rendered(PayloadKind::IncidentParts, &outbox[0].payload, &mut cache),
+        expected
+    );
+    assert_eq!(
+        rendered(PayloadKind::IncidentParts, &outbox[1].payload, &mut cache),
+        [direct(&e, &other)]
+    );
+    // Unchanged members are listed by fingerprint only after their first
+    // appearance: "Slow" is written once although five events show it.
+    let written = outbox[0]
+        .payload
+        .windows(4)
+        .filter(|w| *w == b"Slow")
+        .count();
+    assert_eq!(
+        written,
+        1,
+        "{:?}",
+        String::from_utf8_lossy(&outbox[0].payload)
+    );
+    // A new batch starts a new entry.
+    w.end_batch();
+    let ev = apply(
+        &mut e,
+        r#"{"labels":{"alertname":"Err","service":"api"}}"#,
+        12,
+    );
+    add(&mut w, &e, &ev, &mut outbox);
+    assert_eq!(outbox.len(), 3);
+    assert_eq!(
+        rendered(
+            PayloadKind::IncidentParts,
+            &outbox[2].payload,
+            &mut RenderCache::default()
+        ),
+        [direct(&e, &ev)]
+    );
 }
 
 #[test]
@@ -81,19 +152,12 @@ fn a_stale_cache_entry_is_not_used() {
     // what the second wrote.
     let mut e = engine();
     let mut cache = RenderCache::default();
-    let ev = apply(
-        &mut e,
-        r#"{"labels":{"alertname":"Down","service":"api"}}"#,
-        0,
-    );
+    let ev = apply(&mut e, DOWN, 0);
     let before = fresh_snapshot(&e, &ev);
     rendered(PayloadKind::IncidentParts, &before, &mut cache);
     // A re-send changes the member (occurrences) without an event; the
     // next event (another alert joins) shows it.
-    e.handle(
-        br#"{"labels":{"alertname":"Down","service":"api"}}"#,
-        T.plus(Duration::from_secs(60)),
-    );
+    e.handle(DOWN.as_bytes(), T.plus(Duration::from_secs(60)));
     let ev = apply(
         &mut e,
         r#"{"labels":{"alertname":"Other","service":"api"}}"#,
@@ -101,18 +165,14 @@ fn a_stale_cache_entry_is_not_used() {
     );
     let after = fresh_snapshot(&e, &ev);
     let out = rendered(PayloadKind::IncidentParts, &after, &mut cache);
-    assert_eq!(out, direct(&e, &ev));
-    assert!(out.contains(r#""occurrences":2"#), "{out}");
+    assert_eq!(out, [direct(&e, &ev)]);
+    assert!(out[0].contains(r#""occurrences":2"#), "{}", out[0]);
 }
 
 #[test]
 fn snapshots_written_by_earlier_builds_are_rendered() {
     let mut e = engine();
-    let ev = apply(
-        &mut e,
-        r#"{"labels":{"alertname":"Down","service":"api"}}"#,
-        0,
-    );
+    let ev = apply(&mut e, DOWN, 0);
     let inc = e.incident(ev.incident).unwrap();
     // Kind 1: the whole (event, incident, members) as one positional value.
     let mut raw = Vec::new();
@@ -120,19 +180,28 @@ fn snapshots_written_by_earlier_builds_are_rendered() {
     let mut cache = RenderCache::default();
     assert_eq!(
         rendered(PayloadKind::IncidentSnapshot, &raw, &mut cache),
-        direct(&e, &ev)
+        [direct(&e, &ev)]
     );
 }
 
 #[test]
 fn corrupt_snapshots_are_errors_naming_the_outbox() {
     let mut e = engine();
-    let ev = apply(
-        &mut e,
-        r#"{"labels":{"alertname":"Down","service":"api"}}"#,
-        0,
-    );
+    let ev = apply(&mut e, DOWN, 0);
     let good = fresh_snapshot(&e, &ev);
+    // The member's length set to "as given before", with nothing before.
+    let mut dangling = good.clone();
+    let n = dangling.len();
+    let member_len = e.incident(ev.incident).unwrap().members.len();
+    assert_eq!(member_len, 1);
+    let fp_end = n - {
+        let mut raw = Vec::new();
+        codec::encode_compact_append(&mut raw, "t", &e.incident(ev.incident).unwrap().members[0])
+            .unwrap();
+        raw.len() + 4
+    };
+    dangling[fp_end..fp_end + 4].copy_from_slice(&SAME.to_le_bytes());
+    dangling.truncate(fp_end + 4);
     let mut cache = RenderCache::default();
     for bad in [
         b"\x01\x02".to_vec(),
@@ -140,6 +209,7 @@ fn corrupt_snapshots_are_errors_naming_the_outbox() {
         // Cut inside the last member, and with bytes after it.
         good[..good.len() - 3].to_vec(),
         [&good[..], b"x"].concat(),
+        dangling,
     ] {
         let err = render(PayloadKind::IncidentParts, &bad, &mut cache).unwrap_err();
         assert!(err.to_string().contains("outbox"), "{err}");
