@@ -21,16 +21,6 @@ use super::StoreError;
 /// refuses a format 3 store instead of failing on entries it cannot read.
 pub const FORMAT: u32 = 3;
 
-/// Appends the encoding of `v` to `buf` (cleared first).
-pub fn encode_into<T: Serialize + ?Sized>(
-    buf: &mut Vec<u8>,
-    table: &'static str,
-    v: &T,
-) -> Result<(), StoreError> {
-    buf.clear();
-    encode_append(buf, table, v)
-}
-
 /// Appends the encoding of `v` to `buf` (kept as it is).
 pub fn encode_append<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
@@ -42,24 +32,14 @@ pub fn encode_append<T: Serialize + ?Sized>(
 
 pub fn encode<T: Serialize + ?Sized>(table: &'static str, v: &T) -> Result<Vec<u8>, StoreError> {
     let mut buf = Vec::new();
-    encode_into(&mut buf, table, v)?;
+    encode_append(&mut buf, table, v)?;
     Ok(buf)
 }
 
 /// Positional (fields as arrays, no names): for short-lived values that
 /// this same build reads back (outbox snapshots), where names would be a
-/// third of the bytes. [`decode`] reads both forms. Appends to `buf`
-/// (cleared first).
-pub fn encode_compact_into<T: Serialize + ?Sized>(
-    buf: &mut Vec<u8>,
-    table: &'static str,
-    v: &T,
-) -> Result<(), StoreError> {
-    buf.clear();
-    encode_compact_append(buf, table, v)
-}
-
-/// [`encode_compact_into`], appending to `buf` as it is.
+/// third of the bytes. [`decode`] reads both forms. Appends to `buf` as it
+/// is.
 pub fn encode_compact_append<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
     table: &'static str,

@@ -176,7 +176,7 @@ fn snapshots_written_by_earlier_builds_are_rendered() {
     let inc = e.incident(ev.incident).unwrap();
     // Kind 1: the whole (event, incident, members) as one positional value.
     let mut raw = Vec::new();
-    codec::encode_compact_into(&mut raw, "outbox", &(&ev, inc, &inc.members)).unwrap();
+    codec::encode_compact_append(&mut raw, "outbox", &(&ev, inc, &inc.members)).unwrap();
     let mut cache = RenderCache::default();
     assert_eq!(
         rendered(PayloadKind::IncidentSnapshot, &raw, &mut cache),
