@@ -351,9 +351,12 @@ impl Pipeline {
                 };
                 self.engine.evict_final();
                 if !self.committer().submit(job) {
-                    // Shutting down with the store failing: the batch is
-                    // consumed again on the next start.
-                    return Ok(());
+                    // The batch is consumed again on the next start.
+                    if shutdown.load(Ordering::Relaxed) {
+                        // Shutting down with the store failing.
+                        return Ok(());
+                    }
+                    return Err(KafkaError::CommitterStopped);
                 }
             } else if !replies.is_empty() {
                 // Nothing to store: reply once earlier batches are visible.

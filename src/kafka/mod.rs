@@ -121,4 +121,6 @@ pub enum KafkaError {
     Store(#[from] crate::store::StoreError),
     #[error("cannot start the committer thread: {0}")]
     Thread(#[from] std::io::Error),
+    #[error("the committer thread stopped; nothing after the last committed batch was stored")]
+    CommitterStopped,
 }
