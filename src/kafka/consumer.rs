@@ -119,8 +119,8 @@ const MERGE_BUFFER_BYTES: usize = 128 << 20;
 
 /// What one poll of the consumer gave.
 enum Polled {
-    Record,
-    Eof,
+    /// A record, or a partition at its end.
+    Event,
     Error,
     Nothing,
 }
@@ -360,8 +360,7 @@ impl Pipeline {
                 }
             } else if !replies.is_empty() {
                 // Nothing to store: reply once earlier batches are visible.
-                let done = self.committer().drain();
-                self.hand_offsets_to_broker(done);
+                self.drain_committer();
                 for (reply, r) in replies {
                     let _ = reply.send(r);
                 }
@@ -421,7 +420,7 @@ impl Pipeline {
         let started = Instant::now();
         let mut linger_until: Option<Instant> = None;
         loop {
-            if !self.fetch(cap, Duration::ZERO) {
+            if !self.fetch(cap) {
                 break;
             }
             if self.buffer_full(cap) {
@@ -445,7 +444,7 @@ impl Pipeline {
                     .clamp(Duration::from_millis(1), Duration::from_millis(10))
             };
             match self.poll_one(wait) {
-                Polled::Record | Polled::Eof => {}
+                Polled::Event => {}
                 Polled::Error => break,
                 Polled::Nothing => {
                     if buffered == 0 || self.merge.ready() {
@@ -462,7 +461,7 @@ impl Pipeline {
             if !force && !self.merge.ready() {
                 // The partition just taken from has nothing more buffered:
                 // take what has arrived since, and stop if it still has none.
-                if !self.fetch(cap, Duration::ZERO) || !self.merge.ready() {
+                if !self.fetch(cap) || !self.merge.ready() {
                     break;
                 }
             }
@@ -477,13 +476,12 @@ impl Pipeline {
         out
     }
 
-    /// Buffers what librdkafka holds, waiting at most `wait` for the first
-    /// record, until the buffer holds `cap`. False on a consumer error.
-    fn fetch(&mut self, cap: usize, wait: Duration) -> bool {
-        let mut wait = wait;
+    /// Buffers what librdkafka already holds, without waiting, until the
+    /// buffer holds `cap`. False on a consumer error.
+    fn fetch(&mut self, cap: usize) -> bool {
         while !self.buffer_full(cap) {
-            match self.poll_one(wait) {
-                Polled::Record | Polled::Eof => wait = Duration::ZERO,
+            match self.poll_one(Duration::ZERO) {
+                Polled::Event => {}
                 Polled::Nothing => return true,
                 Polled::Error => return false,
             }
@@ -501,14 +499,14 @@ impl Pipeline {
             Some(Ok(m)) => {
                 self.health.broker_ok.store(true, Ordering::Relaxed);
                 self.merge.push(m.topic(), m.partition(), m.detach());
-                Polled::Record
+                Polled::Event
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                 // The error names only the partition number.
                 for t in &self.cfg.kafka.alert_topics {
                     self.merge.mark_eof(t, p);
                 }
-                Polled::Eof
+                Polled::Event
             }
             Some(Err(e)) => {
                 // Not knowing the broker's state, we are not caught up:
