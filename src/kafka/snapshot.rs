@@ -45,7 +45,7 @@ use crate::engine::view::MemberView;
 use crate::engine::{FastMap, IncidentEvent};
 use crate::kafka::events;
 use crate::store::codec;
-use crate::store::{OutboxEntry, PayloadKind, StoreError};
+use crate::store::{outbox, OutboxEntry, PayloadKind, StoreError};
 
 /// Members remembered at most by either cache (a few hundred bytes each);
 /// past it a cache starts over.
@@ -239,21 +239,11 @@ fn corrupt(reason: String) -> StoreError {
 
 /// Reads `n` bytes off the front of `b`.
 fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], StoreError> {
-    if b.len() < n {
-        return Err(corrupt(format!(
-            "truncated: {n} bytes expected, {} left",
-            b.len()
-        )));
-    }
-    let (head, rest) = b.split_at(n);
-    *b = rest;
-    Ok(head)
+    outbox::take_exact(b, n).map_err(corrupt)
 }
 
 fn take_u32(b: &mut &[u8]) -> Result<usize, StoreError> {
-    let mut a = [0; 4];
-    a.copy_from_slice(take(b, 4)?);
-    Ok(u32::from_le_bytes(a) as usize)
+    Ok(u32::from_le_bytes(outbox::take_n(b).map_err(corrupt)?) as usize)
 }
 
 fn render_parts(mut b: &[u8], cache: &mut RenderCache) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -285,9 +275,7 @@ fn render_part<'a>(
     }
     let mut keys = Vec::with_capacity(count.min(b.len() / 12));
     for _ in 0..count {
-        let mut fp = [0; 8];
-        fp.copy_from_slice(take(b, 8)?);
-        let fp = Fingerprint(u64::from_le_bytes(fp));
+        let fp = Fingerprint(u64::from_le_bytes(outbox::take_n(b).map_err(corrupt)?));
         let len = take_u32(b)?;
         let bytes = if len == SAME as usize {
             *given

@@ -141,23 +141,28 @@ fn put(out: &mut Vec<u8>, part: &[u8]) {
     out.extend_from_slice(part);
 }
 
-fn take_n<const N: usize>(b: &mut &[u8]) -> Result<[u8; N], String> {
-    if b.len() < N {
-        return Err("truncated entry".into());
-    }
-    let (h, t) = b.split_at(N);
-    *b = t;
-    Ok(h.try_into().unwrap_or([0; N]))
-}
-
-fn take<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], String> {
-    let n = u32::from_be_bytes(take_n::<4>(b)?) as usize;
+/// Takes `n` bytes off the front of `b`: the reader of the outbox's binary
+/// layouts (entries here, snapshots in `kafka::snapshot`).
+pub(crate) fn take_exact<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
     if b.len() < n {
-        return Err("truncated entry".into());
+        return Err(format!("truncated: {n} bytes expected, {} left", b.len()));
     }
     let (h, t) = b.split_at(n);
     *b = t;
     Ok(h)
+}
+
+/// [`take_exact`] of a fixed size.
+pub(crate) fn take_n<const N: usize>(b: &mut &[u8]) -> Result<[u8; N], String> {
+    let mut a = [0; N];
+    a.copy_from_slice(take_exact(b, N)?);
+    Ok(a)
+}
+
+/// A part behind its `u32` BE length.
+fn take<'a>(b: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let n = u32::from_be_bytes(take_n::<4>(b)?) as usize;
+    take_exact(b, n)
 }
 
 #[cfg(test)]
