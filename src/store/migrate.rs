@@ -10,7 +10,7 @@ use std::path::Path;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::tables::*;
-use super::{codec, encode_json, OutboxEntry, StoreError};
+use super::{codec, corrupt_outbox, encode_json, OutboxEntry, StoreError};
 use crate::engine::state::{AlertState, Group, Incident, IncidentId, Member};
 
 /// Brings a store written by an older build to [`codec::FORMAT`], in the
@@ -157,11 +157,7 @@ fn migrate_outbox(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
     let mut all = Vec::new();
     for item in r!("iter outbox", t.iter())? {
         let (k, v) = r!("read outbox", item)?;
-        let e = OutboxEntry::decode_v1(v.value()).map_err(|reason| StoreError::Corrupt {
-            table: "outbox",
-            key: k.value().to_string(),
-            reason,
-        })?;
+        let e = OutboxEntry::decode_v1(v.value()).map_err(corrupt_outbox(k.value()))?;
         all.push((k.value(), e.encode()));
     }
     for (k, v) in all {

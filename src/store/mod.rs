@@ -221,11 +221,7 @@ impl Store {
         let mut out = Vec::new();
         for item in r!("iter outbox", t.iter())?.take(max) {
             let (k, v) = r!("read outbox", item)?;
-            let e = OutboxEntry::decode(v.value()).map_err(|reason| StoreError::Corrupt {
-                table: "outbox",
-                key: k.value().to_string(),
-                reason,
-            })?;
+            let e = OutboxEntry::decode(v.value()).map_err(corrupt_outbox(k.value()))?;
             out.push((k.value(), e));
         }
         Ok(out)
@@ -329,6 +325,15 @@ fn read_members(
         )?);
     }
     Ok(out)
+}
+
+/// The error for an outbox entry (sequence `seq`) that does not decode.
+fn corrupt_outbox(seq: u64) -> impl FnOnce(String) -> StoreError {
+    move |reason| StoreError::Corrupt {
+        table: "outbox",
+        key: seq.to_string(),
+        reason,
+    }
 }
 
 fn encode_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
