@@ -1029,31 +1029,29 @@ fn latency(
         .set("message.timeout.ms", "60000")
         .create_with_context::<_, BaseProducer<Deliveries>>(Deliveries::default())
         .expect("latency producer");
+    // Record `name-n` goes to partition n % PARTITIONS.
+    let send = |name: &str, n: u64, body: &[u8], ts: i64| {
+        let key = format!("{name}-{n}");
+        let partition = (n % PARTITIONS as u64) as i32;
+        send_record(
+            &producer,
+            &topics.alerts,
+            key.as_bytes(),
+            body,
+            partition,
+            ts,
+        );
+    };
 
     // Warm-up: records that must come out as events before timing starts.
     for k in 0..WARMUP as u64 {
         let ts = wall_ms();
-        let body = latency_record(k, "warm", ts);
-        send_record(
-            &producer,
-            &topics.alerts,
-            format!("warm-{k}").as_bytes(),
-            &body,
-            (k % PARTITIONS as u64) as i32,
-            ts,
-        );
+        send("warm", k, &latency_record(k, "warm", ts), ts);
     }
     if new_every > 1 {
         for j in 0..STEADY_POOL {
             let ts = wall_ms();
-            send_record(
-                &producer,
-                &topics.alerts,
-                format!("steady-{j}").as_bytes(),
-                &steady_record(j, steady_start, ts),
-                (j % PARTITIONS as u64) as i32,
-                ts,
-            );
+            send("steady", j, &steady_record(j, steady_start, ts), ts);
         }
     }
     producer
@@ -1176,27 +1174,13 @@ fn latency(
         let ts = us / 1000;
         if k % new_every != 0 {
             let j = k as u64 % STEADY_POOL;
-            send_record(
-                &producer,
-                &topics.alerts,
-                format!("steady-{j}").as_bytes(),
-                &steady_record(j, steady_start, ts),
-                (j % PARTITIONS as u64) as i32,
-                ts,
-            );
+            send("steady", j, &steady_record(j, steady_start, ts), ts);
             continue;
         }
         let body = latency_record(k as u64, "lat", ts);
         sent_us[k].store(us as u64, Ordering::Release);
         sent_ts[k].store(ts as u64, Ordering::Release);
-        send_record(
-            &producer,
-            &topics.alerts,
-            format!("lat-{k}").as_bytes(),
-            &body,
-            (k % PARTITIONS as usize) as i32,
-            ts,
-        );
+        send("lat", k as u64, &body, ts);
     }
     let produce_secs = t0.elapsed().as_secs_f64();
     let cpu_cores = (d.cpu_secs() - cpu0) / produce_secs;
