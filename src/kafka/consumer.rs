@@ -498,7 +498,21 @@ impl Pipeline {
         match self.consumer.poll(wait) {
             Some(Ok(m)) => {
                 self.health.broker_ok.store(true, Ordering::Relaxed);
-                self.merge.push(m.topic(), m.partition(), m.detach());
+                if self.merge.is_assigned(m.topic(), m.partition()) {
+                    self.merge.push(m.topic(), m.partition(), m.detach());
+                } else {
+                    // The client only delivers records of partitions it
+                    // holds: the assignment read up to 100 ms ago is stale
+                    // (a group join or rebalance). Read it now, or the
+                    // record would be taken for a revoked partition's and
+                    // dropped, never to be delivered again.
+                    let owned = m.detach();
+                    drop(m);
+                    self.assigned_at = None;
+                    self.refresh_assignment();
+                    let topic = owned.topic().to_owned();
+                    self.merge.push(&topic, owned.partition(), owned);
+                }
                 Polled::Event
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
