@@ -230,6 +230,23 @@ pub struct RecordOutcome {
     pub events: Vec<IncidentEvent>,
 }
 
+/// What an operator command did. `events` holds the call's events even
+/// when the command was refused: timers due by `now` fire first, and their
+/// events must be published whatever the command's fate.
+#[derive(Debug)]
+#[must_use]
+pub struct CommandOutcome {
+    pub result: Result<(), CommandError>,
+    pub events: Vec<IncidentEvent>,
+}
+
+impl CommandOutcome {
+    /// The events, if the command was accepted (tests).
+    pub fn accepted(self) -> Result<Vec<IncidentEvent>, CommandError> {
+        self.result.map(|_| self.events)
+    }
+}
+
 /// Why an operator command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -260,6 +277,14 @@ pub struct Engine {
     pub(crate) events: Vec<IncidentEvent>,
     /// Incidents changed in the current call, in order of first change.
     pub(crate) touched: Vec<IncidentId>,
+    /// With [`Engine::coalesce_updates`]: incidents changed since their last
+    /// event, waiting for [`Engine::take_updates`]; the list keeps the order
+    /// of first change, the set which of them are still pending.
+    pub(crate) pending_updates: (
+        Vec<IncidentId>,
+        std::collections::HashSet<IncidentId, FastHash>,
+    ),
+    pub(crate) coalesce_updates: bool,
     pub(crate) stats: Stats,
     pub(crate) problems: crate::problems::manager::Problems,
 }
@@ -277,12 +302,43 @@ impl Engine {
             topo_index: HashMap::new(),
             events: Vec::new(),
             touched: Vec::new(),
+            pending_updates: Default::default(),
+            coalesce_updates: false,
             stats: Stats::default(),
         }
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
+    }
+
+    /// Coalesces `updated` events: a call that changes an incident without a
+    /// lifecycle event (a member joins, a member resolves, ...) no longer
+    /// emits `updated` itself; [`Engine::take_updates`] emits one per
+    /// incident changed since its last event. The daemon calls it once per
+    /// batch, so an alert storm that adds 50 alerts to an incident within
+    /// one batch publishes one `updated` (with all 50), not 50 — the
+    /// notification grouping Alertmanager users expect. Lifecycle events
+    /// (opened, resolved, ...) are never coalesced, and an event's data
+    /// always includes every change before it. Off by default (replay, the
+    /// tests): every call emits its own `updated`.
+    pub fn coalesce_updates(&mut self, on: bool) {
+        self.coalesce_updates = on;
+    }
+
+    /// One `updated` per incident changed since its last event (see
+    /// [`Engine::coalesce_updates`]), timed at the engine clock. Call it
+    /// before [`Engine::take_changes`], so a batch's state is never stored
+    /// without the events that describe it.
+    pub fn take_updates(&mut self) -> Vec<IncidentEvent> {
+        let (order, mut pending) = std::mem::take(&mut self.pending_updates);
+        for id in order {
+            if pending.remove(&id) {
+                self.emit(id, EventKind::Updated, self.clock);
+            }
+        }
+        self.touched.clear();
+        std::mem::take(&mut self.events)
     }
 
     /// Decodes one raw record and applies what it says.
@@ -329,28 +385,24 @@ impl Engine {
     }
 
     /// Acknowledges an incident (operator command).
-    pub fn acknowledge(
-        &mut self,
-        id: IncidentId,
-        now: Timestamp,
-    ) -> Result<Vec<IncidentEvent>, CommandError> {
+    pub fn acknowledge(&mut self, id: IncidentId, now: Timestamp) -> CommandOutcome {
         let now = self.advance(now);
-        let r = self.ack_incident(id, now);
-        let events = self.finish_call(now);
-        r.map(|_| events)
+        let result = self.ack_incident(id, now).map(|_| ());
+        CommandOutcome {
+            result,
+            events: self.finish_call(now),
+        }
     }
 
     /// Resolves an incident by hand (operator command); still-firing alerts
     /// stay attached and a new firing episode reopens it.
-    pub fn resolve(
-        &mut self,
-        id: IncidentId,
-        now: Timestamp,
-    ) -> Result<Vec<IncidentEvent>, CommandError> {
+    pub fn resolve(&mut self, id: IncidentId, now: Timestamp) -> CommandOutcome {
         let now = self.advance(now);
-        let r = self.resolve_incident_by_hand(id, now);
-        let events = self.finish_call(now);
-        r.map(|_| events)
+        let result = self.resolve_incident_by_hand(id, now).map(|_| ());
+        CommandOutcome {
+            result,
+            events: self.finish_call(now),
+        }
     }
 
     pub fn incident(&self, id: IncidentId) -> Option<&Incident> {
@@ -408,13 +460,19 @@ impl Engine {
         }
     }
 
-    /// Emits `updated` for incidents changed without a lifecycle event.
+    /// Emits `updated` for incidents changed without a lifecycle event (or,
+    /// coalescing, leaves them pending for [`Engine::take_updates`]).
     fn finish_call(&mut self, now: Timestamp) -> Vec<IncidentEvent> {
         let touched = std::mem::take(&mut self.touched);
         for id in touched {
             let had_event = self.events.iter().any(|e| e.incident == id);
-            if !had_event {
+            if had_event {
+                // Its data, rendered after this call, shows every change.
+                self.pending_updates.1.remove(&id);
+            } else if !self.coalesce_updates {
                 self.emit(id, EventKind::Updated, now);
+            } else if self.pending_updates.1.insert(id) {
+                self.pending_updates.0.push(id);
             }
         }
         self.touched.clear();

@@ -49,6 +49,10 @@ impl Engine {
     }
 
     pub fn take_changes(&mut self) -> Changes {
+        debug_assert!(
+            self.pending_updates.1.is_empty(),
+            "take_updates() comes first: stored state must not outrun its events"
+        );
         let (problems, signatures) = self.problems.take_dirty();
         let incidents = self.incidents.take_dirty();
         let mut members = Vec::new();

@@ -346,16 +346,19 @@ fn acknowledge_and_resolve_commands() {
     ];
     e.handle_signals(vec![fire(&a)], at(0));
     let id = only_incident(&e);
-    let ev = e.acknowledge(id, at(30)).unwrap();
+    let ev = e.acknowledge(id, at(30)).accepted().unwrap();
     assert_eq!(
         (kinds(&ev), ev[0].version),
         (vec![EventKind::Acknowledged], 2)
     );
-    assert!(e.acknowledge(id, at(31)).unwrap().is_empty(), "idempotent");
+    assert!(
+        e.acknowledge(id, at(31)).accepted().unwrap().is_empty(),
+        "idempotent"
+    );
     assert_eq!(e.incident(id).unwrap().acknowledged_at, Some(at(30)));
-    let ev = e.resolve(id, at(60)).unwrap();
+    let ev = e.resolve(id, at(60)).accepted().unwrap();
     assert_eq!(kinds(&ev), vec![EventKind::Resolved]);
-    let err = e.acknowledge(id, at(61)).unwrap_err();
+    let err = e.acknowledge(id, at(61)).accepted().unwrap_err();
     assert_eq!(
         err,
         CommandError::InvalidTransition {
@@ -365,7 +368,7 @@ fn acknowledge_and_resolve_commands() {
         }
     );
     assert!(matches!(
-        e.acknowledge(IncidentId(7), at(62)),
+        e.acknowledge(IncidentId(7), at(62)).result,
         Err(CommandError::NotFound(_))
     ));
     // A re-send of the still-firing alert does not reopen a hand-resolved incident.
@@ -713,4 +716,49 @@ fn problems_survive_restore() {
     for split in 1..PODS.len() {
         assert_eq!(run(Some(split)), whole, "restored before record {split}");
     }
+}
+
+#[test]
+fn coalesced_updates_one_per_incident_per_batch() {
+    let mut e = engine(BY_SERVICE);
+    e.coalesce_updates(true);
+    fn api(n: &'static str) -> [(&'static str, &'static str); 3] {
+        [
+            ("alertname", n),
+            ("service", "api"),
+            ("severity", "warning"),
+        ]
+    }
+    let ev = e.handle_signals(vec![fire(&api("A"))], at(0));
+    assert_eq!(
+        kinds(&ev),
+        vec![EventKind::Opened],
+        "lifecycle events are not held"
+    );
+    let id = only_incident(&e);
+    for (k, name) in ["B", "C", "D"].iter().enumerate() {
+        let at_k = at(1 + k as i64);
+        assert!(e.handle_signals(vec![fire(&api(name))], at_k).is_empty());
+    }
+    let ev = e.take_updates();
+    assert_eq!(
+        ev,
+        vec![IncidentEvent {
+            incident: id,
+            kind: EventKind::Updated,
+            version: 2,
+            time: at(3),
+        }]
+    );
+    assert_eq!(e.incident(id).unwrap().members.len(), 4);
+    assert!(e.take_updates().is_empty(), "nothing changed since");
+    // A change then a lifecycle event: the event shows the change, no
+    // `updated` follows.
+    assert!(e.handle_signals(vec![fire(&api("E"))], at(10)).is_empty());
+    let ev = e.acknowledge(id, at(11)).accepted().unwrap();
+    assert_eq!(
+        (kinds(&ev), ev[0].version),
+        (vec![EventKind::Acknowledged], 3)
+    );
+    assert!(e.take_updates().is_empty());
 }

@@ -171,6 +171,9 @@ impl Pipeline {
         read_model: Arc<ReadModel>,
         embedded: bool,
     ) -> Result<Pipeline, KafkaError> {
+        let mut engine = engine;
+        // One `updated` per incident per batch (README "Incident events").
+        engine.coalesce_updates(true);
         let consumer: BaseConsumer<QuietEof> =
             consumer_config(&cfg.kafka).create_with_context(QuietEof)?;
         let offsets = store.offsets()?;
@@ -329,6 +332,10 @@ impl Pipeline {
                 }
                 self.refresh_gauges();
             }
+            // The batch's coalesced `updated` events (data = incident now).
+            let produced = self.engine.take_updates();
+            self.render(&produced, &mut write);
+            events.extend(produced);
             let changes = self.engine.take_changes();
             if !write.outbox.is_empty() || !write.offsets.is_empty() || !changes.is_empty() {
                 // An encoding failure is a bug, not a condition to wait out:
@@ -569,11 +576,13 @@ impl Pipeline {
     ) -> (Result<(), CommandFailure>, CommandReply) {
         match cmd {
             Command::Incident { id, op, reply } => {
-                let r = match op {
+                let out = match op {
                     IncidentOp::Acknowledge => self.engine.acknowledge(id, now),
                     IncidentOp::Resolve => self.engine.resolve(id, now),
                 };
-                (r.map(|evs| events.extend(evs)).map_err(Into::into), reply)
+                // Timer events of a refused command are published too.
+                events.extend(out.events);
+                (out.result.map_err(Into::into), reply)
             }
             Command::Problem { id, op, reply } => {
                 let r = match op {
@@ -782,8 +791,9 @@ impl Pipeline {
                 payload: payload.to_vec(),
             });
         }
-        // Render now: each event's data is the incident right after the
-        // record that caused it, not at the end of the batch.
+        // Render now: a lifecycle event's data is the incident right after
+        // the record that caused it, not at the end of the batch (`updated`
+        // events are coalesced and rendered at the end of the batch).
         self.render(&out.events, write);
         events.extend(out.events);
         match write.offsets.get_mut(&key) {

@@ -8,6 +8,9 @@
 //! - (d) no input panics the engine (arbitrary bytes, arbitrary label sets,
 //!   time going backwards, operator commands), and structural invariants hold
 //!   after every call and after the final flush;
+//! - (f) the daemon's per-batch coalescing of `updated` events leaves the
+//!   state, the lifecycle events and the set of incidents with news in each
+//!   batch as they are without it;
 //! - (e) with a simple configuration (one rule grouping by service,
 //!   min_alerts 1, no topology, no flapping) the engine agrees with a naive
 //!   model written from the documented semantics.
@@ -21,7 +24,7 @@ use serde_json::{json, Value};
 
 use correlator::alert::{Alert, AlertStatus, Fingerprint, Labels, Signal, Timestamp};
 use correlator::engine::state::{IncidentId, IncidentStatus};
-use correlator::engine::Engine;
+use correlator::engine::{Engine, EventKind, IncidentEvent};
 
 use crate::support::{engine_from_toml, replay_lines, ReplayOutput};
 
@@ -652,6 +655,92 @@ fn check_flushed(e: &Engine) -> Result<(), String> {
     Ok(())
 }
 
+/// Feeds one op to the engine at `t`; returns its incident events and
+/// whether an operator resolved an incident by hand.
+fn apply_op(
+    e: &mut Engine,
+    op: &Op,
+    t: i64,
+    fps: &mut BTreeSet<Fingerprint>,
+    allow_hand_resolve: bool,
+) -> (Vec<IncidentEvent>, bool) {
+    let now = Timestamp(t);
+    let mut hand_resolved = false;
+    let events = match op {
+        Op::Bytes(b) => e.handle(b, now).events,
+        Op::Record(r) => {
+            let v = body(Slots::Shop, r, t);
+            let bytes = match &v {
+                Value::String(s) => s.clone().into_bytes(),
+                other => other.to_string().into_bytes(),
+            };
+            let out = e.handle(&bytes, now);
+            for s in &out.decoded.signals {
+                match s {
+                    Signal::Alert(a) => {
+                        fps.insert(a.fingerprint);
+                    }
+                    Signal::Acknowledge { fingerprint } => {
+                        fps.insert(*fingerprint);
+                    }
+                }
+            }
+            out.events
+        }
+        Op::Signals(sigs) => {
+            let mut signals = Vec::new();
+            for (labels, fire, key, starts, ends) in sigs {
+                let Ok(l) = Labels::from_pairs(labels.iter()) else {
+                    continue;
+                };
+                let (fingerprint, keyed) = match key {
+                    Some(k) => (Fingerprint(0x1000 + k), true),
+                    None => (l.fingerprint(), false),
+                };
+                fps.insert(fingerprint);
+                signals.push(Signal::Alert(Alert {
+                    fingerprint,
+                    keyed,
+                    labels: l,
+                    summary: Some("s".into()),
+                    status: if *fire {
+                        AlertStatus::Firing
+                    } else {
+                        AlertStatus::Resolved
+                    },
+                    starts_at: starts.map(|d| Timestamp(t + d)),
+                    ends_at: ends.map(|d| Timestamp(t + d)),
+                    generator_url: None,
+                }));
+            }
+            e.handle_signals(signals, now)
+        }
+        Op::AckFp(k) => {
+            let fp = fps
+                .iter()
+                .nth(*k as usize)
+                .copied()
+                .unwrap_or(Fingerprint(0x1000 + k));
+            e.handle_signals(vec![Signal::Acknowledge { fingerprint: fp }], now)
+        }
+        Op::Tick => e.tick(now),
+        Op::AckIncident(n) => {
+            let id = e.incidents_sorted().get(*n).map_or(IncidentId(7), |i| i.id);
+            e.acknowledge(id, now).events
+        }
+        Op::ResolveIncident(n) => {
+            if !allow_hand_resolve {
+                return (Vec::new(), false);
+            }
+            let id = e.incidents_sorted().get(*n).map_or(IncidentId(7), |i| i.id);
+            let out = e.resolve(id, now);
+            hand_resolved = out.result.is_ok();
+            out.events
+        }
+    };
+    (events, hand_resolved)
+}
+
 fn run_ops(ops: &[(i64, Op)], allow_hand_resolve: bool) -> Result<(), String> {
     let mut e = engine_from_toml(SHOP_CONFIG);
     let mut fps = BTreeSet::new();
@@ -659,88 +748,95 @@ fn run_ops(ops: &[(i64, Op)], allow_hand_resolve: bool) -> Result<(), String> {
     let mut t = T0;
     for (step, (dt, op)) in ops.iter().enumerate() {
         t += dt;
-        let now = Timestamp(t);
-        let ctx = |r: Result<(), String>| r.map_err(|m| format!("after op {step} {op:?}: {m}"));
-        match op {
-            Op::Bytes(b) => {
-                e.handle(b, now);
-            }
-            Op::Record(r) => {
-                let v = body(Slots::Shop, r, t);
-                let bytes = match &v {
-                    Value::String(s) => s.clone().into_bytes(),
-                    other => other.to_string().into_bytes(),
-                };
-                let out = e.handle(&bytes, now);
-                for s in &out.decoded.signals {
-                    match s {
-                        Signal::Alert(a) => {
-                            fps.insert(a.fingerprint);
-                        }
-                        Signal::Acknowledge { fingerprint } => {
-                            fps.insert(*fingerprint);
-                        }
-                    }
-                }
-            }
-            Op::Signals(sigs) => {
-                let mut signals = Vec::new();
-                for (labels, fire, key, starts, ends) in sigs {
-                    let Ok(l) = Labels::from_pairs(labels.iter()) else {
-                        continue;
-                    };
-                    let (fingerprint, keyed) = match key {
-                        Some(k) => (Fingerprint(0x1000 + k), true),
-                        None => (l.fingerprint(), false),
-                    };
-                    fps.insert(fingerprint);
-                    signals.push(Signal::Alert(Alert {
-                        fingerprint,
-                        keyed,
-                        labels: l,
-                        summary: Some("s".into()),
-                        status: if *fire {
-                            AlertStatus::Firing
-                        } else {
-                            AlertStatus::Resolved
-                        },
-                        starts_at: starts.map(|d| Timestamp(t + d)),
-                        ends_at: ends.map(|d| Timestamp(t + d)),
-                        generator_url: None,
-                    }));
-                }
-                e.handle_signals(signals, now);
-            }
-            Op::AckFp(k) => {
-                let fp = fps
-                    .iter()
-                    .nth(*k as usize)
-                    .copied()
-                    .unwrap_or(Fingerprint(0x1000 + k));
-                e.handle_signals(vec![Signal::Acknowledge { fingerprint: fp }], now);
-            }
-            Op::Tick => {
-                e.tick(now);
-            }
-            Op::AckIncident(n) => {
-                let id = e.incidents_sorted().get(*n).map_or(IncidentId(7), |i| i.id);
-                let _ = e.acknowledge(id, now);
-            }
-            Op::ResolveIncident(n) => {
-                if allow_hand_resolve {
-                    let id = e.incidents_sorted().get(*n).map_or(IncidentId(7), |i| i.id);
-                    if e.resolve(id, now).is_ok() {
-                        hand_resolved = true;
-                    }
-                }
-            }
-        }
-        ctx(check_invariants(&e, &fps, hand_resolved))?;
+        let (_, by_hand) = apply_op(&mut e, op, t, &mut fps, allow_hand_resolve);
+        hand_resolved |= by_hand;
+        check_invariants(&e, &fps, hand_resolved)
+            .map_err(|m| format!("after op {step} {op:?}: {m}"))?;
     }
     e.flush();
     check_invariants(&e, &fps, hand_resolved).map_err(|m| format!("after flush: {m}"))?;
     if !hand_resolved {
         check_flushed(&e)?;
+    }
+    Ok(())
+}
+
+/// (f) The same ops, cut into batches, on an engine that emits every
+/// `updated` and on one that coalesces them per batch (the daemon's mode).
+/// At every batch end: the same state; the same incidents have events in
+/// the batch (no change left unpublished, none invented); the same lifecycle
+/// events in the same order; versions still grow by one per event.
+fn check_coalescing(ops: &[(i64, Op, bool)]) -> Result<(), String> {
+    let mut each = engine_from_toml(SHOP_CONFIG);
+    let mut coalesced = engine_from_toml(SHOP_CONFIG);
+    coalesced.coalesce_updates(true);
+    let (mut fps_a, mut fps_b) = (BTreeSet::new(), BTreeSet::new());
+    let (mut batch_a, mut batch_b) = (Vec::new(), Vec::new());
+    let mut versions: BTreeMap<IncidentId, u64> = BTreeMap::new();
+    let mut t = T0;
+    let last = ops.len().saturating_sub(1);
+    for (step, (dt, op, end_batch)) in ops.iter().enumerate() {
+        t += dt;
+        batch_a.extend(apply_op(&mut each, op, t, &mut fps_a, true).0);
+        batch_b.extend(apply_op(&mut coalesced, op, t, &mut fps_b, true).0);
+        if !*end_batch && step != last {
+            continue;
+        }
+        batch_b.extend(coalesced.take_updates());
+        let ctx = |m: String| format!("batch ending at op {step} {op:?}: {m}");
+        for ev in &batch_b {
+            let v = versions.entry(ev.incident).or_insert(0);
+            if ev.version != *v + 1 {
+                return Err(ctx(format!("{ev:?} follows version {v}")));
+            }
+            *v = ev.version;
+        }
+        // At most one `updated` per incident, after its lifecycle events,
+        // and only if something changed after the last of them.
+        let mut seen_update = BTreeSet::new();
+        for ev in &batch_b {
+            if !seen_update.insert(ev.incident) {
+                return Err(ctx(format!("{ev:?} follows an `updated` of its batch")));
+            }
+            if ev.kind != EventKind::Updated {
+                seen_update.remove(&ev.incident);
+            }
+        }
+        // The same incidents have news, and each one's last event is of the
+        // same kind (no `updated` left out, none after a lifecycle event
+        // that already showed the change).
+        let last_kind = |b: &[IncidentEvent]| {
+            b.iter()
+                .map(|e| (e.incident, e.kind))
+                .collect::<BTreeMap<_, _>>()
+        };
+        if last_kind(&batch_a) != last_kind(&batch_b) {
+            return Err(ctx(format!(
+                "last events differ:\n each {batch_a:?}\n coalesced {batch_b:?}"
+            )));
+        }
+        let lifecycle = |b: &[IncidentEvent]| {
+            b.iter()
+                .filter(|e| e.kind != EventKind::Updated)
+                .map(|e| (e.incident, e.kind))
+                .collect::<Vec<_>>()
+        };
+        if lifecycle(&batch_a) != lifecycle(&batch_b) {
+            return Err(ctx(format!(
+                "lifecycle events differ:\n each {batch_a:?}\n coalesced {batch_b:?}"
+            )));
+        }
+        let state = |e: &Engine| {
+            e.incidents_sorted()
+                .iter()
+                .map(|i| serde_json::to_string(&i.view(false)).unwrap())
+                .collect::<Vec<_>>()
+        };
+        if state(&each) != state(&coalesced) {
+            return Err(ctx("the two engines' incidents differ".into()));
+        }
+        batch_a.clear();
+        batch_b.clear();
     }
     Ok(())
 }
@@ -772,6 +868,17 @@ proptest! {
     #[test]
     fn no_input_panics_with_operator_commands(ops in prop::collection::vec((dt(), op()), 1..40)) {
         if let Err(m) = run_ops(&ops, true) {
+            return Err(TestCaseError::fail(m));
+        }
+    }
+
+    /// (f) Coalescing `updated` events per batch publishes every change and
+    /// every lifecycle event.
+    #[test]
+    fn coalesced_updates_publish_every_change(
+        ops in prop::collection::vec((dt(), op(), prop::bool::weighted(0.3)), 1..40)
+    ) {
+        if let Err(m) = check_coalescing(&ops) {
             return Err(TestCaseError::fail(m));
         }
     }
@@ -1231,6 +1338,7 @@ fn still_firing_alert_after_hand_resolution_is_not_orphaned() {
     e.handle_signals(fire(), Timestamp(T0));
     let id = e.incidents_sorted()[0].id;
     e.resolve(id, Timestamp(T0 + 60_000))
+        .accepted()
         .expect("hand resolution");
     // Re-sent every 4 minutes for 40 minutes: firing throughout.
     for k in 1..=10 {
