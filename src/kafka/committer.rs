@@ -70,8 +70,10 @@ pub struct Shared {
 /// The pipeline thread's handle on the committer thread.
 pub struct Committer {
     jobs: Option<SyncSender<Job>>,
-    done: Receiver<Offsets>,
+    done: Receiver<(Offsets, Vec<u8>)>,
     in_flight: usize,
+    /// The encoding buffer of the last batch committed, for the next.
+    spare: Vec<u8>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -86,6 +88,7 @@ impl Committer {
             jobs: Some(jobs),
             done,
             in_flight: 0,
+            spare: Vec::new(),
             thread: Some(thread),
         })
     }
@@ -101,6 +104,11 @@ impl Committer {
         true
     }
 
+    /// A committed batch's encoding buffer, for [`PreparedBatch::new_in`].
+    pub fn take_spare(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.spare)
+    }
+
     /// Batches handed over and not yet reported committed.
     pub fn in_flight(&self) -> usize {
         self.in_flight
@@ -109,8 +117,9 @@ impl Committer {
     /// Offsets of the batches committed since the last call, oldest first.
     pub fn completed(&mut self) -> Vec<Offsets> {
         let mut out = Vec::new();
-        while let Ok(o) = self.done.try_recv() {
+        while let Ok((o, spare)) = self.done.try_recv() {
             self.in_flight -= 1;
+            self.spare = spare;
             out.push(o);
         }
         out
@@ -122,8 +131,9 @@ impl Committer {
         let mut out = Vec::new();
         while self.in_flight > 0 {
             match self.done.recv() {
-                Ok(o) => {
+                Ok((o, spare)) => {
                     self.in_flight -= 1;
+                    self.spare = spare;
                     out.push(o);
                 }
                 // The thread is gone: what it had was not committed.
@@ -152,7 +162,7 @@ impl Drop for Committer {
     }
 }
 
-fn run(shared: &Shared, jobs: &Receiver<Job>, done: &Sender<Offsets>) {
+fn run(shared: &Shared, jobs: &Receiver<Job>, done: &Sender<(Offsets, Vec<u8>)>) {
     while let Ok(job) = jobs.recv() {
         let started = Instant::now();
         if !write_with_retry(shared, &job.batch) {
@@ -174,7 +184,7 @@ fn run(shared: &Shared, jobs: &Receiver<Job>, done: &Sender<Offsets>) {
         for (reply, r) in job.replies {
             let _ = reply.send(r);
         }
-        if done.send(job.batch.into_offsets()).is_err() {
+        if done.send(job.batch.into_parts()).is_err() {
             return;
         }
     }

@@ -140,6 +140,8 @@ pub struct Pipeline {
     last_stats: crate::engine::Stats,
     /// Records fetched but not yet applied (the timestamp merge).
     merge: Merge<OwnedMessage>,
+    /// The last batch's vector, emptied and reused by the next.
+    batch_buf: Vec<OwnedMessage>,
     /// When the assignment was last read from the client.
     assigned_at: Option<Instant>,
     /// Encodes incident snapshots for the outbox.
@@ -192,6 +194,7 @@ impl Pipeline {
             read_model,
             last_stats,
             merge: Merge::default(),
+            batch_buf: Vec::new(),
             assigned_at: None,
             snapshots: SnapshotWriter::default(),
             committer: None,
@@ -340,7 +343,8 @@ impl Pipeline {
             if !write.outbox.is_empty() || !write.offsets.is_empty() || !changes.is_empty() {
                 // An encoding failure is a bug, not a condition to wait out:
                 // stop with nothing of the batch stored.
-                let prepared = PreparedBatch::new(&self.engine, &changes, write)?;
+                let buffer = self.committer().take_spare();
+                let prepared = PreparedBatch::new_in(&self.engine, &changes, write, buffer)?;
                 for ((t, p), o) in prepared.offsets() {
                     self.offsets.insert((t.clone(), *p), *o);
                 }
@@ -374,6 +378,7 @@ impl Pipeline {
             }
             let done = self.committer().completed();
             self.hand_offsets_to_broker(done);
+            self.batch_buf = batch;
         }
         Ok(())
     }
@@ -461,7 +466,10 @@ impl Pipeline {
             }
         }
         let force = !self.merge.ready();
-        let mut out = Vec::new();
+        let generation = self.merge.generation();
+        // The batch vector is reused: no fresh memory per batch.
+        let mut out = std::mem::take(&mut self.batch_buf);
+        out.clear();
         while out.len() < max {
             let Some(m) = self.merge.pop() else { break };
             out.push(m);
@@ -472,6 +480,10 @@ impl Pipeline {
                     break;
                 }
             }
+        }
+        if self.merge.generation() != generation {
+            // Revoked while the batch was taken: their new owner applies them.
+            out.retain(|m| self.merge.is_assigned(m.topic(), m.partition()));
         }
         if out.is_empty() {
             // Caught up means applied and stored: nothing left in flight.
@@ -713,10 +725,7 @@ impl Pipeline {
 
     /// Applies one record unless it was already applied.
     fn apply(&mut self, m: &OwnedMessage, write: &mut BatchWrite, events: &mut Vec<IncidentEvent>) {
-        if !self.merge.is_assigned(m.topic(), m.partition()) {
-            // Revoked while buffered: its new owner applies it.
-            return;
-        }
+        // (poll_batch left out records of partitions revoked meanwhile.)
         // The key buffer is reused: no allocation per record to look up.
         let mut key = std::mem::take(&mut self.key);
         key.0.clear();

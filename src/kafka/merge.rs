@@ -80,6 +80,9 @@ pub struct Merge<M> {
     /// has delivered nothing yet); recomputed when `floor_stale`.
     floor: Option<i64>,
     floor_stale: bool,
+    /// Bumped by every [`Merge::set_assigned`]: records popped before a
+    /// change may belong to a partition given up since.
+    generation: u64,
 }
 
 impl<M> Default for Merge<M> {
@@ -93,6 +96,7 @@ impl<M> Default for Merge<M> {
             starved: 0,
             floor: None,
             floor_stale: true,
+            generation: 0,
         }
     }
 }
@@ -162,6 +166,7 @@ impl<M: Stamped> Merge<M> {
     /// Sets the assigned partitions. Records buffered for a partition no
     /// longer assigned are dropped: its new owner consumes them.
     pub fn set_assigned(&mut self, assigned: &[PartitionKey]) {
+        self.generation += 1;
         for p in &mut self.parts {
             p.assigned = false;
         }
@@ -189,6 +194,11 @@ impl<M: Stamped> Merge<M> {
                 .iter()
                 .any(|(t, n)| **t == *p.topic && *n == p.partition)
         })
+    }
+
+    /// Changes whenever the assignment is set (see [`Merge::set_assigned`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn is_assigned(&self, topic: &str, partition: i32) -> bool {

@@ -52,7 +52,22 @@ impl PreparedBatch {
         changes: &Changes,
         write: BatchWrite,
     ) -> Result<PreparedBatch, StoreError> {
+        Self::new_in(engine, changes, write, Vec::new())
+    }
+
+    /// [`PreparedBatch::new`] encoding into `buffer` (cleared first): an
+    /// earlier batch's, handed back by [`PreparedBatch::into_parts`], so a
+    /// busy pipeline does not take fresh memory (which the kernel zeroes)
+    /// for every batch.
+    pub fn new_in(
+        engine: &Engine,
+        changes: &Changes,
+        write: BatchWrite,
+        mut buffer: Vec<u8>,
+    ) -> Result<PreparedBatch, StoreError> {
+        buffer.clear();
         let mut b = PreparedBatch {
+            bytes: buffer,
             clock: encode_json(&engine.clock().0),
             stats: encode_json(engine.stats()),
             mined: changes.mined.clone(),
@@ -101,8 +116,10 @@ impl PreparedBatch {
         &self.write.offsets
     }
 
-    pub fn into_offsets(self) -> Offsets {
-        self.write.offsets
+    /// The offsets, and the encoding buffer for reuse (see
+    /// [`PreparedBatch::new_in`]).
+    pub fn into_parts(self) -> (Offsets, Vec<u8>) {
+        (self.write.offsets, self.bytes)
     }
 
     /// Whether the batch leaves messages for the publisher.
