@@ -15,13 +15,16 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Freed memory goes back to the OS after 10 s unused instead of 1 s: a
 /// backlog is read in batches a few hundred ms apart, and re-faulting the
 /// memory of each (zeroing fresh huge pages) measured ~10 % of the daemon's
-/// CPU. An idle daemon still shrinks. The crate's one `unsafe`: an FFI
+/// CPU. An idle daemon still shrinks. `MIMALLOC_PURGE_DELAY` in the
+/// environment wins (for experiments). The crate's one `unsafe`: an FFI
 /// setter with no pointers.
 #[allow(unsafe_code)]
 fn tune_allocator() {
     // SAFETY: plain FFI setter, called first in `main`, before any thread
     // is started (mimalloc documents it as not thread safe).
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+    }
 }
 use std::process::ExitCode;
 
