@@ -45,10 +45,10 @@ pub(super) fn migrate(tx: &redb::WriteTransaction, path: &Path) -> Result<(), St
     }
     if found == 1 {
         tracing::info!(path = %path.display(), "migrating store from format 1 (JSON values) to {}", codec::FORMAT);
-        recode_json::<AlertState>(tx, ALERTS, "alerts")?;
-        recode_json_str::<Group>(tx, GROUPS, "groups")?;
-        recode_json::<crate::problems::state::Problem>(tx, PROBLEMS, "problems")?;
-        recode_json_str::<crate::problems::state::Signature>(tx, SIGNATURES, "signatures")?;
+        recode_json::<_, AlertState>(tx, ALERTS, "alerts")?;
+        recode_json::<_, Group>(tx, GROUPS, "groups")?;
+        recode_json::<_, crate::problems::state::Problem>(tx, PROBLEMS, "problems")?;
+        recode_json::<_, crate::problems::state::Signature>(tx, SIGNATURES, "signatures")?;
         migrate_incidents(tx)?;
         migrate_outbox(tx)?;
     }
@@ -59,47 +59,28 @@ pub(super) fn migrate(tx: &redb::WriteTransaction, path: &Path) -> Result<(), St
     Ok(())
 }
 
-/// Re-encodes every JSON value of a u64-keyed table in the current format.
-fn recode_json<T>(
+/// Re-encodes every JSON value of a table in the current format (keys, u64
+/// or string, are carried over as their bytes).
+fn recode_json<K, T>(
     tx: &redb::WriteTransaction,
-    def: redb::TableDefinition<u64, &[u8]>,
+    def: redb::TableDefinition<K, &[u8]>,
     table: &'static str,
 ) -> Result<(), StoreError>
 where
+    K: redb::Key + 'static,
+    for<'a> K::SelfType<'a>: std::fmt::Display,
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
     let mut t = r!("open", tx.open_table(def))?;
     let mut all = Vec::new();
     for item in r!("iter", t.iter())? {
         let (k, v) = r!("read", item)?;
-        all.push((k.value(), recode::<T>(table, &k.value(), v.value())?));
+        let key = k.value();
+        let value = recode::<T>(table, &key, v.value())?;
+        all.push((K::as_bytes(&key).as_ref().to_vec(), value));
     }
     for (k, v) in all {
-        r!("rewrite", t.insert(k, v.as_slice()))?;
-    }
-    Ok(())
-}
-
-/// [`recode_json`] for a table keyed by strings.
-fn recode_json_str<T>(
-    tx: &redb::WriteTransaction,
-    def: redb::TableDefinition<&str, &[u8]>,
-    table: &'static str,
-) -> Result<(), StoreError>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    let mut t = r!("open", tx.open_table(def))?;
-    let mut all = Vec::new();
-    for item in r!("iter", t.iter())? {
-        let (k, v) = r!("read", item)?;
-        all.push((
-            k.value().to_string(),
-            recode::<T>(table, &k.value(), v.value())?,
-        ));
-    }
-    for (k, v) in all {
-        r!("rewrite", t.insert(k.as_str(), v.as_slice()))?;
+        r!("rewrite", t.insert(K::from_bytes(&k), v.as_slice()))?;
     }
     Ok(())
 }

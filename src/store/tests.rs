@@ -75,6 +75,11 @@ fn a_format_1_store_is_migrated_on_open() {
                 let a = serde_json::to_vec(e.alert(*fp).unwrap()).unwrap();
                 t.insert(fp.0, a.as_slice()).unwrap();
             }
+            let mut t = tx.open_table(GROUPS).unwrap();
+            for key in &c.groups {
+                let g = serde_json::to_vec(e.group(key).unwrap()).unwrap();
+                t.insert(&**key, g.as_slice()).unwrap();
+            }
             let inc = e.incident(id).unwrap();
             let mut v = serde_json::to_value(inc).unwrap();
             v["members"] = serde_json::to_value(&inc.members).unwrap();
@@ -101,6 +106,14 @@ fn a_format_1_store_is_migrated_on_open() {
         loaded.alert(c.alerts[0]).unwrap().labels.get("service"),
         Some("api")
     );
+    // String-keyed rows are re-encoded too.
+    assert!(!c.groups.is_empty());
+    for key in &c.groups {
+        assert_eq!(
+            format!("{:?}", loaded.group(key)),
+            format!("{:?}", e.group(key))
+        );
+    }
     let ob = store.outbox_batch(10).unwrap();
     assert_eq!(ob.len(), 1);
     assert_eq!(ob[0].1.payload, b"{}");
