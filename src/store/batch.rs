@@ -189,13 +189,7 @@ impl PreparedBatch {
         for (line, seq) in self.mined.iter().zip(first..) {
             r!("write mined", t.insert(seq, line.as_str()))?;
         }
-        let mut t = r!("open offsets", tx.open_table(OFFSETS))?;
-        for ((topic, p), o) in &self.write.offsets {
-            r!(
-                "write offsets",
-                t.insert(encode_offset_key(topic, *p).as_str(), *o)
-            )?;
-        }
+        super::put_offsets(tx, &self.write.offsets)?;
         let mut meta = r!("open meta", tx.open_table(META))?;
         let mut seq = match r!("read meta", meta.get(META_OUTBOX_SEQ))? {
             Some(v) => codec::decode_json::<u64>("meta", &META_OUTBOX_SEQ, v.value())?,

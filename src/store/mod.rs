@@ -184,15 +184,7 @@ impl Store {
     /// Overwrites stored offsets (embedded-broker restart recovery).
     pub fn set_offsets(&self, offsets: &Offsets) -> Result<(), StoreError> {
         let tx = r!("begin", self.db.begin_write())?;
-        {
-            let mut t = r!("open offsets", tx.open_table(OFFSETS))?;
-            for ((topic, p), o) in offsets {
-                r!(
-                    "write offsets",
-                    t.insert(encode_offset_key(topic, *p).as_str(), *o)
-                )?;
-            }
-        }
+        put_offsets(&tx, offsets)?;
         r!("commit", tx.commit())
     }
 
@@ -288,6 +280,18 @@ where
         out.push(codec::decode(table, &show(k.value()), v.value())?);
     }
     Ok(out)
+}
+
+/// Writes next offsets into `tx` (a batch's, or a recovery's).
+fn put_offsets(tx: &redb::WriteTransaction, offsets: &Offsets) -> Result<(), StoreError> {
+    let mut t = r!("open offsets", tx.open_table(OFFSETS))?;
+    for ((topic, p), o) in offsets {
+        r!(
+            "write offsets",
+            t.insert(encode_offset_key(topic, *p).as_str(), *o)
+        )?;
+    }
+    Ok(())
 }
 
 /// A stored incident row with its members.
