@@ -75,6 +75,14 @@ impl<'a> MemberView<'a> {
     }
 }
 
+impl Member {
+    /// Where the member stands among its incident's published alerts: first
+    /// seen, then fingerprint (the order snapshots store them in, too).
+    pub fn view_order(&self) -> (Timestamp, Fingerprint) {
+        (self.first_seen, self.fingerprint)
+    }
+}
+
 impl Incident {
     /// The replay line (no version) or event data (with version).
     pub fn view(&self, with_version: bool) -> IncidentView<'_> {
@@ -89,7 +97,7 @@ impl Incident {
         alert: impl FnMut(&'a Member) -> A,
     ) -> IncidentView<'a, A> {
         let mut members: Vec<&Member> = self.members.iter().collect();
-        members.sort_by_key(|m| (m.first_seen, m.fingerprint));
+        members.sort_by_key(|m| m.view_order());
         IncidentView {
             id: self.id,
             status: self.status.as_str(),

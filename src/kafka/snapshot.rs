@@ -154,12 +154,7 @@ impl SnapshotWriter {
         raw[header_at..header_at + 4].copy_from_slice(&header_len.to_le_bytes());
         order.clear();
         order.extend(0..incident.members.len());
-        order.sort_by_key(|&i| {
-            (
-                incident.members[i].first_seen,
-                incident.members[i].fingerprint,
-            )
-        });
+        order.sort_by_key(|&i| incident.members[i].view_order());
         raw.extend_from_slice(&(order.len() as u32).to_le_bytes());
         for &i in order.iter() {
             let m = &incident.members[i];
