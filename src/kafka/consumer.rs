@@ -465,7 +465,7 @@ impl Pipeline {
                 }
             }
         }
-        let force = !self.merge.ready();
+        let mut force = !self.merge.ready();
         let generation = self.merge.generation();
         // The batch vector is reused: no fresh memory per batch.
         let mut out = std::mem::take(&mut self.batch_buf);
@@ -476,8 +476,18 @@ impl Pipeline {
             if !force && !self.merge.ready() {
                 // The partition just taken from has nothing more buffered:
                 // take what has arrived since, and stop if it still has none.
-                if !self.fetch(cap) || !self.merge.ready() {
+                if !self.fetch(cap) {
                     break;
+                }
+                if !self.merge.ready() {
+                    if !self.buffer_full(cap) {
+                        break;
+                    }
+                    // Its next records are queued behind a full buffer: the
+                    // next batch would release past it at once, so this one
+                    // does (one full batch instead of a short one and a
+                    // forced one).
+                    force = true;
                 }
             }
         }
