@@ -50,6 +50,11 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
         // measured 2.6x slower reading for a plain consumer, 1.3x for the
         // daemon).
         .set("fetch.queue.backoff.ms", "10")
+        // librdkafka prefetches up to 64 MiB by default; the pipeline's own
+        // merge buffer already holds up to 100,000 records (128 MiB at
+        // most), so 16 MiB ahead of it keeps a backlog read as fast
+        // (measured on the 1M-record bench) with ~70 MiB less memory.
+        .set("queued.max.messages.kbytes", "16384")
         .set("enable.partition.eof", "true");
     for (key, v) in &k.properties {
         c.set(key, v);
