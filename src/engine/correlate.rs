@@ -374,6 +374,7 @@ impl Engine {
         }
         l.status = IncidentStatus::Merged;
         l.merged_into = Some(survivor);
+        self.finalized.push(loser);
         let members: Vec<Fingerprint> = l.members.iter().map(|m| m.fingerprint).collect();
         let groups = l.groups.clone();
         self.stats.incidents_merged += 1;

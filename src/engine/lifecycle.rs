@@ -94,6 +94,7 @@ impl Engine {
         }
         inc.status = IncidentStatus::Closed;
         inc.closed_at = Some(at);
+        self.finalized.push(id);
         let groups = inc.groups.clone();
         let members: Vec<Fingerprint> = inc.members.iter().map(|m| m.fingerprint).collect();
         let mut still_firing = Vec::new();

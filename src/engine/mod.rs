@@ -285,6 +285,9 @@ pub struct Engine {
         std::collections::HashSet<IncidentId, FastHash>,
     ),
     pub(crate) coalesce_updates: bool,
+    /// Incidents closed or merged since the last [`Engine::evict_final`]
+    /// (so eviction does not scan every incident of every batch).
+    pub(crate) finalized: Vec<IncidentId>,
     pub(crate) stats: Stats,
     pub(crate) problems: crate::problems::manager::Problems,
 }
@@ -304,6 +307,7 @@ impl Engine {
             touched: Vec::new(),
             pending_updates: Default::default(),
             coalesce_updates: false,
+            finalized: Vec::new(),
             stats: Stats::default(),
         }
     }

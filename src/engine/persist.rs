@@ -102,16 +102,19 @@ impl Engine {
     /// Drops closed and merged incidents from memory (they are persisted
     /// and immutable). Returns how many were evicted.
     pub fn evict_final(&mut self) -> usize {
-        let ids: Vec<IncidentId> = self
-            .incidents
-            .iter()
-            .filter(|(_, i)| i.status.is_final())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &ids {
-            self.incidents.evict(id);
+        let mut evicted = 0;
+        for id in std::mem::take(&mut self.finalized) {
+            // Final states are final: no check of the status needed, but an
+            // id is listed once per transition and evicted once.
+            if self.incidents.evict(&id).is_some() {
+                evicted += 1;
+            }
         }
-        ids.len()
+        debug_assert!(
+            self.incidents.values().all(|i| !i.status.is_final()),
+            "an incident became final without being listed in `finalized`"
+        );
+        evicted
     }
 
     /// Incidents held in memory (open, acknowledged, resolved).

@@ -113,6 +113,30 @@ fn resolve_timeout_resolves_silent_alert_then_closes() {
 }
 
 #[test]
+fn evict_final_drops_exactly_the_incidents_that_closed() {
+    let mut e = engine(BY_SERVICE);
+    let svc = |s: &'static str| [("alertname", "Down"), ("service", s)];
+    e.handle_signals(vec![fire(&svc("api")), fire(&svc("db"))], at(0));
+    assert_eq!(e.evict_final(), 0);
+    e.handle_signals(vec![resolve(&svc("api"))], at(10));
+    e.handle_signals(vec![fire(&svc("db"))], at(200));
+    e.tick(at(10 + 1800));
+    assert_eq!(
+        e.incident_count(),
+        2,
+        "closed, still in memory until evicted"
+    );
+    assert_eq!(e.evict_final(), 1);
+    assert_eq!(e.incident_count(), 1);
+    let left = only_incident(&e);
+    assert_eq!(
+        e.incident(left).unwrap().members[0].labels.get("service"),
+        Some("db")
+    );
+    assert_eq!(e.evict_final(), 0, "each final incident is evicted once");
+}
+
+#[test]
 fn threshold_holds_alerts_until_min_alerts() {
     let mut e = engine(
         r#"
