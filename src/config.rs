@@ -126,12 +126,17 @@ impl Default for KafkaConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// redb's page cache, in MiB: bounds the store's share of the daemon's
+    /// memory (redb's own default, 1 GiB, would fill any container limit as
+    /// the store grows); pages beyond it are read from the OS page cache.
+    pub cache_mib: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: PathBuf::from("data/correlator.redb"),
+            cache_mib: 256,
         }
     }
 }
@@ -404,6 +409,12 @@ impl Config {
                 format!("{} is out of range 1..=100000", k.batch_max),
             );
         }
+        if self.store.cache_mib == 0 || self.store.cache_mib > 65_536 {
+            push(
+                "store.cache_mib".into(),
+                format!("{} is out of range 1..=65536", self.store.cache_mib),
+            );
+        }
         if k.tick_interval.0.is_zero() {
             push(
                 "kafka.tick_interval".into(),
@@ -606,5 +617,18 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("c.toml: dedup.flap_threshold"), "{e}");
+    }
+
+    #[test]
+    fn store_cache_is_bounded_by_default_and_range_checked() {
+        let c = Config::parse("", "c.toml").unwrap();
+        assert_eq!(c.store.cache_mib, 256);
+        let c = Config::parse("[store]\ncache_mib = 64\n", "c.toml").unwrap();
+        assert_eq!(c.store.cache_mib, 64);
+        let e = err("[store]\ncache_mib = 0\n");
+        assert!(
+            e.contains("c.toml: store.cache_mib: 0 is out of range 1..=65536"),
+            "{e}"
+        );
     }
 }

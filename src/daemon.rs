@@ -87,7 +87,10 @@ impl Daemon {
         demo: bool,
         shutdown_timeout: Duration,
     ) -> anyhow::Result<Daemon> {
-        let store = Arc::new(Store::open(&cfg.store.path)?);
+        let store = Arc::new(Store::open_with_cache(
+            &cfg.store.path,
+            cfg.store.cache_mib << 20,
+        )?);
         let engine = store.load_engine(engine_cfg)?;
         info!(
             store = %cfg.store.path.display(),

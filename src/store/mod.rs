@@ -87,16 +87,25 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the file and its tables.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(path, crate::config::StoreConfig::default().cache_mib << 20)
+    }
+
+    /// [`Store::open`] with redb's page cache bounded to `cache_bytes`
+    /// (`store.cache_mib`).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
-        let db = Database::create(path).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let tx = r!("begin", db.begin_write())?;
         {
             r!("open alerts", tx.open_table(ALERTS))?;
