@@ -498,46 +498,75 @@ struct Ready {
 /// From the daemon's histograms: batches of records and store commits.
 #[derive(Debug, Clone, Default)]
 struct BatchStats {
-    batches: f64,
-    records: f64,
-    commits: f64,
-    commit_secs: f64,
+    /// Records per batch: count = batches, sum = records.
+    size: Histogram,
+    /// Store commit durations: count = commits, sum = seconds.
+    commit: Histogram,
     /// Record timestamp → its batch committed (the daemon's own histogram).
-    processing_secs: f64,
-    processed: f64,
-    /// The same histogram's buckets: (upper bound in seconds, cumulative
-    /// count), ascending.
-    processing_buckets: Vec<(f64, f64)>,
-    /// Latency phase: the histogram without the warm-up (buckets minus those
-    /// read before the steady rate began).
-    steady: Option<Box<BatchStats>>,
+    processing: Histogram,
 }
 
-impl BatchStats {
-    /// The processing histogram of what came after `before`.
-    fn since(&self, before: &BatchStats) -> Option<Box<BatchStats>> {
-        if before.processing_buckets.len() != self.processing_buckets.len() {
-            return None;
-        }
-        Some(Box::new(BatchStats {
-            processing_secs: self.processing_secs - before.processing_secs,
-            processed: self.processed - before.processed,
-            processing_buckets: self
-                .processing_buckets
-                .iter()
-                .zip(&before.processing_buckets)
-                .map(|((le, n), (_, m))| (*le, n - m))
+/// A Prometheus histogram as scraped: sum, count and buckets.
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    sum: f64,
+    count: f64,
+    /// (upper bound in seconds, cumulative count), ascending.
+    buckets: Vec<(f64, f64)>,
+}
+
+impl Histogram {
+    /// `name`'s histogram in a /metrics body (None if its sum or count is
+    /// missing).
+    fn scrape(body: &str, name: &str) -> Option<Histogram> {
+        let value = |suffix: &str| {
+            let series = format!("{name}_{suffix}");
+            body.lines()
+                .find(|l| l.split_whitespace().next() == Some(series.as_str()))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        let bucket = format!("{name}_bucket{{le=\"");
+        Some(Histogram {
+            sum: value("sum")?,
+            count: value("count")?,
+            buckets: body
+                .lines()
+                .filter_map(|l| {
+                    let (le, rest) = l.strip_prefix(bucket.as_str())?.split_once('"')?;
+                    let n = rest.split_whitespace().last()?.parse::<f64>().ok()?;
+                    Some((le.parse::<f64>().unwrap_or(f64::INFINITY), n))
+                })
                 .collect(),
-            ..BatchStats::default()
-        }))
+        })
     }
 
-    /// Upper bound (ms) of the bucket holding quantile `q` of record
-    /// timestamp -> batch handed to the committer: tells whether a latency
-    /// tail arises before the commit or after it (publishing).
-    fn processing_quantile_ms(&self, q: f64) -> Option<f64> {
-        let want = q * self.processed;
-        self.processing_buckets
+    /// What was observed after `before` (an earlier scrape of the same
+    /// histogram).
+    fn since(&self, before: &Histogram) -> Option<Histogram> {
+        if before.buckets.len() != self.buckets.len() {
+            return None;
+        }
+        Some(Histogram {
+            sum: self.sum - before.sum,
+            count: self.count - before.count,
+            buckets: self
+                .buckets
+                .iter()
+                .zip(&before.buckets)
+                .map(|((le, n), (_, m))| (*le, n - m))
+                .collect(),
+        })
+    }
+
+    fn average_ms(&self) -> f64 {
+        1000.0 * self.sum / self.count.max(1.0)
+    }
+
+    /// Upper bound (ms) of the bucket holding quantile `q`.
+    fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let want = q * self.count;
+        self.buckets
             .iter()
             .find(|(_, n)| *n >= want && *n > 0.0)
             .map(|(le, _)| le * 1000.0)
@@ -650,30 +679,10 @@ listen = "127.0.0.1:{port}"
     /// Batch statistics from /metrics: (batches, records, commit seconds).
     fn batch_stats(&self) -> Option<BatchStats> {
         let body = self.get("/metrics")?;
-        let value = |name: &str| {
-            body.lines()
-                .find(|l| l.split_whitespace().next() == Some(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        };
         Some(BatchStats {
-            batches: value("correlator_batch_size_records_count")?,
-            records: value("correlator_batch_size_records_sum")?,
-            commits: value("correlator_store_commit_duration_seconds_count")?,
-            commit_secs: value("correlator_store_commit_duration_seconds_sum")?,
-            processing_secs: value("correlator_processing_latency_seconds_sum")?,
-            processed: value("correlator_processing_latency_seconds_count")?,
-            processing_buckets: body
-                .lines()
-                .filter_map(|l| {
-                    let rest =
-                        l.strip_prefix("correlator_processing_latency_seconds_bucket{le=\"")?;
-                    let (le, rest) = rest.split_once('"')?;
-                    let n = rest.split_whitespace().last()?.parse::<f64>().ok()?;
-                    Some((le.parse::<f64>().unwrap_or(f64::INFINITY), n))
-                })
-                .collect(),
-            steady: None,
+            size: Histogram::scrape(&body, "correlator_batch_size_records")?,
+            commit: Histogram::scrape(&body, "correlator_store_commit_duration_seconds")?,
+            processing: Histogram::scrape(&body, "correlator_processing_latency_seconds")?,
         })
     }
 
@@ -1041,6 +1050,9 @@ struct Latency {
     /// CPU cores per thread name while producing.
     threads: Vec<(String, f64)>,
     batches: BatchStats,
+    /// Record timestamp → batch committed at the steady rate alone (the
+    /// warm-up's observations subtracted).
+    steady_processing: Option<Histogram>,
     mem_start: Mem,
     mem_end: Mem,
 }
@@ -1271,8 +1283,8 @@ fn latency(
             d.readyz()
         );
     }
-    let mut batches = d.batch_stats().unwrap_or_default();
-    batches.steady = batches.since(&batches_warm);
+    let batches = d.batch_stats().unwrap_or_default();
+    let steady_processing = batches.processing.since(&batches_warm.processing);
     d.stop();
     e2e_us.sort_unstable();
     publish_ms.sort_unstable();
@@ -1290,6 +1302,7 @@ fn latency(
         cpu_cores,
         threads,
         batches,
+        steady_processing,
         mem_start,
         mem_end,
     }
@@ -1350,20 +1363,20 @@ fn print_latency(lat: &Latency) {
     println!(
         "daemon batches (incl. warm-up): {:.0}, {:.1} records each on average; store commit {:.1} ms on average; \
          record timestamp -> batch committed {:.1} ms on average (daemon histogram)",
-        b.batches,
-        b.records / b.batches.max(1.0),
-        1000.0 * b.commit_secs / b.commits.max(1.0),
-        1000.0 * b.processing_secs / b.processed.max(1.0),
+        b.size.count,
+        b.size.sum / b.size.count.max(1.0),
+        b.commit.average_ms(),
+        b.processing.average_ms(),
     );
-    if let Some(s) = &b.steady {
+    if let Some(s) = &lat.steady_processing {
         let q = |q: f64| {
-            s.processing_quantile_ms(q)
+            s.quantile_ms(q)
                 .map_or("?".to_string(), |v| format!("<= {v:.0} ms"))
         };
         println!(
             "record timestamp -> batch committed at the steady rate (daemon histogram, bucket bounds): \
              average {:.1} ms, p50 {}, p90 {}, p99 {}",
-            1000.0 * s.processing_secs / s.processed.max(1.0),
+            s.average_ms(),
             q(0.5),
             q(0.9),
             q(0.99)
@@ -1531,11 +1544,11 @@ fn main() {
         println!(
             "        daemon batches: {:.0}, {:.0} records each on average; {:.0} store commits, \
              {:.1} ms each on average ({:.2} s in all)",
-            b.batches,
-            b.records / b.batches.max(1.0),
-            b.commits,
-            1000.0 * b.commit_secs / b.commits.max(1.0),
-            b.commit_secs
+            b.size.count,
+            b.size.sum / b.size.count.max(1.0),
+            b.commit.count,
+            b.commit.average_ms(),
+            b.commit.sum
         );
         println!("        daemon CPU by thread: {}", fmt_threads(&d.threads));
         println!(
