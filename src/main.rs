@@ -2,6 +2,12 @@
 //! chain (`{:#}`); configuration errors exit with 78 (EX_CONFIG).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use correlator::config::{Config, ConfigError};
+use correlator::engine::{Engine, EngineConfig};
 
 /// mimalloc: the daemon allocates and frees large batches (tens of
 /// thousands of records and their state) many times a second, where it
@@ -26,7 +32,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 ///
 /// The crate's `unsafe`: an FFI setter with no pointers and one `prctl`.
 #[allow(unsafe_code)]
-fn tune_allocator() {
+fn tune_memory() {
     // SAFETY: plain FFI setter, called first in `main`, before any thread
     // is started (mimalloc documents it as not thread safe).
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
@@ -46,12 +52,6 @@ fn tune_allocator() {
         }
     }
 }
-use std::process::ExitCode;
-
-use clap::{Parser, Subcommand};
-
-use correlator::config::{Config, ConfigError};
-use correlator::engine::{Engine, EngineConfig};
 
 #[derive(Parser)]
 #[command(
@@ -155,7 +155,7 @@ enum LogFormat {
 const EX_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
-    tune_allocator();
+    tune_memory();
     let cli = Cli::parse();
     let json = matches!(
         &cli.command,
