@@ -132,6 +132,13 @@ pub struct StoreConfig {
     pub cache_mib: usize,
 }
 
+impl StoreConfig {
+    /// `cache_mib` in bytes, as redb takes it.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache_mib << 20
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {

@@ -89,7 +89,7 @@ impl Daemon {
     ) -> anyhow::Result<Daemon> {
         let store = Arc::new(Store::open_with_cache(
             &cfg.store.path,
-            cfg.store.cache_mib << 20,
+            cfg.store.cache_bytes(),
         )?);
         let engine = store.load_engine(engine_cfg)?;
         info!(

@@ -87,11 +87,11 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the file and its tables.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(path, crate::config::StoreConfig::default().cache_mib << 20)
+        Store::open_with_cache(path, crate::config::StoreConfig::default().cache_bytes())
     }
 
     /// [`Store::open`] with redb's page cache bounded to `cache_bytes`
-    /// (`store.cache_mib`).
+    /// ([`crate::config::StoreConfig::cache_bytes`]).
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
