@@ -113,17 +113,20 @@ impl Publisher {
         }
         let mut futures = Vec::with_capacity(batch.len());
         for (seq, e, messages) in &batch {
-            for payload in messages {
-                let mut headers = OwnedHeaders::new();
-                for (k, v) in &e.headers {
-                    headers = headers.insert(rdkafka::message::Header {
+            // Built once per entry, and only when it has headers (DLQ
+            // records; incident events have none).
+            let headers = (!e.headers.is_empty()).then(|| {
+                e.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+                    h.insert(rdkafka::message::Header {
                         key: k,
                         value: Some(v),
-                    });
-                }
+                    })
+                })
+            });
+            for payload in messages {
                 let mut rec = FutureRecord::to(&e.topic).key(&e.key).payload(payload);
-                if !e.headers.is_empty() {
-                    rec = rec.headers(headers);
+                if let Some(h) = &headers {
+                    rec = rec.headers(h.clone());
                 }
                 // Enqueue now (send_result), await acks below: one round trip per batch.
                 loop {
