@@ -347,7 +347,13 @@ impl Engine {
 
     /// Decodes one raw record and applies what it says.
     pub fn handle(&mut self, record: &[u8], now: Timestamp) -> RecordOutcome {
-        let mut decoded = decode::decode(record, now, &self.cfg.limits);
+        let decoded = decode::decode(record, now, &self.cfg.limits);
+        self.handle_decoded(decoded, now)
+    }
+
+    /// Applies a record decoded at `now` with this engine's limits (the
+    /// daemon decodes records on its fetch thread; see [`Engine::handle`]).
+    pub fn handle_decoded(&mut self, mut decoded: Decoded, now: Timestamp) -> RecordOutcome {
         let signals = std::mem::take(&mut decoded.signals);
         let alerts = signals
             .iter()

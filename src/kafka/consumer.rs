@@ -1,4 +1,7 @@
 //! The pipeline thread: Kafka records in, one redb transaction per batch.
+//! Records arrive already decoded from the fetch thread
+//! ([`crate::kafka::fetch`]); this thread merges them by timestamp, applies
+//! them to the engine and hands each batch to the committer thread.
 //!
 //! Exactly-once effects rest on three rules:
 //! 1. a record is applied only if its offset is at or past the stored next
@@ -18,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
@@ -27,6 +29,7 @@ use crate::config::{Assignment, Config};
 use crate::engine::state::IncidentId;
 use crate::engine::{Engine, IncidentEvent};
 use crate::kafka::committer::{Committer, Job, Shared};
+use crate::kafka::fetch::{Fetch, Fetched, Fetcher};
 use crate::kafka::merge::{Merge, PartitionKey};
 use crate::kafka::snapshot::SnapshotWriter;
 use crate::kafka::{consumer_config, events, Health, KafkaError};
@@ -113,8 +116,8 @@ impl rdkafka::consumer::ConsumerContext for QuietEof {}
 /// even if a partition is silent)...
 const MERGE_BUFFER: usize = 50_000;
 
-/// ...and bytes (payloads and keys): large webhook bodies fill the buffer
-/// by size before they fill it by count.
+/// ...and bytes (counted as received: payloads and keys): large webhook
+/// bodies fill the buffer by size before they fill it by count.
 const MERGE_BUFFER_BYTES: usize = 128 << 20;
 
 /// What one poll of the consumer gave.
@@ -128,7 +131,7 @@ enum Polled {
 pub struct Pipeline {
     pub engine: Engine,
     pub store: Arc<Store>,
-    pub consumer: BaseConsumer<QuietEof>,
+    pub consumer: Arc<BaseConsumer<QuietEof>>,
     pub cfg: Config,
     pub offsets: Offsets,
     pub health: Arc<Health>,
@@ -138,10 +141,12 @@ pub struct Pipeline {
     pub read_model: Arc<ReadModel>,
     /// Engine counters at the last metrics update (to export deltas).
     last_stats: crate::engine::Stats,
+    /// Polls and decodes records beside this thread (started by `run`).
+    fetcher: Option<Fetcher>,
     /// Records fetched but not yet applied (the timestamp merge).
-    merge: Merge<OwnedMessage>,
+    merge: Merge<Fetched>,
     /// The last batch's vector, emptied and reused by the next.
-    batch_buf: Vec<OwnedMessage>,
+    batch_buf: Vec<Fetched>,
     /// When the assignment was last read from the client.
     assigned_at: Option<Instant>,
     /// Encodes incident snapshots for the outbox.
@@ -176,8 +181,8 @@ impl Pipeline {
         let mut engine = engine;
         // One `updated` per incident per batch (README "Incident events").
         engine.coalesce_updates(true);
-        let consumer: BaseConsumer<QuietEof> =
-            consumer_config(&cfg.kafka).create_with_context(QuietEof)?;
+        let consumer: Arc<BaseConsumer<QuietEof>> =
+            Arc::new(consumer_config(&cfg.kafka).create_with_context(QuietEof)?);
         let offsets = store.offsets()?;
         read_model.load(&engine);
         let last_stats = engine.stats().clone();
@@ -193,6 +198,7 @@ impl Pipeline {
             metrics,
             read_model,
             last_stats,
+            fetcher: None,
             merge: Merge::default(),
             batch_buf: Vec::new(),
             assigned_at: None,
@@ -285,6 +291,10 @@ impl Pipeline {
     /// Runs until `shutdown` is set; finishes the batch in hand first and
     /// waits for the committer to store it.
     pub fn run(mut self, shutdown: Arc<AtomicBool>) -> Result<(), KafkaError> {
+        self.fetcher = Some(Fetcher::spawn(
+            self.consumer.clone(),
+            self.cfg.limits.clone(),
+        )?);
         self.committer = Some(Committer::spawn(Shared {
             store: self.store.clone(),
             health: self.health.clone(),
@@ -295,6 +305,8 @@ impl Pipeline {
             retry_backoff: Duration::from_millis(100),
         })?);
         let result = self.run_batches(&shutdown);
+        // Nothing more is fetched (stops and joins the fetch thread).
+        self.fetcher = None;
         let rest = self.committer.as_mut().map(Committer::finish);
         self.hand_offsets_to_broker(rest.unwrap_or_default());
         info!("pipeline stopped");
@@ -306,11 +318,11 @@ impl Pipeline {
         let mut last_tick = Instant::now();
         let mut last_lag_check = Instant::now() - tick_every;
         while !shutdown.load(Ordering::Relaxed) {
-            let batch = self.poll_batch();
+            let mut batch = self.poll_batch();
             let mut write = BatchWrite::default();
             self.snapshots.end_batch();
             let mut events: Vec<IncidentEvent> = Vec::new();
-            for m in &batch {
+            for m in &mut batch {
                 self.apply(m, &mut write, &mut events);
             }
             let mut replies = Vec::new();
@@ -417,7 +429,7 @@ impl Pipeline {
     /// after `batch_linger`. If a partition stays silent while others have
     /// records (`MERGE_WAIT`, or the buffer is full), records are released
     /// anyway, oldest first.
-    fn poll_batch(&mut self) -> Vec<OwnedMessage> {
+    fn poll_batch(&mut self) -> Vec<Fetched> {
         const MERGE_WAIT: Duration = Duration::from_millis(500);
         let max = self.cfg.kafka.batch_max;
         let cap = MERGE_BUFFER.max(2 * max);
@@ -493,7 +505,7 @@ impl Pipeline {
         }
         if self.merge.generation() != generation {
             // Revoked while the batch was taken: their new owner applies them.
-            out.retain(|m| self.merge.is_assigned(m.topic(), m.partition()));
+            out.retain(|m| self.merge.is_assigned(&m.topic, m.partition));
         }
         if out.is_empty() {
             // Caught up means applied and stored: nothing left in flight.
@@ -524,34 +536,31 @@ impl Pipeline {
     }
 
     fn poll_one(&mut self, wait: Duration) -> Polled {
-        match self.consumer.poll(wait) {
-            Some(Ok(m)) => {
+        let fetcher = self.fetcher.as_mut().expect("run() starts the fetcher");
+        match fetcher.next(wait) {
+            Some(Fetch::Record(m)) => {
                 self.health.broker_ok.store(true, Ordering::Relaxed);
-                if self.merge.is_assigned(m.topic(), m.partition()) {
-                    self.merge.push(m.topic(), m.partition(), m.detach());
-                } else {
+                if !self.merge.is_assigned(&m.topic, m.partition) {
                     // The client only delivers records of partitions it
                     // holds: the assignment read up to 100 ms ago is stale
                     // (a group join or rebalance). Read it now, or the
                     // record would be taken for a revoked partition's and
                     // dropped, never to be delivered again.
-                    let owned = m.detach();
-                    drop(m);
                     self.assigned_at = None;
                     self.refresh_assignment();
-                    let topic = owned.topic().to_owned();
-                    self.merge.push(&topic, owned.partition(), owned);
                 }
+                let topic = m.topic.clone();
+                self.merge.push(&topic, m.partition, m);
                 Polled::Event
             }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+            Some(Fetch::Eof(p)) => {
                 // The error names only the partition number.
                 for t in &self.cfg.kafka.alert_topics {
                     self.merge.mark_eof(t, p);
                 }
                 Polled::Event
             }
-            Some(Err(e)) => {
+            Some(Fetch::Error(e)) => {
                 // Not knowing the broker's state, we are not caught up:
                 // no wall-clock tick until a partition says EOF again.
                 warn!(error = %e, "consumer error");
@@ -621,11 +630,11 @@ impl Pipeline {
 
     /// Metrics of a batch the engine applied (counted as it is handed to
     /// the committer, ~one commit before it is durable).
-    fn observe_batch(&mut self, batch: &[OwnedMessage], events: &[IncidentEvent]) {
+    fn observe_batch(&mut self, batch: &[Fetched], events: &[IncidentEvent]) {
         let m = &self.metrics;
         let wall = wall_clock();
         for rec in batch {
-            if let Some(ts) = rec.timestamp().to_millis() {
+            if let Some(ts) = rec.timestamp {
                 m.processing_latency
                     .observe(((wall.0 - ts).max(0)) as f64 / 1000.0);
             }
@@ -734,36 +743,32 @@ impl Pipeline {
     }
 
     /// Applies one record unless it was already applied.
-    fn apply(&mut self, m: &OwnedMessage, write: &mut BatchWrite, events: &mut Vec<IncidentEvent>) {
+    fn apply(&mut self, m: &mut Fetched, write: &mut BatchWrite, events: &mut Vec<IncidentEvent>) {
         // (poll_batch left out records of partitions revoked meanwhile.)
         // The key buffer is reused: no allocation per record to look up.
         let mut key = std::mem::take(&mut self.key);
         key.0.clear();
-        key.0.push_str(m.topic());
-        key.1 = m.partition();
+        key.0.push_str(&m.topic);
+        key.1 = m.partition;
         let next = write
             .offsets
             .get(&key)
             .or_else(|| self.offsets.get(&key))
             .copied()
             .unwrap_or(0);
-        if m.offset() < next {
+        if m.offset < next {
             debug!(
-                topic = m.topic(),
-                partition = m.partition(),
-                offset = m.offset(),
+                topic = &*m.topic,
+                partition = m.partition,
+                offset = m.offset,
                 "skipping record already applied"
             );
             self.key = key;
             return;
         }
-        let wall = wall_clock();
-        let now = m
-            .timestamp()
-            .to_millis()
-            .map_or(wall, |t| Timestamp(t).min(wall));
-        let payload = m.payload().unwrap_or_default();
-        let out = self.engine.handle(payload, now);
+        let out = self
+            .engine
+            .handle_decoded(std::mem::take(&mut m.decoded), m.now);
         self.health.records_consumed.fetch_add(1, Ordering::Relaxed);
         if let Some(f) = out.decoded.format {
             self.received
@@ -781,33 +786,34 @@ impl Pipeline {
                 .with_label_values(&[e.reason()])
                 .inc();
         }
-        if !out.decoded.errors.is_empty() {
+        if let Some(rejected) = m.rejected.take() {
             self.metrics.dlq_records.inc();
             self.health.records_rejected.fetch_add(1, Ordering::Relaxed);
             let msg: Vec<String> = out.decoded.errors.iter().map(|e| e.to_string()).collect();
-            let reason = out.decoded.errors[0].reason();
-            warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %msg.join("; "), "record rejected, sent to the DLQ");
+            let msg = msg.join("; ");
+            let reason = out.decoded.errors.first().map_or("", |e| e.reason());
+            warn!(topic = &*m.topic, partition = m.partition, offset = m.offset, error = %msg, "record rejected, sent to the DLQ");
             write.outbox.push(OutboxEntry {
                 topic: self.cfg.kafka.dlq_topic.clone(),
-                key: m.key().unwrap_or_default().to_vec(),
+                key: rejected.key,
                 headers: vec![
-                    ("correlator-error".into(), msg.join("; ").into_bytes()),
+                    ("correlator-error".into(), msg.into_bytes()),
                     ("correlator-reason".into(), reason.as_bytes().to_vec()),
                     (
                         "correlator-source-topic".into(),
-                        m.topic().as_bytes().to_vec(),
+                        m.topic.as_bytes().to_vec(),
                     ),
                     (
                         "correlator-source-partition".into(),
-                        m.partition().to_string().into_bytes(),
+                        m.partition.to_string().into_bytes(),
                     ),
                     (
                         "correlator-source-offset".into(),
-                        m.offset().to_string().into_bytes(),
+                        m.offset.to_string().into_bytes(),
                     ),
                 ],
                 kind: PayloadKind::Message,
-                payload: payload.to_vec(),
+                payload: rejected.payload,
             });
         }
         // Render now: a lifecycle event's data is the incident right after
@@ -816,9 +822,9 @@ impl Pipeline {
         self.render(&out.events, write);
         events.extend(out.events);
         match write.offsets.get_mut(&key) {
-            Some(o) => *o = m.offset() + 1,
+            Some(o) => *o = m.offset + 1,
             None => {
-                write.offsets.insert(key.clone(), m.offset() + 1);
+                write.offsets.insert(key.clone(), m.offset + 1);
             }
         }
         self.key = key;

@@ -30,18 +30,6 @@ pub trait Stamped {
     }
 }
 
-impl Stamped for rdkafka::message::OwnedMessage {
-    fn stamp(&self) -> i64 {
-        use rdkafka::Message;
-        self.timestamp().to_millis().unwrap_or(i64::MAX)
-    }
-
-    fn size(&self) -> usize {
-        use rdkafka::Message;
-        self.payload().map_or(0, <[u8]>::len) + self.key().map_or(0, <[u8]>::len)
-    }
-}
-
 /// (topic, partition)
 pub type PartitionKey = (String, i32);
 

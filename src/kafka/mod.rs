@@ -2,6 +2,8 @@
 //!
 //! - [`consumer`]: the pipeline thread: poll a batch, feed the engine, commit
 //!   state + offsets + outbox in one redb transaction.
+//! - [`fetch`]: the fetch thread beside it: polls the client and decodes
+//!   each record as it arrives.
 //! - [`publisher`]: delivers outbox entries with the idempotent producer and
 //!   deletes them once the broker acknowledged.
 //! - [`events`]: incident events as CloudEvents.
@@ -14,6 +16,7 @@ pub mod consumer;
 pub mod demo;
 pub mod embedded;
 pub mod events;
+pub mod fetch;
 pub mod merge;
 pub mod publisher;
 pub mod snapshot;

@@ -1,0 +1,253 @@
+//! The fetch thread: polls librdkafka and decodes each record as it
+//! arrives, beside the pipeline thread.
+//!
+//! Decoding is pure and per record (it needs only the limits and the
+//! record's own clock), so it need not wait for the timestamp merge: done
+//! here, it runs on a second core while the pipeline applies the previous
+//! records, and a record's bytes are read once, straight from librdkafka's
+//! buffer, instead of being copied out for later. Only a rejected record
+//! keeps its bytes (the DLQ gets them as they were).
+//!
+//! What the thread sends keeps the client's order (records and partition
+//! ends of one partition in offset order), in chunks so the hand-over costs
+//! little per record. The channel is bounded: when the pipeline falls
+//! behind, the thread stops polling and librdkafka's own prefetch limit
+//! stops the fetching.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::message::{BorrowedMessage, Message};
+
+use crate::alert::Timestamp;
+use crate::decode::{Decoded, Limits};
+use crate::kafka::consumer::{wall_clock, QuietEof};
+use crate::kafka::merge::Stamped;
+
+/// Records per chunk sent to the pipeline at most.
+const CHUNK: usize = 256;
+
+/// Chunks in flight at most (with [`CHUNK`]: 16,384 decoded records ahead
+/// of the pipeline's merge buffer).
+const CHUNKS_IN_FLIGHT: usize = 64;
+
+/// How long the pipeline waits at most for records the fetch thread has
+/// in hand (it decodes a chunk in well under a millisecond).
+const BEHIND_WAIT: Duration = Duration::from_millis(100);
+
+/// How long one poll waits for a record before the stop flag is checked.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
+/// A record, decoded.
+pub struct Fetched {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    /// The broker's timestamp (ms), if the record has one.
+    pub timestamp: Option<i64>,
+    /// The record's engine clock: its timestamp, never later than the wall
+    /// clock when it was fetched (the wall clock if it has none).
+    pub now: Timestamp,
+    pub decoded: Decoded,
+    /// Key and value, kept only if the record failed to decode (the DLQ
+    /// sends them as they were).
+    pub rejected: Option<Box<Rejected>>,
+    /// Bytes of key and value (bounds the merge buffer like the records
+    /// themselves would).
+    pub size: usize,
+}
+
+/// The original bytes of a record that failed to decode.
+pub struct Rejected {
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+impl Stamped for Fetched {
+    fn stamp(&self) -> i64 {
+        self.timestamp.unwrap_or(i64::MAX)
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+}
+
+/// Items in client order, and whether the client had more ready when the
+/// chunk was sent (the pipeline then waits for them rather than taking the
+/// partition for silent).
+struct Chunk {
+    items: Vec<Fetch>,
+    more: bool,
+}
+
+/// What one poll of the client gave.
+pub enum Fetch {
+    Record(Fetched),
+    /// The partition (of every subscribed topic with that number: the
+    /// client names only the number) is at its end.
+    Eof(i32),
+    Error(rdkafka::error::KafkaError),
+}
+
+/// The pipeline's end of the fetch thread. Dropping it stops the thread.
+pub struct Fetcher {
+    rx: Receiver<Chunk>,
+    /// The chunk being handed out, reversed (popped from the end).
+    chunk: Vec<Fetch>,
+    /// The last chunk was sent with more records ready behind it.
+    more: bool,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Fetcher {
+    /// Starts polling `consumer` (which must already be subscribed or
+    /// assigned). Only this thread polls it from now on.
+    pub fn spawn(consumer: Arc<BaseConsumer<QuietEof>>, limits: Limits) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("correlator-fetch".into())
+            .spawn(move || fetch_loop(&consumer, &limits, &tx, &flag))?;
+        Ok(Fetcher {
+            rx,
+            chunk: Vec::new(),
+            more: false,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next item, waiting up to `wait` for one (`None`: nothing came,
+    /// or the fetch thread is gone). Records the client already holds count
+    /// as there: while the fetch thread is still decoding them, this waits
+    /// for them whatever `wait` says, so a backlog is never taken for a
+    /// silent partition.
+    pub fn next(&mut self, wait: Duration) -> Option<Fetch> {
+        if let Some(f) = self.chunk.pop() {
+            return Some(f);
+        }
+        let wait = if self.more {
+            wait.max(BEHIND_WAIT)
+        } else {
+            wait
+        };
+        let chunk = if wait.is_zero() {
+            self.rx.try_recv().ok()?
+        } else {
+            match self.rx.recv_timeout(wait) {
+                Ok(c) => c,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    self.more = false;
+                    return None;
+                }
+            }
+        };
+        self.more = chunk.more;
+        self.chunk = chunk.items;
+        self.chunk.reverse();
+        self.chunk.pop()
+    }
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Dropping the receiving end unblocks a thread waiting for room.
+        let (_, rx) = std::sync::mpsc::sync_channel(1);
+        drop(std::mem::replace(&mut self.rx, rx));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn fetch_loop(
+    consumer: &BaseConsumer<QuietEof>,
+    limits: &Limits,
+    tx: &SyncSender<Chunk>,
+    stop: &AtomicBool,
+) {
+    let mut topics: Vec<Arc<str>> = Vec::new();
+    let mut chunk: Vec<Fetch> = Vec::with_capacity(CHUNK);
+    // The last chunk sent said more was ready: the pipeline waits for it.
+    let mut promised = false;
+    while !stop.load(Ordering::Relaxed) {
+        // With records in hand (or promised), only what is already there
+        // joins them.
+        let wait = if chunk.is_empty() && !promised {
+            IDLE_POLL
+        } else {
+            Duration::ZERO
+        };
+        // (flush, more ready behind the chunk)
+        let (flush, more) = match consumer.poll(wait) {
+            Some(Ok(m)) => {
+                chunk.push(Fetch::Record(fetched(&m, &mut topics, limits)));
+                (chunk.len() >= CHUNK, true)
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                chunk.push(Fetch::Eof(p));
+                (chunk.len() >= CHUNK, true)
+            }
+            Some(Err(e)) => {
+                chunk.push(Fetch::Error(e));
+                (true, false)
+            }
+            // An empty chunk takes a promise back.
+            None => (!chunk.is_empty() || promised, false),
+        };
+        if !flush {
+            continue;
+        }
+        let items = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+        // A full channel blocks here until the pipeline takes a chunk or
+        // drops its end (stopping).
+        if tx.send(Chunk { items, more }).is_err() {
+            return;
+        }
+        promised = more;
+    }
+}
+
+/// Decodes one record at its own clock.
+fn fetched(m: &BorrowedMessage<'_>, topics: &mut Vec<Arc<str>>, limits: &Limits) -> Fetched {
+    let topic = intern(topics, m.topic());
+    let timestamp = m.timestamp().to_millis();
+    let wall = wall_clock();
+    let now = timestamp.map_or(wall, |t| Timestamp(t).min(wall));
+    let payload = m.payload().unwrap_or_default();
+    let key = m.key().unwrap_or_default();
+    let decoded = crate::decode::decode(payload, now, limits);
+    let rejected = (!decoded.errors.is_empty()).then(|| {
+        Box::new(Rejected {
+            key: key.to_vec(),
+            payload: payload.to_vec(),
+        })
+    });
+    Fetched {
+        topic,
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp,
+        now,
+        decoded,
+        rejected,
+        size: payload.len() + key.len(),
+    }
+}
+
+/// The shared name of a topic (a daemon reads a handful).
+fn intern(topics: &mut Vec<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(t) = topics.iter().find(|t| ***t == *name) {
+        return t.clone();
+    }
+    let t: Arc<str> = Arc::from(name);
+    topics.push(t.clone());
+    t
+}
