@@ -120,6 +120,10 @@ const MERGE_BUFFER: usize = 50_000;
 /// bodies fill the buffer by size before they fill it by count.
 const MERGE_BUFFER_BYTES: usize = 128 << 20;
 
+/// How long a backlog's batch waits at most for a partition whose next
+/// records are still being fetched before it closes short.
+const BACKLOG_WAIT: Duration = Duration::from_millis(50);
+
 /// What one poll of the consumer gave.
 enum Polled {
     /// A record, or a partition at its end.
@@ -491,6 +495,13 @@ impl Pipeline {
                 if !self.fetch(cap) {
                     break;
                 }
+                if !self.merge.ready() && out.len() + self.merge.buffered() >= max {
+                    // A backlog whose partition ran dry only for now (its
+                    // next records are still being fetched): wait for them
+                    // rather than close a short batch, which would cost a
+                    // store commit of its own.
+                    self.wait_ready(cap, BACKLOG_WAIT);
+                }
                 if !self.merge.ready() {
                     if !self.buffer_full(cap) {
                         break;
@@ -528,6 +539,21 @@ impl Pipeline {
             }
         }
         true
+    }
+
+    /// Polls until the merge is ready to release, the buffer is full or
+    /// `wait` has passed.
+    fn wait_ready(&mut self, cap: usize, wait: Duration) {
+        let until = Instant::now() + wait;
+        while !self.merge.ready() && !self.buffer_full(cap) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            if let Polled::Error = self.poll_one(left.min(Duration::from_millis(10))) {
+                return;
+            }
+        }
     }
 
     /// The merge buffer holds `cap` records or `MERGE_BUFFER_BYTES`.
