@@ -49,3 +49,6 @@ mod outage_tansu;
 
 #[path = "it/observability.rs"]
 mod observability;
+
+#[path = "it/fetch_mock.rs"]
+mod fetch_mock;

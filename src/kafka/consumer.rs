@@ -574,6 +574,18 @@ impl Pipeline {
                     // dropped, never to be delivered again.
                     self.assigned_at = None;
                     self.refresh_assignment();
+                    if !self.merge.is_assigned(&m.topic, m.partition) {
+                        // Fetched before its partition was revoked: its new
+                        // owner (or this daemon, if it gets the partition
+                        // back) reads it from the committed offset.
+                        debug!(
+                            topic = &*m.topic,
+                            partition = m.partition,
+                            offset = m.offset,
+                            "record of a revoked partition dropped"
+                        );
+                        return Polled::Event;
+                    }
                 }
                 let topic = m.topic.clone();
                 self.merge.push(&topic, m.partition, m);
