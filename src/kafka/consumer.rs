@@ -322,6 +322,11 @@ impl Pipeline {
         let mut last_tick = Instant::now();
         let mut last_lag_check = Instant::now() - tick_every;
         while !shutdown.load(Ordering::Relaxed) {
+            if !self.fetcher.as_ref().is_some_and(Fetcher::alive) {
+                // A panic there is a bug; without this check the daemon
+                // would wait for records forever, looking healthy.
+                return Err(KafkaError::FetchStopped);
+            }
             let mut batch = self.poll_batch();
             let mut write = BatchWrite::default();
             self.snapshots.end_batch();

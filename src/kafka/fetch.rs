@@ -123,6 +123,12 @@ impl Fetcher {
         })
     }
 
+    /// The thread still runs (it ends only when this handle is dropped,
+    /// unless it panicked).
+    pub fn alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// The next item, waiting up to `wait` for one (`None`: nothing came,
     /// or the fetch thread is gone). Records the client already holds count
     /// as there: while the fetch thread is still decoding them, this waits
@@ -205,7 +211,10 @@ fn fetch_loop(
         if !flush {
             continue;
         }
-        let items = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+        // The next chunk is sized like this one: full ones under a backlog,
+        // small ones with live traffic (a record or two per poll).
+        let next = Vec::with_capacity(chunk.len().clamp(16, CHUNK));
+        let items = std::mem::replace(&mut chunk, next);
         // A full channel blocks here until the pipeline takes a chunk or
         // drops its end (stopping).
         if tx.send(Chunk { items, more }).is_err() {

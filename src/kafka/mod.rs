@@ -127,8 +127,10 @@ pub enum KafkaError {
     NoTopic(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("cannot start the committer thread: {0}")]
+    #[error("cannot start the committer or fetch thread: {0}")]
     Thread(#[from] std::io::Error),
     #[error("the committer thread stopped; nothing after the last committed batch was stored")]
     CommitterStopped,
+    #[error("the fetch thread stopped unexpectedly; records after the last committed batch are read again on the next start")]
+    FetchStopped,
 }
