@@ -939,10 +939,17 @@ impl Pipeline {
             }
         }
         self.health.broker_ok.store(reachable, Ordering::Relaxed);
-        if !reachable || !caught_up {
-            // Caught-up otherwise comes from partition EOFs (poll_batch); a
-            // broker we cannot reach, or one with more data, overrides them.
+        if reachable {
+            // Caught-up comes from partition ends (poll_batch): the
+            // watermarks take them back where the broker has more, and
+            // restore them where everything it has was applied.
+            for (t, p, l) in &lag {
+                self.merge.broker_lag(t, *p, *l);
+            }
+        } else {
             self.merge.clear_eof();
+        }
+        if !reachable || !caught_up {
             self.health.caught_up.store(false, Ordering::Relaxed);
         }
         if let Ok(mut l) = self.health.lag.lock() {
