@@ -66,6 +66,7 @@ mod brokers;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -614,7 +615,11 @@ listen = "127.0.0.1:{port}"
         let log = dir.join("daemon.log");
         let out = std::fs::File::create(&log).expect("create daemon log");
         let err = out.try_clone().expect("clone log handle");
+        // Its own process group: stopping it stops whatever it started too
+        // (a profiler wrapper given as CORRELATOR_BIN runs the daemon as its
+        // child, which would otherwise outlive the bench and skew later runs).
         let child = Command::new(bin)
+            .process_group(0)
             .arg("run")
             .arg("--config")
             .arg(&config)
@@ -766,18 +771,16 @@ listen = "127.0.0.1:{port}"
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status();
+        signal_group(self.pid, "-TERM");
         let deadline = Instant::now() + Duration::from_secs(40);
         while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         if matches!(child.try_wait(), Ok(None)) {
             eprintln!("daemon did not stop on SIGTERM in 40 s: SIGKILL");
-            let _ = child.kill();
         }
+        // Whatever is left of the group (a wrapper's child).
+        signal_group(self.pid, "-KILL");
         let _ = child.wait();
     }
 }
@@ -785,10 +788,20 @@ listen = "127.0.0.1:{port}"
 impl Drop for DaemonProc {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
+            signal_group(self.pid, "-KILL");
             let _ = c.wait();
         }
     }
+}
+
+/// Sends `signal` (e.g. "-TERM") to the process group `pgid`.
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(signal)
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stderr(Stdio::null())
+        .status();
 }
 
 struct Topics {
