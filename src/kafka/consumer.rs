@@ -943,9 +943,7 @@ impl Pipeline {
             // Caught-up comes from partition ends (poll_batch): the
             // watermarks take them back where the broker has more, and
             // restore them where everything it has was applied.
-            for (t, p, l) in &lag {
-                self.merge.broker_lag(t, *p, *l);
-            }
+            self.merge.broker_lags(&lag);
         } else {
             self.merge.clear_eof();
         }

@@ -143,23 +143,27 @@ impl<M: Stamped> Merge<M> {
         p.eof = true;
     }
 
-    /// What the broker's watermarks say of a partition: `lag` of its
-    /// records were not yet applied. With some, it is not at its end (until
-    /// the client says so again, after reading them); with none and nothing
-    /// of it buffered, it is, whatever the client said last: the client
-    /// tells a partition's end only once after new records, so a mark lost
-    /// to a consumer error or an earlier lag would otherwise stay lost as
-    /// long as the partition gets no new record.
-    pub fn broker_lag(&mut self, topic: &str, partition: i32, lag: i64) {
-        let i = self.slot(topic, partition);
-        let p = &mut self.parts[i];
-        let eof = if lag > 0 {
-            false
-        } else {
-            p.eof || p.buf.is_empty()
-        };
-        if p.eof != eof {
+    /// What the broker's watermarks say, as (topic, partition, `lag` of its
+    /// records not yet applied). A partition with some is not at its end
+    /// (until the client says so again, after reading them); one with none
+    /// and nothing of it buffered is, whatever the client said last: the
+    /// client tells a partition's end only once after new records, so a
+    /// mark lost to a consumer error or an earlier lag would otherwise stay
+    /// lost as long as the partition gets no new record.
+    pub fn broker_lags(&mut self, lags: &[(String, i32, i64)]) {
+        let mut changed = false;
+        for (topic, partition, lag) in lags {
+            let i = self.slot(topic, *partition);
+            let p = &mut self.parts[i];
+            let eof = if *lag > 0 {
+                false
+            } else {
+                p.eof || p.buf.is_empty()
+            };
+            changed |= p.eof != eof;
             p.eof = eof;
+        }
+        if changed {
             self.recount();
         }
     }
@@ -406,6 +410,10 @@ mod tests {
         assert!(!m.ready());
     }
 
+    fn lag(partition: i32, lag: i64) -> [(String, i32, i64); 1] {
+        [("a".to_string(), partition, lag)]
+    }
+
     #[test]
     fn watermarks_take_ends_back_and_restore_them_where_all_was_applied() {
         let mut m = Merge::default();
@@ -418,23 +426,22 @@ mod tests {
         m.clear_eof();
         assert!(!m.caught_up());
         // Partition 1 has a record the broker holds and we have not read.
-        m.broker_lag("a", 0, 0);
-        m.broker_lag("a", 1, 3);
+        m.broker_lags(&[("a".to_string(), 0, 0), ("a".to_string(), 1, 3)]);
         assert!(!m.caught_up(), "partition 1 has records to read");
         m.push("a", 0, R(7, "a0"));
         m.push("a", 1, R(5, "a1"));
         // Lag 0 with a record buffered: not at its end while it is.
-        m.broker_lag("a", 0, 0);
+        m.broker_lags(&lag(0, 0));
         // a1 goes; partition 1, starved at 5, holds back a0 (7)...
         assert_eq!(drain_ready(&mut m), vec!["a1"]);
         // ...until the watermarks say it has nothing more.
-        m.broker_lag("a", 1, 0);
+        m.broker_lags(&lag(1, 0));
         assert_eq!(drain_ready(&mut m), vec!["a0"]);
         assert!(
             !m.caught_up(),
             "partition 0's end was not set while a record was buffered"
         );
-        m.broker_lag("a", 0, 0);
+        m.broker_lags(&lag(0, 0));
         assert!(m.caught_up());
     }
 
