@@ -412,6 +412,20 @@ struct RawRun {
     cpu_secs: f64,
 }
 
+impl RawRun {
+    /// Prints the run as `[broker] label: …` and returns it.
+    fn reported(self, broker: &str, label: &str) -> RawRun {
+        eprintln!(
+            "[{broker}] {label}: {} in {:.2} s = {:.0}/s ({:.1} CPU s with the broker)",
+            self.records,
+            self.secs,
+            self.records as f64 / self.secs,
+            self.cpu_secs
+        );
+        self
+    }
+}
+
 /// A plain consumer (the daemon's client settings) assigned to every
 /// partition from the beginning; parses each payload into a `Value`.
 fn raw_floor(bootstrap: &str, data: &Prefilled) -> RawRun {
@@ -1006,15 +1020,7 @@ fn throughput(
         prefill.secs
     );
     let mut raw = Vec::new();
-    let r = raw_floor(bootstrap, &prefill);
-    eprintln!(
-        "[{broker}] raw floor: {} in {:.2} s = {:.0}/s ({:.1} CPU s with the broker)",
-        r.records,
-        r.secs,
-        r.records as f64 / r.secs,
-        r.cpu_secs
-    );
-    raw.push(r);
+    raw.push(raw_floor(bootstrap, &prefill).reported(broker, "raw floor"));
     let daemon = daemon_throughput(
         bin,
         &dir.join(format!("{broker}-throughput")),
@@ -1030,15 +1036,7 @@ fn throughput(
         daemon.first_record_secs,
         daemon.cpu_secs
     );
-    let r = raw_floor(bootstrap, &prefill);
-    eprintln!(
-        "[{broker}] raw floor again: {} in {:.2} s = {:.0}/s ({:.1} CPU s with the broker)",
-        r.records,
-        r.secs,
-        r.records as f64 / r.secs,
-        r.cpu_secs
-    );
-    raw.push(r);
+    raw.push(raw_floor(bootstrap, &prefill).reported(broker, "raw floor again"));
     Throughput {
         broker,
         partitions,
