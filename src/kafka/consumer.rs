@@ -603,6 +603,10 @@ impl Pipeline {
                 }
                 Polled::Event
             }
+            Some(Fetch::End { topic, partition }) => {
+                self.merge.mark_eof(&topic, partition);
+                Polled::Event
+            }
             Some(Fetch::Error(e)) => {
                 // Not knowing the broker's state, we are not caught up:
                 // no wall-clock tick until a partition says EOF again.

@@ -14,12 +14,13 @@
 //! behind, the thread stops polling and librdkafka's own prefetch limit
 //! stops the fetching.
 
+use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 
 use crate::alert::Timestamp;
@@ -90,6 +91,13 @@ pub enum Fetch {
     /// The partition (of every subscribed topic with that number: the
     /// client names only the number) is at its end.
     Eof(i32),
+    /// The partition's last record sent was the broker's last when the
+    /// fetch that brought it was answered (see [`ends_of`]): what `Eof`
+    /// says, a fetch round trip earlier, and for one topic.
+    End {
+        topic: Arc<str>,
+        partition: i32,
+    },
     Error(rdkafka::error::KafkaError),
 }
 
@@ -180,6 +188,7 @@ fn fetch_loop(
     stop: &AtomicBool,
 ) {
     let mut topics: Vec<Arc<str>> = Vec::new();
+    let mut topic_names: Vec<(Arc<str>, CString)> = Vec::new();
     let mut chunk: Vec<Fetch> = Vec::with_capacity(CHUNK);
     // The last chunk sent said more was ready: the pipeline waits for it.
     let mut promised = false;
@@ -206,7 +215,10 @@ fn fetch_loop(
                 (true, false)
             }
             // An empty chunk takes a promise back.
-            None => (!chunk.is_empty() || promised, false),
+            None => {
+                ends_of(consumer, &mut chunk, &mut topic_names);
+                (!chunk.is_empty() || promised, false)
+            }
         };
         if !flush {
             continue;
@@ -249,6 +261,81 @@ fn fetched(m: &BorrowedMessage<'_>, topics: &mut Vec<Arc<str>>, limits: &Limits)
         rejected,
         size: payload.len() + key.len(),
     }
+}
+
+/// Appends an [`Fetch::End`] for each partition whose last record in
+/// `chunk` was the last the broker had.
+///
+/// Why: the client says a partition is at its end only when a *later*
+/// fetch comes back empty, and the merge holds newer records of the other
+/// partitions until then, which with live traffic is most of the
+/// produce-to-event latency. The high watermark the client caches with
+/// every fetch response (set before that response's records are queued)
+/// tells the same a round trip earlier. Called only once the client's
+/// queue is drained, so it costs nothing under a backlog. Conservative: a
+/// stale or unknown watermark, or offsets the client skips (transaction
+/// markers, compaction), leave the partition to the client's own end.
+fn ends_of(
+    consumer: &BaseConsumer<QuietEof>,
+    chunk: &mut Vec<Fetch>,
+    names: &mut Vec<(Arc<str>, CString)>,
+) {
+    // (topic, partition, last offset), in first-seen order.
+    let mut last: Vec<(Arc<str>, i32, i64)> = Vec::new();
+    for f in chunk.iter() {
+        if let Fetch::Record(m) = f {
+            match last
+                .iter_mut()
+                .find(|(t, p, _)| *p == m.partition && Arc::ptr_eq(t, &m.topic))
+            {
+                Some(e) => e.2 = m.offset,
+                None => last.push((m.topic.clone(), m.partition, m.offset)),
+            }
+        }
+    }
+    for (topic, partition, offset) in last {
+        let name = match names.iter().find(|(t, _)| Arc::ptr_eq(t, &topic)) {
+            Some((_, n)) => n,
+            None => {
+                // A topic name never holds a NUL (the client got it as C string).
+                let Ok(n) = CString::new(&*topic) else {
+                    continue;
+                };
+                names.push((topic.clone(), n));
+                &names[names.len() - 1].1
+            }
+        };
+        if cached_high_watermark(consumer, name, partition).is_some_and(|hi| offset + 1 >= hi) {
+            chunk.push(Fetch::End { topic, partition });
+        }
+    }
+}
+
+/// The client's cached high watermark of a partition (librdkafka's
+/// `rd_kafka_get_watermark_offsets`: no broker round trip, unlike the
+/// crate's `fetch_watermarks`); `None` if unknown.
+#[allow(unsafe_code)]
+fn cached_high_watermark(
+    consumer: &BaseConsumer<QuietEof>,
+    topic: &CStr,
+    partition: i32,
+) -> Option<i64> {
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client handle is valid while `consumer` is borrowed;
+    // `topic` is NUL-terminated and outlives the call; `low` and `high` are
+    // valid for writes. The function reads two fields of the partition
+    // under its lock and keeps no pointer.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }
 
 /// The shared name of a topic (a daemon reads a handful).

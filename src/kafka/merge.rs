@@ -5,7 +5,8 @@
 //! must not run the clock ahead of the others. [`Merge`] buffers fetched
 //! records per partition and releases the oldest head record only when no
 //! older record can still come: every assigned partition has a record
-//! buffered, or is at its end (librdkafka's partition EOF), or has already
+//! buffered, or is at its end (librdkafka's partition EOF, or the fetch
+//! thread's earlier [`crate::kafka::fetch::Fetch::End`]), or has already
 //! delivered a record newer than the head (a *watermark*: timestamps within
 //! a partition do not go back, which the head-of-partition merge assumes
 //! anyway). The watermark matters for live traffic: a partition whose latest

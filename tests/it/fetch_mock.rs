@@ -1,7 +1,9 @@
 //! The fetch thread against librdkafka's mock cluster: every record arrives
 //! decoded, in offset order per partition, followed by its partition's end;
 //! a record that fails to decode keeps its original bytes (for the DLQ) and
-//! no other record does.
+//! no other record does; a partition drained of what the broker had is
+//! reported at its end (from the cached watermark) after its last record,
+//! never before.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,7 +44,12 @@ fn fetch_thread_decodes_in_partition_order_and_keeps_only_rejected_bytes() {
                 .timestamp(base + i as i64),
         );
     }
-    produce_all_blocking(&kafka.bootstrap(), &topic, &msgs);
+    // In four rounds: each partition's records are four message sets, which
+    // the mock broker returns one per fetch, all with the same high
+    // watermark; an end reported after any but the last would show.
+    for round in msgs.chunks(15) {
+        produce_all_blocking(&kafka.bootstrap(), &topic, round);
+    }
 
     let kcfg = KafkaConfig {
         brokers: kafka.bootstrap(),
@@ -64,10 +71,13 @@ fn fetch_thread_decodes_in_partition_order_and_keeps_only_rejected_bytes() {
     // partition -> offsets in arrival order; partitions at their end.
     let mut offsets: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
     let mut eof_after: BTreeMap<i32, usize> = BTreeMap::new();
+    // partition -> records received when the fetch thread said it ended.
+    let mut end_after: BTreeMap<i32, usize> = BTreeMap::new();
     let mut rejected = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while offsets.values().map(Vec::len).sum::<usize>() < msgs.len()
         || eof_after.len() < 3
+        || end_after.len() < 3
         || eof_after
             .iter()
             .any(|(p, n)| *n < offsets.get(p).map_or(0, Vec::len))
@@ -103,6 +113,18 @@ fn fetch_thread_decodes_in_partition_order_and_keeps_only_rejected_bytes() {
             }
             Some(Fetch::Eof(p)) => {
                 eof_after.insert(p, offsets.get(&p).map_or(0, Vec::len));
+            }
+            Some(Fetch::End {
+                topic: t,
+                partition,
+            }) => {
+                assert_eq!(&*t, topic.as_str());
+                let got = offsets.get(&partition).map_or(0, Vec::len);
+                assert_eq!(
+                    got, 20,
+                    "partition {partition} said ended after {got} of 20"
+                );
+                end_after.insert(partition, got);
             }
             Some(Fetch::Error(e)) => panic!("consumer error: {e}"),
             None => {}
