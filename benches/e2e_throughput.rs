@@ -30,7 +30,13 @@
 //!    topic takes, per `correlator.incident.opened` event of a probe, receive
 //!    wall time minus the wall time the record was handed to the producer
 //!    (also: the event's CreateTime, set by the daemon's publisher, minus the
-//!    record timestamp).
+//!    record timestamp), overall and per second of sending. The producer
+//!    lingers 5 ms (`E2E_LATENCY_LINGER_MS`): the mock broker finds a fetch
+//!    offset by walking the partition's message sets from the oldest, so
+//!    with 1 ms (~8 message sets per ms) its thread's CPU grows second by
+//!    second until it saturates a core and every stage waits for it (p99
+//!    per second measured 17 ms rising to 66 ms in 10 s with the daemon's
+//!    own stages flat); the report prints that thread's CPU.
 //! 3. Tansu (a real broker, `tests/support/tansu.rs`): step 1 with fewer
 //!    records (default 100,000). Skipped with a note if no tansu binary is
 //!    found (`CORRELATOR_TANSU_BIN`, or the cache of
@@ -44,7 +50,8 @@
 //! topic partitions; default: the fewest of 8…400 that keep each under
 //! ~4 MiB), `E2E_TANSU_RECORDS`, `E2E_LATENCY_RATE` (records/s),
 //! `E2E_LATENCY_SECS` (0 skips the latency phase), `E2E_LATENCY_NEW_EVERY`
-//! (the mixes, e.g. "100,1"), `E2E_TANSU=0` (skip
+//! (the mixes, e.g. "100,1"), `E2E_LATENCY_LINGER_MS` (the latency
+//! producer's `linger.ms`, default 5), `E2E_TANSU=0` (skip
 //! Tansu), `CORRELATOR_BIN` (daemon binary; default: the one cargo built for
 //! this bench, `CARGO_BIN_EXE_correlator`), `E2E_KEEP=1` (keep the temp dirs
 //! with the daemon logs and stores).
@@ -733,34 +740,7 @@ listen = "127.0.0.1:{port}"
 
     /// CPU seconds per thread name (threads of one name summed), largest first.
     fn thread_cpu(&self) -> Vec<(String, f64)> {
-        let mut by_name: BTreeMap<String, f64> = BTreeMap::new();
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
-            return Vec::new();
-        };
-        for t in tasks.flatten() {
-            let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-                continue;
-            };
-            let (Some(open), Some((_, rest))) = (stat.find('('), stat.rsplit_once(')')) else {
-                continue;
-            };
-            let name = stat[open + 1..stat.len() - rest.len() - 1].to_string();
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let ticks = |i: usize| {
-                f.get(i - 3)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            // librdkafka names broker threads after the broker: group them.
-            let name = match name.split_once("127.0.0.1") {
-                Some((head, _)) => format!("{head}*"),
-                None => name,
-            };
-            *by_name.entry(name).or_default() += (ticks(14) + ticks(15)) as f64 / 100.0;
-        }
-        let mut v: Vec<(String, f64)> = by_name.into_iter().collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1));
-        v
+        threads_cpu(&self.pid.to_string())
     }
 
     /// Waits until `/readyz` answers ready.
@@ -873,6 +853,39 @@ fn proc_cpu_secs(pid: &str) -> f64 {
             .unwrap_or(0)
     };
     (ticks(14) + ticks(15)) as f64 / 100.0
+}
+
+/// CPU seconds per thread name of process `pid` (\"self\" for this one;
+/// threads of one name summed), largest first.
+fn threads_cpu(pid: &str) -> Vec<(String, f64)> {
+    let mut by_name: BTreeMap<String, f64> = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some((_, rest))) = (stat.find('('), stat.rsplit_once(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..stat.len() - rest.len() - 1].to_string();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            f.get(i - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // librdkafka names broker threads after the broker: group them.
+        let name = match name.split_once("127.0.0.1") {
+            Some((head, _)) => format!("{head}*"),
+            None => name,
+        };
+        *by_name.entry(name).or_default() += (ticks(14) + ticks(15)) as f64 / 100.0;
+    }
+    let mut v: Vec<(String, f64)> = by_name.into_iter().collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
 }
 
 /// Spawns a daemon with an empty store on the prefilled topic and times it
@@ -1059,6 +1072,15 @@ struct Latency {
     probes: usize,
     /// Receive wall time − handed-to-producer wall time, µs, sorted.
     e2e_us: Vec<i64>,
+    /// The bench producer's `linger.ms`.
+    linger_ms: u64,
+    /// p99 of `e2e_us` (ms) per second of sending: flat, or growing as the
+    /// broker slows down.
+    p99_by_second: Vec<f64>,
+    /// CPU cores of the mock cluster's thread, and of this whole process
+    /// (mock cluster, producer, incidents consumer), while producing.
+    mock_cores: f64,
+    bench_cores: f64,
     /// Event CreateTime (daemon publisher) − record timestamp, ms, sorted.
     publish_ms: Vec<i64>,
     achieved_rate: f64,
@@ -1076,17 +1098,53 @@ struct Latency {
     mem_end: Mem,
 }
 
+/// One latency phase's load: `rate` records/s for `secs`, one in
+/// `new_every` opening an incident, the producer lingering `linger_ms`.
+#[derive(Clone, Copy)]
+struct LatencyRun {
+    rate: usize,
+    secs: f64,
+    new_every: usize,
+    linger_ms: u64,
+}
+
+/// p99 (ms) of each whole second of `(sent µs, latency µs)` samples,
+/// counted from the first send.
+fn per_second_p99(timed: &[(i64, i64)]) -> Vec<f64> {
+    let Some(first) = timed.iter().map(|t| t.0).min() else {
+        return Vec::new();
+    };
+    let mut by_second: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (sent, us) in timed {
+        by_second
+            .entry((sent - first) / 1_000_000)
+            .or_default()
+            .push(*us);
+    }
+    by_second
+        .into_values()
+        .map(|mut v| {
+            v.sort_unstable();
+            percentile(&v, 0.99) as f64 / 1000.0
+        })
+        .collect()
+}
+
 /// `new_every`: record k opens a new incident (a probe, timed) when
 /// `k % new_every == 0`; the others re-send [`STEADY_POOL`] firing alerts.
 fn latency(
     bootstrap: &str,
     create_topic: &dyn Fn(&str, i32),
-    rate: usize,
-    secs: f64,
-    new_every: usize,
+    run: LatencyRun,
     bin: &Path,
     dir: &Path,
 ) -> Latency {
+    let LatencyRun {
+        rate,
+        secs,
+        new_every,
+        linger_ms,
+    } = run;
     const PARTITIONS: i32 = 16;
     const WARMUP: usize = 200;
     let topics = Topics::new(&unique_name("mock-lat"));
@@ -1104,7 +1162,7 @@ fn latency(
         .set("bootstrap.servers", bootstrap)
         .set("acks", "all")
         .set("enable.idempotence", "true")
-        .set("linger.ms", "1")
+        .set("linger.ms", linger_ms.to_string())
         .set("message.timeout.ms", "60000")
         .create_with_context::<_, BaseProducer<Deliveries>>(Deliveries::default())
         .expect("latency producer");
@@ -1207,7 +1265,7 @@ fn latency(
                 }
                 let sent = sent_us[k].load(Ordering::Acquire) as i64;
                 let ts = sent_ts[k].load(Ordering::Acquire) as i64;
-                e2e.push(recv - sent);
+                e2e.push((sent, recv - sent));
                 received.fetch_add(1, Ordering::Relaxed);
                 if let Some(created) = m.timestamp().to_millis() {
                     publish.push(created - ts);
@@ -1241,6 +1299,7 @@ fn latency(
     let batches_warm = d.batch_stats().unwrap_or_default();
     let mem_start = d.mem();
     let cpu0 = d.cpu_secs();
+    let bench0 = threads_cpu("self");
     let threads0 = d.thread_cpu();
     let t0 = Instant::now();
     for k in 0..total {
@@ -1264,6 +1323,20 @@ fn latency(
     }
     let produce_secs = t0.elapsed().as_secs_f64();
     let cpu_cores = (d.cpu_secs() - cpu0) / produce_secs;
+    // This process meanwhile: the mock cluster's thread, and all of it.
+    let (mock_cores, bench_cores) = {
+        let bench1 = threads_cpu("self");
+        let sum = |v: &[(String, f64)], only: Option<&str>| -> f64 {
+            v.iter()
+                .filter(|(n, _)| only.is_none_or(|o| n == o))
+                .map(|t| t.1)
+                .sum()
+        };
+        (
+            (sum(&bench1, Some("rdk:mock")) - sum(&bench0, Some("rdk:mock"))) / produce_secs,
+            (sum(&bench1, None) - sum(&bench0, None)) / produce_secs,
+        )
+    };
     let threads: Vec<(String, f64)> = {
         let mut v: Vec<(String, f64)> = d
             .thread_cpu()
@@ -1291,8 +1364,10 @@ fn latency(
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let (mut e2e_us, mut publish_ms, mismatched, max_dev) =
+    let (e2e_timed, mut publish_ms, mismatched, max_dev) =
         consumer_thread.join().expect("consumer thread");
+    let p99_by_second = per_second_p99(&e2e_timed);
+    let mut e2e_us: Vec<i64> = e2e_timed.into_iter().map(|(_, us)| us).collect();
     let mut mem_end = d.mem();
     mem_end.hwm_kb = mem_end.hwm_kb.max(mem_end.rss_kb);
     if e2e_us.len() < probes {
@@ -1316,6 +1391,10 @@ fn latency(
         e2e_us,
         publish_ms,
         achieved_rate: total as f64 / produce_secs,
+        linger_ms,
+        p99_by_second,
+        mock_cores,
+        bench_cores,
         mismatched_opened_at: mismatched,
         opened_at_max_dev: max_dev,
         cpu_cores,
@@ -1351,6 +1430,14 @@ fn print_latency(lat: &Latency) {
         ms(percentile(e, 0.99)),
         ms(e.last().copied().unwrap_or(0))
     );
+    println!(
+        "  p99 per second of sending (ms): {}",
+        lat.p99_by_second
+            .iter()
+            .map(|v| format!("{v:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let p = &lat.publish_ms;
     println!(
         "record ts -> event CreateTime (publisher send): p50 {} ms  p90 {} ms  p99 {} ms  max {} ms",
@@ -1377,6 +1464,10 @@ fn print_latency(lat: &Latency) {
     println!(
         "daemon CPU by thread while producing (cores): {}",
         fmt_threads(&lat.threads)
+    );
+    println!(
+        "bench process while producing: {:.2} CPU cores, {:.2} of them the mock cluster's thread; producer linger.ms {}",
+        lat.bench_cores, lat.mock_cores, lat.linger_ms
     );
     let b = &lat.batches;
     println!(
@@ -1457,6 +1548,7 @@ fn main() {
     let mock = brokers::mock::MockKafka::start(1);
     let bootstrap = mock.bootstrap();
     let create = |name: &str, p: i32| mock.create_topic(name, p);
+    let linger_ms = env_usize("E2E_LATENCY_LINGER_MS", 5) as u64;
     let lats: Vec<Latency> = if rate > 0 && lat_secs > 0.0 {
         mixes
             .iter()
@@ -1465,7 +1557,13 @@ fn main() {
                 eprintln!("[mock] latency: {rate} records/s for {lat_secs} s, 1 in {every} new …");
                 let lat_dir = dir.path().join(format!("mock-latency-{i}-{every}"));
                 quiet_disk();
-                latency(&bootstrap, &create, rate, lat_secs, every, &bin, &lat_dir)
+                let run = LatencyRun {
+                    rate,
+                    secs: lat_secs,
+                    new_every: every,
+                    linger_ms,
+                };
+                latency(&bootstrap, &create, run, &bin, &lat_dir)
             })
             .collect()
     } else {
