@@ -374,6 +374,7 @@ impl Engine {
         }
         l.status = IncidentStatus::Merged;
         l.merged_into = Some(survivor);
+        l.mark_all_members();
         self.finalized.push(loser);
         let members: Vec<Fingerprint> = l.members.iter().map(|m| m.fingerprint).collect();
         let groups = l.groups.clone();

@@ -125,7 +125,15 @@ impl Engine {
                 let (last_seen, occ) = (st.last_seen, st.occurrences);
                 let relabel = relabelled.then(|| (st.labels.clone(), st.severity, st.priority));
                 if let Some(id) = inc {
-                    if let Some(m) = self.incidents.get_mut(&id).and_then(|i| i.member_mut(fp)) {
+                    let member = self.incidents.get_mut(&id).and_then(|i| {
+                        if relabel.is_some() {
+                            i.member_mut(fp)
+                        } else {
+                            // Only its live fields change: no row rewrite.
+                            i.member_mut_live(fp)
+                        }
+                    });
+                    if let Some(m) = member {
                         m.last_seen = last_seen;
                         m.occurrences = occ;
                         if let Some((labels, severity, prio)) = relabel {

@@ -94,6 +94,7 @@ impl Engine {
         }
         inc.status = IncidentStatus::Closed;
         inc.closed_at = Some(at);
+        inc.mark_all_members();
         self.finalized.push(id);
         let groups = inc.groups.clone();
         let members: Vec<Fingerprint> = inc.members.iter().map(|m| m.fingerprint).collect();

@@ -53,6 +53,8 @@ impl Engine {
             self.pending_updates.1.is_empty(),
             "take_updates() comes first: stored state must not outrun its events"
         );
+        #[cfg(debug_assertions)]
+        self.assert_live_members();
         let (problems, signatures) = self.problems.take_dirty();
         let incidents = self.incidents.take_dirty();
         let mut members = Vec::new();
@@ -76,6 +78,33 @@ impl Engine {
         c.incidents.sort();
         c.members.sort();
         c
+    }
+
+    /// What loading relies on (see `Member`): a live member's `last_seen`
+    /// and `occurrences` equal its alert's. O(members): debug builds only.
+    #[cfg(debug_assertions)]
+    fn assert_live_members(&self) {
+        for inc in self.incidents.values() {
+            if inc.status.is_final() {
+                continue;
+            }
+            for m in &inc.members {
+                if let Some(a) = self.alerts.get(&m.fingerprint) {
+                    if a.incident == Some(inc.id) {
+                        assert!(
+                            a.last_seen == m.last_seen && a.occurrences == m.occurrences,
+                            "incident {} member {}: last_seen {:?}/{:?}, occurrences {}/{} (member/alert)",
+                            inc.id,
+                            m.fingerprint,
+                            m.last_seen,
+                            a.last_seen,
+                            m.occurrences,
+                            a.occurrences
+                        );
+                    }
+                }
+            }
+        }
     }
 
     pub fn group(&self, key: &str) -> Option<&Group> {
@@ -192,6 +221,15 @@ impl Engine {
                     e.topo_index.entry(svc).or_default().push(fp);
                 }
             }
+        }
+        // Member rows are not rewritten for a re-send (see `Member`).
+        let alerts = &e.alerts;
+        for inc in e.incidents.values_mut_untracked() {
+            inc.refresh_live_members(|fp| {
+                alerts
+                    .get(&fp)
+                    .map(|a| (a.incident, a.last_seen, a.occurrences))
+            });
         }
         e
     }

@@ -142,6 +142,12 @@ pub enum JoinReason {
 }
 
 /// An alert's membership in an incident, frozen when the incident ends.
+///
+/// While its incident is active and its alert still belongs to it (a *live*
+/// member), `last_seen` and `occurrences` equal the alert's: a re-send
+/// changes them in memory without rewriting the member's row, and loading
+/// takes them from the alert's row (see [`Incident::refresh_live_members`]).
+/// Every other change rewrites the row, and so does the incident's end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     pub fingerprint: Fingerprint,
@@ -215,21 +221,59 @@ impl Incident {
     /// The member for `fp`. Small incidents scan; large ones keep an index
     /// (rebuilt when stale, e.g. after loading from the store).
     pub fn member_mut(&mut self, fp: Fingerprint) -> Option<&mut Member> {
-        let i = if self.members.len() <= SCAN_LIMIT {
-            self.members.iter().position(|m| m.fingerprint == fp)?
-        } else {
-            if self.member_index.len() != self.members.len() {
-                self.member_index = self
-                    .members
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| (m.fingerprint, i))
-                    .collect();
-            }
-            *self.member_index.get(&fp)?
-        };
+        let i = self.position(fp)?;
         self.mark_member(i);
         self.members.get_mut(i)
+    }
+
+    /// The member for `fp`, for a change to its live fields only
+    /// (`last_seen`, `occurrences`, kept equal to its alert's): its row is
+    /// not rewritten, which on a busy stream halves the rows each batch
+    /// stores (an alert's row is rewritten anyway).
+    pub fn member_mut_live(&mut self, fp: Fingerprint) -> Option<&mut Member> {
+        let i = self.position(fp)?;
+        self.members.get_mut(i)
+    }
+
+    fn position(&mut self, fp: Fingerprint) -> Option<usize> {
+        if self.members.len() <= SCAN_LIMIT {
+            return self.members.iter().position(|m| m.fingerprint == fp);
+        }
+        if self.member_index.len() != self.members.len() {
+            self.member_index = self
+                .members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.fingerprint, i))
+                .collect();
+        }
+        self.member_index.get(&fp).copied()
+    }
+
+    /// Marks every member for rewriting: the incident has ended, and its
+    /// rows must hold the members' last live fields from now on.
+    pub fn mark_all_members(&mut self) {
+        self.changed_members = (0..self.members.len() as u32).collect();
+    }
+
+    /// Takes the live fields of each live member from its alert (`alert`
+    /// gives an alert's incident, last_seen and occurrences): what loading
+    /// an active incident from the store needs (see [`Member`]).
+    pub fn refresh_live_members(
+        &mut self,
+        alert: impl Fn(Fingerprint) -> Option<(Option<IncidentId>, Timestamp, u64)>,
+    ) {
+        if self.status.is_final() {
+            return;
+        }
+        for m in &mut self.members {
+            if let Some((Some(inc), last_seen, occurrences)) = alert(m.fingerprint) {
+                if inc == self.id {
+                    m.last_seen = last_seen;
+                    m.occurrences = occurrences;
+                }
+            }
+        }
     }
 
     fn mark_member(&mut self, i: usize) {

@@ -128,6 +128,12 @@ impl<K: Eq + Hash + Clone, V, S: BuildHasher + Default + Clone> Tracked<K, V, S>
         self.map.entry(k).or_insert_with(f)
     }
 
+    /// Mutable access to every value that is not a change to persist
+    /// (state derived while loading).
+    pub(crate) fn values_mut_untracked(&mut self) -> impl Iterator<Item = &mut V> {
+        self.map.values_mut()
+    }
+
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.map.values()
     }

@@ -19,7 +19,11 @@ use super::StoreError;
 /// Format 3 added outbox entries of kind `IncidentParts`; a format 2 store
 /// opens as it is (its entries are still read), while a format 2 build
 /// refuses a format 3 store instead of failing on entries it cannot read.
-pub const FORMAT: u32 = 3;
+/// Format 4 stops rewriting a live member's row when only its `last_seen`
+/// and `occurrences` change (loading takes them from its alert's row; see
+/// `Member`): a format 3 store opens as it is (its rows are exact), while a
+/// format 3 build refuses a format 4 store instead of showing stale members.
+pub const FORMAT: u32 = 4;
 
 /// Appends the encoding of `v` to `buf` (kept as it is).
 pub fn encode_append<T: Serialize + ?Sized>(

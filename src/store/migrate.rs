@@ -3,7 +3,9 @@
 //!
 //! Format 1 stored JSON values, an incident's members inside the incident,
 //! and outbox entries without a payload kind byte. Format 2 differs from 3
-//! only by an outbox payload kind it never wrote: nothing to change.
+//! only by an outbox payload kind it never wrote, and 3 from 4 only by
+//! member rows 4 leaves stale where loading re-derives them: nothing to
+//! change.
 
 use std::path::Path;
 

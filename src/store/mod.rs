@@ -25,7 +25,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use crate::alert::{Fingerprint, Timestamp};
 use crate::engine::persist::Changes;
 use crate::engine::state::{AlertState, Group, Incident, IncidentId, Member};
-use crate::engine::{Engine, EngineConfig, Stats};
+use crate::engine::{Engine, EngineConfig, FastMap, Stats};
 use crate::problems::state::ProblemId;
 pub use outbox::{OutboxEntry, PayloadKind};
 use tables::*;
@@ -251,8 +251,9 @@ impl Store {
         let tx = r!("begin read", self.db.begin_read())?;
         let t = r!("open incidents", tx.open_table(INCIDENTS))?;
         let members = r!("open members", tx.open_table(MEMBERS))?;
+        let alerts = r!("open alerts", tx.open_table(ALERTS))?;
         match r!("read incidents", t.get(id.0))? {
-            Some(v) => Ok(Some(read_incident(&members, id, v.value())?)),
+            Some(v) => Ok(Some(read_incident(&members, &alerts, id, v.value())?)),
             None => Ok(None),
         }
     }
@@ -262,10 +263,16 @@ impl Store {
         let tx = r!("begin read", self.db.begin_read())?;
         let t = r!("open incidents", tx.open_table(INCIDENTS))?;
         let members = r!("open members", tx.open_table(MEMBERS))?;
+        let alerts = r!("open alerts", tx.open_table(ALERTS))?;
         let mut out = Vec::new();
         for item in r!("iter incidents", t.iter())? {
             let (k, v) = r!("read incidents", item)?;
-            out.push(read_incident(&members, IncidentId(k.value()), v.value())?);
+            out.push(read_incident(
+                &members,
+                &alerts,
+                IncidentId(k.value()),
+                v.value(),
+            )?);
         }
         out.sort_by_key(|i| (i.opened_at, i.id));
         Ok(out)
@@ -303,14 +310,27 @@ fn put_offsets(tx: &redb::WriteTransaction, offsets: &Offsets) -> Result<(), Sto
     Ok(())
 }
 
-/// A stored incident row with its members.
+/// A stored incident row with its members (a live member's `last_seen` and
+/// `occurrences` from its alert's row, as loading does: see `Member`).
 fn read_incident(
     members: &impl ReadableTable<(u64, u32), &'static [u8]>,
+    alerts: &impl ReadableTable<u64, &'static [u8]>,
     id: IncidentId,
     row: &[u8],
 ) -> Result<Incident, StoreError> {
     let mut inc: Incident = codec::decode("incidents", &id, row)?;
     inc.members = read_members(members, id)?;
+    if !inc.status.is_final() {
+        let mut live = FastMap::default();
+        for m in &inc.members {
+            let fp = m.fingerprint;
+            if let Some(v) = r!("read alerts", alerts.get(fp.0))? {
+                let a: AlertState = codec::decode("alerts", &fp, v.value())?;
+                live.insert(fp, (a.incident, a.last_seen, a.occurrences));
+            }
+        }
+        inc.refresh_live_members(|fp| live.get(&fp).copied());
+    }
     Ok(inc)
 }
 

@@ -35,10 +35,20 @@ fn members_are_stored_one_row_each_and_only_changed_ones_are_rewritten() {
     let c = e.take_changes();
     assert_eq!(c.members.len(), 40);
     store.commit(&e, &c, BatchWrite::default()).unwrap();
-    // A re-send of one alert changes one member row, not forty.
+    // A re-send of one alert rewrites its alert row, no member row: the
+    // member's last_seen and occurrences are read back from the alert.
     e.handle(&alert(7), at(100));
     let c = e.take_changes();
     assert_eq!(c.incidents.len(), 1);
+    assert_eq!(c.alerts.len(), 1);
+    assert!(c.members.is_empty(), "{:?}", c.members);
+    store.commit(&e, &c, BatchWrite::default()).unwrap();
+    // A change beyond those fields (resolved) rewrites that one row.
+    e.handle(
+        br#"{"labels":{"alertname":"Down","service":"api","pod":"p8"},"endsAt":"2026-01-05T10:01:50Z"}"#,
+        at(110),
+    );
+    let c = e.take_changes();
     assert_eq!(c.members.len(), 1, "{:?}", c.members);
     store.commit(&e, &c, BatchWrite::default()).unwrap();
 
@@ -52,7 +62,16 @@ fn members_are_stored_one_row_each_and_only_changed_ones_are_rewritten() {
         serde_json::to_string(&live.view(true)).unwrap()
     );
     let loaded = store.load_engine(config()).unwrap();
-    assert_eq!(loaded.incident(id).unwrap().members.len(), 40);
+    let inc = loaded.incident(id).unwrap();
+    assert_eq!(inc.members.len(), 40);
+    assert_eq!(
+        (inc.members[7].occurrences, inc.members[7].last_seen),
+        (2, at(100))
+    );
+    assert_eq!(
+        serde_json::to_string(&inc.view(true)).unwrap(),
+        serde_json::to_string(&live.view(true)).unwrap()
+    );
 }
 
 #[test]
@@ -151,4 +170,151 @@ fn a_store_from_a_newer_build_is_refused_with_its_format() {
         err.contains("format 99") && err.contains("new.redb"),
         "{err}"
     );
+}
+
+/// A crash after any batch, as the daemon stores them (each record its own
+/// batch: only the rows it changed), then loading and running on: every
+/// incident, stored or in memory, equals an uninterrupted run's, members'
+/// `last_seen` and `occurrences` included (not rewritten for re-sends, read
+/// back from the alerts; exact in the rows once the incident ended).
+#[test]
+fn loading_after_any_batch_continues_identically() {
+    let toml = r#"
+[dedup]
+resolve_timeout = "5m"
+[[rules]]
+name = "svc"
+group_by = ["service"]
+window = "10m"
+reopen_window = "30m"
+[topology]
+label = "service"
+window = "5m"
+[topology.depends_on]
+checkout = ["payments"]
+cart = ["db"]
+"#;
+    let cfg = EngineConfig::compile(&Config::parse(toml, "t.toml").unwrap()).unwrap();
+    let fire = |svc: &str, name: &str| {
+        format!(r#"{{"labels":{{"alertname":"{name}","service":"{svc}"}}}}"#)
+    };
+    let resolve = |svc: &str, name: &str, s: u64| {
+        let end = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + Duration::from_millis(at(s).0 as u64),
+        );
+        format!(r#"{{"labels":{{"alertname":"{name}","service":"{svc}"}},"endsAt":"{end}"}}"#)
+    };
+    // Re-sends of members, a topology join, a sender's resolve, a resolve
+    // timeout, a reopen, a close, a new incident after it; an incident
+    // merged away after its member's re-sends; one resolved by hand whose
+    // member is re-sent until it closes (`None`: resolve the incident of
+    // that alert name by hand).
+    let rec = |t: u64, r: String| (t, Some(r), "");
+    let stream: Vec<(u64, Option<String>, &str)> = vec![
+        rec(0, fire("checkout", "A")),
+        rec(10, fire("checkout", "A")),
+        rec(20, fire("payments", "B")),
+        rec(30, fire("checkout", "C")),
+        rec(40, fire("payments", "B")),
+        rec(50, fire("checkout", "A")),
+        rec(60, resolve("checkout", "C", 60)),
+        rec(70, fire("checkout", "A")),
+        rec(80, fire("payments", "B")),
+        rec(700, fire("checkout", "A")),
+        rec(710, fire("checkout", "A")),
+        rec(800, fire("payments", "B")),
+        rec(4000, fire("checkout", "D")),
+        rec(4010, fire("checkout", "D")),
+        rec(5000, fire("cart", "E")),
+        rec(5400, fire("db", "F")),
+        rec(5405, fire("db", "F")),
+        rec(5410, fire("db", "F")),
+        rec(5415, resolve("cart", "E", 5415)),
+        rec(5420, fire("cart", "E")),
+        rec(5430, fire("db", "F")),
+        rec(7000, fire("web", "H")),
+        rec(7010, fire("web", "H")),
+        (7020, None, "H"),
+        rec(7030, fire("web", "H")),
+        rec(7040, fire("web", "H")),
+        // Still firing (re-sent within the resolve timeout) when it closes.
+        rec(7250, fire("web", "H")),
+        rec(7500, fire("web", "H")),
+        rec(7750, fire("web", "H")),
+        rec(8000, fire("web", "H")),
+        rec(8250, fire("web", "H")),
+        rec(8500, fire("web", "H")),
+        rec(8750, fire("web", "H")),
+        rec(9000, fire("api", "J")),
+    ];
+    let commit = |e: &mut Engine, store: &Store| {
+        e.take_updates();
+        let c = e.take_changes();
+        store.commit(e, &c, BatchWrite::default()).unwrap();
+    };
+    let views = |incidents: Vec<&Incident>| -> Vec<String> {
+        incidents
+            .into_iter()
+            .map(|i| serde_json::to_string(&i.view(true)).unwrap())
+            .collect()
+    };
+    // (every incident as the store has it, the engine's own at the end)
+    let run = |split: Option<usize>| -> (Vec<String>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let mut e = Engine::new(cfg.clone());
+        e.set_tracking(true);
+        for (k, (t, record, by_hand)) in stream.iter().enumerate() {
+            if Some(k) == split {
+                e = store.load_engine(cfg.clone()).unwrap();
+            }
+            match record {
+                Some(r) => {
+                    e.handle(r.as_bytes(), at(*t));
+                }
+                None => {
+                    let id = e
+                        .incidents_sorted()
+                        .into_iter()
+                        .find(|i| {
+                            !i.status.is_final()
+                                && i.members
+                                    .iter()
+                                    .any(|m| m.labels.get("alertname") == Some(*by_hand))
+                        })
+                        .map(|i| i.id)
+                        .expect("an incident to resolve");
+                    e.resolve(id, at(*t)).accepted().unwrap();
+                }
+            }
+            commit(&mut e, &store);
+        }
+        let stored = store.incidents().unwrap();
+        (views(stored.iter().collect()), views(e.incidents_sorted()))
+    };
+    let (whole, whole_live) = run(None);
+    assert!(whole.len() >= 2, "{whole:#?}");
+    // Uninterrupted, the engine still holds every incident (nothing is
+    // evicted here): the store must read back the same.
+    assert_eq!(whole, whole_live, "stored vs in memory");
+    for (what, needle) in [
+        ("a member re-sent several times", r#""occurrences":4"#),
+        ("a merged incident", r#""status":"merged""#),
+        ("a closed incident", r#""status":"closed""#),
+    ] {
+        assert!(
+            whole.iter().any(|v| v.contains(needle)),
+            "{what}: {whole:#?}"
+        );
+    }
+    for split in 1..stream.len() {
+        let (stored, live) = run(Some(split));
+        assert_eq!(stored, whole, "loaded at record {split}: the store");
+        let active: Vec<&String> = whole.iter().filter(|v| live.contains(v)).collect();
+        assert_eq!(
+            active.len(),
+            live.len(),
+            "loaded at record {split}: in memory"
+        );
+    }
 }
