@@ -189,6 +189,8 @@ fn fetch_loop(
 ) {
     let mut topics: Vec<Arc<str>> = Vec::new();
     let mut topic_names: Vec<(Arc<str>, CString)> = Vec::new();
+    // The last wall clock reading (see `fetched`).
+    let mut wall = Timestamp(i64::MIN);
     let mut chunk: Vec<Fetch> = Vec::with_capacity(CHUNK);
     // The last chunk sent said more was ready: the pipeline waits for it.
     let mut promised = false;
@@ -203,7 +205,7 @@ fn fetch_loop(
         // (flush, more ready behind the chunk)
         let (flush, more) = match consumer.poll(wait) {
             Some(Ok(m)) => {
-                chunk.push(Fetch::Record(fetched(&m, &mut topics, limits)));
+                chunk.push(Fetch::Record(fetched(&m, &mut topics, limits, &mut wall)));
                 (chunk.len() >= CHUNK, true)
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
@@ -216,6 +218,9 @@ fn fetch_loop(
             }
             // An empty chunk takes a promise back.
             None => {
+                // Read the clock afresh after a pause (it may have been
+                // stepped back meanwhile).
+                wall = Timestamp(i64::MIN);
                 ends_of(consumer, &mut chunk, &mut topic_names);
                 (!chunk.is_empty() || promised, false)
             }
@@ -237,11 +242,25 @@ fn fetch_loop(
 }
 
 /// Decodes one record at its own clock.
-fn fetched(m: &BorrowedMessage<'_>, topics: &mut Vec<Arc<str>>, limits: &Limits) -> Fetched {
+fn fetched(
+    m: &BorrowedMessage<'_>,
+    topics: &mut Vec<Arc<str>>,
+    limits: &Limits,
+    wall: &mut Timestamp,
+) -> Fetched {
     let topic = intern(topics, m.topic());
     let timestamp = m.timestamp().to_millis();
-    let wall = wall_clock();
-    let now = timestamp.map_or(wall, |t| Timestamp(t).min(wall));
+    // A timestamp at or before an earlier reading of the wall clock is
+    // before the current one too: a backlog needs no clock reading per record.
+    // (A clock stepped back within a burst of records lets their timestamps
+    // through up to that step until the fetch thread next waits.)
+    let now = match timestamp {
+        Some(t) if Timestamp(t) <= *wall => Timestamp(t),
+        _ => {
+            *wall = wall_clock();
+            timestamp.map_or(*wall, |t| Timestamp(t).min(*wall))
+        }
+    };
     let payload = m.payload().unwrap_or_default();
     let key = m.key().unwrap_or_default();
     let decoded = crate::decode::decode(payload, now, limits);

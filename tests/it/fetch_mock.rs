@@ -141,3 +141,58 @@ fn fetch_thread_decodes_in_partition_order_and_keeps_only_rejected_bytes() {
     // Dropping the handle stops the thread (it would hang the test otherwise).
     crate::brokers::drop_with_deadline("fetcher", fetcher, Duration::from_secs(10));
 }
+
+/// A record's clock is its timestamp, but never later than the wall clock
+/// when it was fetched: a producer whose clock runs ahead cannot run the
+/// engine's ahead (and a past timestamp after it is its own clock again).
+#[test]
+fn a_timestamp_ahead_of_the_wall_clock_is_capped_to_it() {
+    let kafka = MockKafka::start(1);
+    let topic = unique_name("fetch-future");
+    kafka.create_topic(&topic, 1);
+    let past = now_ms() - 60_000;
+    let ahead = now_ms() + 86_400_000;
+    let msgs: Vec<Msg> = [past, ahead, past + 1]
+        .iter()
+        .enumerate()
+        .map(|(i, ts)| {
+            Msg::new(format!("k{i}"), alert(i))
+                .partition(0)
+                .timestamp(*ts)
+        })
+        .collect();
+    produce_all_blocking(&kafka.bootstrap(), &topic, &msgs);
+    let kcfg = KafkaConfig {
+        brokers: kafka.bootstrap(),
+        group_id: unique_name("fetch-future-group"),
+        ..KafkaConfig::default()
+    };
+    let consumer: BaseConsumer<QuietEof> = correlator::kafka::consumer_config(&kcfg)
+        .create_with_context(QuietEof)
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&tpl).expect("assign");
+    let started = now_ms();
+    let mut fetcher =
+        Fetcher::spawn(Arc::new(consumer), Limits::default()).expect("spawn fetch thread");
+    let mut clocks = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while clocks.len() < 3 {
+        assert!(Instant::now() < deadline, "fetched {clocks:?}");
+        if let Some(Fetch::Record(f)) = fetcher.next(Duration::from_millis(100)) {
+            assert_eq!(f.timestamp, Some(msgs[clocks.len()].timestamp.unwrap()));
+            clocks.push(f.now.0);
+        }
+    }
+    let received = now_ms();
+    assert_eq!(clocks[0], past);
+    assert!(
+        (started..=received).contains(&clocks[1]),
+        "a timestamp a day ahead gets the wall clock: {} not in {started}..={received}",
+        clocks[1]
+    );
+    assert_eq!(clocks[2], past + 1);
+    crate::brokers::drop_with_deadline("fetcher", fetcher, Duration::from_secs(10));
+}
