@@ -25,6 +25,26 @@ fn alert(i: usize) -> String {
     )
 }
 
+/// A fetch thread on the daemon's consumer settings, assigned to
+/// `partitions` of `topic` from the beginning.
+fn fetch_from_start(kafka: &MockKafka, topic: &str, partitions: i32) -> Fetcher {
+    let kcfg = KafkaConfig {
+        brokers: kafka.bootstrap(),
+        group_id: unique_name("fetch-group"),
+        ..KafkaConfig::default()
+    };
+    let consumer: BaseConsumer<QuietEof> = correlator::kafka::consumer_config(&kcfg)
+        .create_with_context(QuietEof)
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    Fetcher::spawn(Arc::new(consumer), Limits::default()).expect("spawn fetch thread")
+}
+
 #[test]
 fn fetch_thread_decodes_in_partition_order_and_keeps_only_rejected_bytes() {
     let kafka = MockKafka::start(1);
@@ -51,22 +71,7 @@ fn fetch_thread_decodes_in_partition_order_and_keeps_only_rejected_bytes() {
         produce_all_blocking(&kafka.bootstrap(), &topic, round);
     }
 
-    let kcfg = KafkaConfig {
-        brokers: kafka.bootstrap(),
-        group_id: unique_name("fetch-group"),
-        ..KafkaConfig::default()
-    };
-    let consumer: BaseConsumer<QuietEof> = correlator::kafka::consumer_config(&kcfg)
-        .create_with_context(QuietEof)
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..3 {
-        tpl.add_partition_offset(&topic, p, Offset::Beginning)
-            .expect("partition");
-    }
-    consumer.assign(&tpl).expect("assign");
-    let mut fetcher =
-        Fetcher::spawn(Arc::new(consumer), Limits::default()).expect("spawn fetch thread");
+    let mut fetcher = fetch_from_start(&kafka, &topic, 3);
 
     // partition -> offsets in arrival order; partitions at their end.
     let mut offsets: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
@@ -162,21 +167,8 @@ fn a_timestamp_ahead_of_the_wall_clock_is_capped_to_it() {
         })
         .collect();
     produce_all_blocking(&kafka.bootstrap(), &topic, &msgs);
-    let kcfg = KafkaConfig {
-        brokers: kafka.bootstrap(),
-        group_id: unique_name("fetch-future-group"),
-        ..KafkaConfig::default()
-    };
-    let consumer: BaseConsumer<QuietEof> = correlator::kafka::consumer_config(&kcfg)
-        .create_with_context(QuietEof)
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
-        .expect("partition");
-    consumer.assign(&tpl).expect("assign");
     let started = now_ms();
-    let mut fetcher =
-        Fetcher::spawn(Arc::new(consumer), Limits::default()).expect("spawn fetch thread");
+    let mut fetcher = fetch_from_start(&kafka, &topic, 1);
     let mut clocks = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while clocks.len() < 3 {
