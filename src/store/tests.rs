@@ -151,6 +151,47 @@ fn a_format_1_store_is_migrated_on_open() {
     );
 }
 
+/// A format 3 store (every member row exact) opens as it is and is marked
+/// format 4, so a format 3 build refuses it afterwards.
+#[test]
+fn a_format_3_store_opens_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let store = Store::open(&path).unwrap();
+    let mut e = engine();
+    e.handle(&alert(1), at(0));
+    e.handle(&alert(2), at(1));
+    let c = e.take_changes();
+    store.commit(&e, &c, BatchWrite::default()).unwrap();
+    let id = c.incidents[0];
+    drop(store);
+    let format = || {
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_read().unwrap();
+        let meta = tx.open_table(META).unwrap();
+        let v = meta.get(META_FORMAT).unwrap().unwrap().value().to_vec();
+        String::from_utf8(v).unwrap()
+    };
+    {
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(META_FORMAT, b"3".as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    assert_eq!(format(), "3");
+    let store = Store::open(&path).unwrap();
+    let loaded = store.load_engine(config()).unwrap();
+    assert_eq!(
+        serde_json::to_string(&loaded.incident(id).unwrap().view(true)).unwrap(),
+        serde_json::to_string(&e.incident(id).unwrap().view(true)).unwrap()
+    );
+    drop(store);
+    assert_eq!(format(), codec::FORMAT.to_string());
+}
+
 #[test]
 fn a_store_from_a_newer_build_is_refused_with_its_format() {
     let dir = tempfile::tempdir().unwrap();
