@@ -1,7 +1,9 @@
 //! The outbox publisher: delivers committed outbox entries in sequence order
-//! with the idempotent producer, and deletes each only after the broker
-//! acknowledged it. Delivery is at-least-once (a crash between the ack and
-//! the delete re-sends); events carry ids so consumers drop the copy.
+//! with the idempotent producer, and has each deleted only after the broker
+//! acknowledged it: by the next batch's transaction, or by a transaction of
+//! its own once no batch came for [`FLUSH_AFTER`] (see
+//! [`Store::outbox_acked`]). Delivery is at-least-once (a crash between the
+//! ack and the delete re-sends); events carry ids so consumers drop the copy.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +19,10 @@ use crate::store::Store;
 
 const BATCH: usize = 1000;
 
+/// How long acknowledged entries wait for a batch transaction to delete
+/// them before the publisher deletes them itself.
+const FLUSH_AFTER: Duration = Duration::from_millis(100);
+
 pub struct Publisher {
     producer: FutureProducer,
     store: Arc<Store>,
@@ -25,6 +31,9 @@ pub struct Publisher {
     metrics: Arc<crate::metrics::Metrics>,
     /// Members rendered for earlier events (see `snapshot::RenderCache`).
     render_cache: Arc<std::sync::Mutex<snapshot::RenderCache>>,
+    /// The next outbox sequence to send: the entries before it were
+    /// delivered and wait for deletion.
+    cursor: u64,
 }
 
 impl Publisher {
@@ -42,12 +51,13 @@ impl Publisher {
             notify,
             metrics,
             render_cache: Default::default(),
+            cursor: 0,
         })
     }
 
     /// Publishes until `stop` is set and the outbox is empty, or until
     /// `stop` is set and `drain_deadline` passed.
-    pub async fn run(self, stop: Arc<AtomicBool>, drain_deadline: Duration) {
+    pub async fn run(mut self, stop: Arc<AtomicBool>, drain_deadline: Duration) {
         let mut stop_seen: Option<tokio::time::Instant> = None;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -55,11 +65,12 @@ impl Publisher {
                 Ok(0) => {
                     backoff = Duration::from_millis(100);
                     if stop.load(Ordering::Relaxed) {
+                        self.flush_acked().await;
                         return;
                     }
                     tokio::select! {
                         _ = self.notify.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        _ = tokio::time::sleep(FLUSH_AFTER) => self.flush_acked().await,
                     }
                 }
                 Ok(_) => backoff = Duration::from_millis(100),
@@ -72,6 +83,7 @@ impl Publisher {
             if stop.load(Ordering::Relaxed) {
                 let since = *stop_seen.get_or_insert_with(tokio::time::Instant::now);
                 if since.elapsed() > drain_deadline {
+                    self.flush_acked().await;
                     warn!(
                         backlog = self.health.outbox_backlog.load(Ordering::Relaxed),
                         "shutdown deadline: outbox left for the next start"
@@ -82,13 +94,26 @@ impl Publisher {
         }
     }
 
-    /// Sends one batch; returns how many were delivered and deleted.
-    async fn publish_some(&self) -> Result<usize, String> {
+    /// Deletes the delivered entries no batch transaction took.
+    async fn flush_acked(&self) {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.outbox_flush_acked()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "deleting delivered outbox entries failed; retrying later")
+            }
+            Err(e) => warn!(error = %e, "deleting delivered outbox entries failed; retrying later"),
+        }
+    }
+
+    /// Sends one batch; returns how many were delivered.
+    async fn publish_some(&mut self) -> Result<usize, String> {
         let store = self.store.clone();
         // Incident snapshots become their event JSON here, off the pipeline.
         let cache = self.render_cache.clone();
+        let from = self.cursor;
         let batch = tokio::task::spawn_blocking(move || {
-            let batch = store.outbox_batch(BATCH)?;
+            let batch = store.outbox_batch_from(from, BATCH)?;
             // Only this task renders; the lock is never contended.
             let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
             let mut out = Vec::with_capacity(batch.len());
@@ -111,6 +136,7 @@ impl Publisher {
             self.health.outbox_backlog.store(0, Ordering::Relaxed);
             return Ok(0);
         }
+        let last = batch.last().map_or(from, |(seq, _, _)| *seq);
         let mut futures = Vec::with_capacity(batch.len());
         for (seq, e, messages) in &batch {
             // Built once per entry, and only when it has headers (DLQ
@@ -179,18 +205,20 @@ impl Publisher {
             .collect();
         let n = delivered.len();
         if n > 0 {
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.outbox_delete(&delivered))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
             debug!(entries = n, messages = sent, "outbox entries published");
         }
+        self.store.outbox_acked(delivered);
+        // Past what was delivered; a failed entry is sent again (and the
+        // delivered ones after it too: at least once).
+        self.cursor = failed.iter().min().copied().unwrap_or(last + 1);
         self.health
             .events_published
             .fetch_add(sent, Ordering::Relaxed);
         if let Ok(left) = self.store.outbox_len() {
-            self.health.outbox_backlog.store(left, Ordering::Relaxed);
+            let pending = self.store.outbox_acked_pending() as u64;
+            self.health
+                .outbox_backlog
+                .store(left.saturating_sub(pending), Ordering::Relaxed);
         }
         match first_err {
             Some(e) => Err(format!(

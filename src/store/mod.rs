@@ -82,6 +82,9 @@ pub type Offsets = BTreeMap<(String, i32), i64>;
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Outbox entries the broker acknowledged, not yet deleted: the next
+    /// batch transaction deletes them (see [`Store::outbox_acked`]).
+    acked: std::sync::Mutex<Vec<u64>>,
 }
 
 impl Store {
@@ -124,6 +127,7 @@ impl Store {
         Ok(Store {
             db,
             path: path.to_path_buf(),
+            acked: Default::default(),
         })
     }
 
@@ -208,19 +212,37 @@ impl Store {
         self.write(&PreparedBatch::new(engine, changes, batch)?)
     }
 
-    /// Stores a prepared batch in one transaction.
+    /// Stores a prepared batch in one transaction, with the deletion of the
+    /// outbox entries acknowledged since the last one.
     pub fn write(&self, batch: &PreparedBatch) -> Result<(), StoreError> {
-        let tx = r!("begin", self.db.begin_write())?;
-        batch.write_to(&tx)?;
-        r!("commit", tx.commit())
+        let acked = self.take_acked();
+        let r = (|| {
+            let tx = r!("begin", self.db.begin_write())?;
+            batch.write_to(&tx)?;
+            delete_outbox(&tx, &acked)?;
+            r!("commit", tx.commit())
+        })();
+        if r.is_err() {
+            self.requeue_acked(acked);
+        }
+        r
     }
 
     /// Up to `max` outbox entries, oldest first.
     pub fn outbox_batch(&self, max: usize) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
+        self.outbox_batch_from(0, max)
+    }
+
+    /// Up to `max` outbox entries from sequence `from` on, oldest first.
+    pub fn outbox_batch_from(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
         let tx = r!("begin read", self.db.begin_read())?;
         let t = r!("open outbox", tx.open_table(OUTBOX))?;
         let mut out = Vec::new();
-        for item in r!("iter outbox", t.iter())?.take(max) {
+        for item in r!("iter outbox", t.range(from..))?.take(max) {
             let (k, v) = r!("read outbox", item)?;
             let e = OutboxEntry::decode(v.value()).map_err(corrupt_outbox(k.value()))?;
             out.push((k.value(), e));
@@ -231,13 +253,48 @@ impl Store {
     /// Deletes delivered outbox entries.
     pub fn outbox_delete(&self, seqs: &[u64]) -> Result<(), StoreError> {
         let tx = r!("begin", self.db.begin_write())?;
-        {
-            let mut t = r!("open outbox", tx.open_table(OUTBOX))?;
-            for s in seqs {
-                r!("delete outbox", t.remove(*s))?;
-            }
-        }
+        delete_outbox(&tx, seqs)?;
         r!("commit", tx.commit())
+    }
+
+    /// Delivered outbox entries, deleted with the next batch's transaction
+    /// (or [`Store::outbox_flush_acked`]). Why: a busy daemon commits a
+    /// batch every few milliseconds, and a transaction of its own per
+    /// publish round doubled the commits (each an fsync) and made the
+    /// publisher and the committer wait for each other's write lock. An
+    /// entry acknowledged but not yet deleted when the daemon stops is
+    /// published again on the next start (at least once, as always).
+    pub fn outbox_acked(&self, seqs: impl IntoIterator<Item = u64>) {
+        self.acked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(seqs);
+    }
+
+    /// Deletes the acknowledged entries no batch took yet.
+    pub fn outbox_flush_acked(&self) -> Result<(), StoreError> {
+        let acked = self.take_acked();
+        if acked.is_empty() {
+            return Ok(());
+        }
+        let r = self.outbox_delete(&acked);
+        if r.is_err() {
+            self.requeue_acked(acked);
+        }
+        r
+    }
+
+    /// Entries acknowledged and not yet deleted.
+    pub fn outbox_acked_pending(&self) -> usize {
+        self.acked.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn take_acked(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.acked.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn requeue_acked(&self, seqs: Vec<u64>) {
+        self.outbox_acked(seqs);
     }
 
     pub fn outbox_len(&self) -> Result<u64, StoreError> {
@@ -306,6 +363,18 @@ fn put_offsets(tx: &redb::WriteTransaction, offsets: &Offsets) -> Result<(), Sto
             "write offsets",
             t.insert(encode_offset_key(topic, *p).as_str(), *o)
         )?;
+    }
+    Ok(())
+}
+
+/// Deletes outbox entries (already deleted ones are skipped).
+fn delete_outbox(tx: &redb::WriteTransaction, seqs: &[u64]) -> Result<(), StoreError> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let mut t = r!("open outbox", tx.open_table(OUTBOX))?;
+    for s in seqs {
+        r!("delete outbox", t.remove(*s))?;
     }
     Ok(())
 }

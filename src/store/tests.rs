@@ -359,3 +359,60 @@ cart = ["db"]
         );
     }
 }
+
+/// Delivered outbox entries are deleted by the next batch's transaction,
+/// or by a flush when no batch comes; until then they stay (a restart
+/// publishes them again), and reading from a sequence skips the earlier.
+#[test]
+fn acknowledged_outbox_entries_go_with_the_next_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let e = engine();
+    let entry = |n: u8| OutboxEntry {
+        topic: "incidents".into(),
+        key: vec![n],
+        headers: vec![],
+        kind: outbox::PayloadKind::Message,
+        payload: vec![n],
+    };
+    let write = BatchWrite {
+        outbox: (1..=3).map(entry).collect(),
+        ..BatchWrite::default()
+    };
+    store.commit(&e, &Changes::default(), write).unwrap();
+    let seqs: Vec<u64> = store
+        .outbox_batch(10)
+        .unwrap()
+        .iter()
+        .map(|x| x.0)
+        .collect();
+    assert_eq!(seqs.len(), 3);
+    let from: Vec<u64> = store
+        .outbox_batch_from(seqs[1], 10)
+        .unwrap()
+        .iter()
+        .map(|x| x.0)
+        .collect();
+    assert_eq!(from, seqs[1..]);
+
+    store.outbox_acked(seqs[..2].iter().copied());
+    assert_eq!(store.outbox_len().unwrap(), 3, "not deleted yet");
+    assert_eq!(store.outbox_acked_pending(), 2);
+    store
+        .commit(&e, &Changes::default(), BatchWrite::default())
+        .unwrap();
+    assert_eq!(store.outbox_acked_pending(), 0);
+    let left: Vec<u64> = store
+        .outbox_batch(10)
+        .unwrap()
+        .iter()
+        .map(|x| x.0)
+        .collect();
+    assert_eq!(left, seqs[2..], "the batch deleted the two acknowledged");
+
+    store.outbox_acked([seqs[2]]);
+    store.outbox_flush_acked().unwrap();
+    assert_eq!(store.outbox_len().unwrap(), 0);
+    // Nothing pending: a flush is a no-op.
+    store.outbox_flush_acked().unwrap();
+}
