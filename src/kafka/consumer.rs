@@ -920,6 +920,8 @@ impl Pipeline {
             .collect();
         drop(assignment);
         let mut lag = Vec::new();
+        // Partitions this store never read (see below): (topic, partition, high).
+        let mut unknown = Vec::new();
         let mut caught_up = !parts.is_empty();
         let mut reachable = true;
         for (t, p) in parts {
@@ -927,14 +929,24 @@ impl Pipeline {
                 .consumer
                 .fetch_watermarks(&t, p, Duration::from_secs(2))
             {
-                Ok((_, high)) => {
-                    let next = self.offsets.get(&(t.clone(), p)).copied().unwrap_or(0);
-                    let l = (high - next).max(0);
-                    if l > 0 {
-                        caught_up = false;
+                Ok((low, high)) => match self.offsets.get(&(t.clone(), p)).copied() {
+                    Some(next) => {
+                        let l = (high - next).max(0);
+                        if l > 0 {
+                            caught_up = false;
+                        }
+                        lag.push((t, p, l));
                     }
-                    lag.push((t, p, l));
-                }
+                    None if high <= low => lag.push((t, p, 0)),
+                    // No offset stored: in group mode the client started at
+                    // the group's committed offset (another daemon of the
+                    // group read the partition before, or the store was
+                    // wiped), which this store does not know. Counting from
+                    // 0 held it "behind" for good and no timer ever fired;
+                    // its end comes from the client's end-of-partition
+                    // instead, until its first batch stores an offset.
+                    None => unknown.push((t, p, high)),
+                },
                 Err(e) => {
                     warn!(topic = %t, partition = p, error = %e, "broker unreachable");
                     reachable = false;
@@ -953,6 +965,19 @@ impl Pipeline {
         }
         if !reachable || !caught_up {
             self.health.caught_up.store(false, Ordering::Relaxed);
+        }
+        if !unknown.is_empty() {
+            // For the lag gauge only: the client's position, where known.
+            let position = self.consumer.position().ok();
+            for (t, p, high) in unknown {
+                let at = position
+                    .as_ref()
+                    .and_then(|l| l.find_partition(&t, p))
+                    .and_then(|e| e.offset().to_raw());
+                if let Some(at) = at.filter(|o| *o >= 0) {
+                    lag.push((t, p, (high - at).max(0)));
+                }
+            }
         }
         if let Ok(mut l) = self.health.lag.lock() {
             *l = lag;

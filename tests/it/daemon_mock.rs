@@ -216,3 +216,101 @@ fn group_mode_consumes_and_publishes() {
     assert_eq!(by_incident(&events).len(), 20, "one incident per service");
     d.shutdown().expect("clean shutdown");
 }
+
+/// Group mode, a partition the group already read but this daemon's store
+/// never did (another member read it, or the store was wiped): the client
+/// starts at the group's committed offset, and once it is at the end the
+/// daemon is caught up, so wall-clock timers fire. (Counting such a
+/// partition's lag from offset 0 held the daemon "behind" for good: an
+/// alert's `endsAt` never resolved it.)
+#[test]
+fn group_mode_timers_fire_on_partitions_this_store_never_read() {
+    let kafka = MockKafka::start(1);
+    kafka.create_topic("alerts", 2);
+    kafka.create_topic("incidents", 1);
+    kafka.create_topic("alerts-dlq", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&kafka.bootstrap(), &dir.path().join("state.redb"), "group");
+    let t0 = now_ms() - 30_000;
+    let msgs: Vec<Msg> = (0..10)
+        .map(|i| {
+            Msg::new(
+                format!("k{i}"),
+                webhook(&format!("svc{i}"), "Down", "firing"),
+            )
+            .partition(i % 2)
+            .timestamp(t0 + i64::from(i))
+        })
+        .collect();
+    produce_all_blocking(&kafka.bootstrap(), "alerts", &msgs);
+    // The group read both partitions to their end before (another member,
+    // or before the store was wiped): its offsets are committed.
+    {
+        use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+        let c: BaseConsumer = crate::brokers::client_config(&kafka.bootstrap())
+            .set("group.id", &cfg.kafka.group_id)
+            .create()
+            .expect("consumer");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..2 {
+            tpl.add_partition_offset("alerts", p, rdkafka::Offset::Offset(5))
+                .expect("partition");
+        }
+        c.commit(&tpl, CommitMode::Sync)
+            .expect("commit group offsets");
+    }
+    let d = start(&cfg);
+    // An alert whose sender says it ends in 2 s, on partition 0 only:
+    // partition 1 stays quiet and unknown to this store.
+    let ends =
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(2));
+    let body = serde_json::json!({
+        "version": "4", "status": "firing",
+        "alerts": [{"status": "firing",
+            "labels": {"alertname": "Brief", "service": "late", "severity": "critical"},
+            "startsAt": "2026-01-01T00:00:00Z", "endsAt": ends.to_string()}]
+    })
+    .to_string();
+    produce_all_blocking(
+        &kafka.bootstrap(),
+        "alerts",
+        &[Msg::new("late", body).partition(0).timestamp(now_ms())],
+    );
+    // Its incident opens, then resolves once the daemon is caught up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let resolved = loop {
+        let events = read_all(
+            &kafka.bootstrap(),
+            "incidents",
+            1000,
+            Duration::from_secs(2),
+        );
+        let late = events
+            .iter()
+            .filter(|r| r.payload_str().contains("\"late\""))
+            .map(|r| r.payload_str().to_string())
+            .collect::<Vec<_>>();
+        if late
+            .iter()
+            .any(|p| p.contains("correlator.incident.resolved"))
+        {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+    };
+    let h = &d.health;
+    assert_eq!(
+        h.records_consumed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the second daemon started at the group's committed offsets"
+    );
+    assert!(
+        resolved,
+        "the alert's endsAt resolved its incident; caught_up {}",
+        h.caught_up.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    d.shutdown().expect("clean shutdown");
+}
