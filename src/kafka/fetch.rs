@@ -187,8 +187,7 @@ fn fetch_loop(
     tx: &SyncSender<Chunk>,
     stop: &AtomicBool,
 ) {
-    let mut topics: Vec<Arc<str>> = Vec::new();
-    let mut topic_names: Vec<(Arc<str>, CString)> = Vec::new();
+    let mut topics = Topics::default();
     // The last wall clock reading (see `fetched`).
     let mut wall = Timestamp(i64::MIN);
     let mut chunk: Vec<Fetch> = Vec::with_capacity(CHUNK);
@@ -221,7 +220,7 @@ fn fetch_loop(
                 // Read the clock afresh after a pause (it may have been
                 // stepped back meanwhile).
                 wall = Timestamp(i64::MIN);
-                ends_of(consumer, &mut chunk, &mut topic_names);
+                ends_of(consumer, &mut chunk, &topics);
                 (!chunk.is_empty() || promised, false)
             }
         };
@@ -244,11 +243,11 @@ fn fetch_loop(
 /// Decodes one record at its own clock.
 fn fetched(
     m: &BorrowedMessage<'_>,
-    topics: &mut Vec<Arc<str>>,
+    topics: &mut Topics,
     limits: &Limits,
     wall: &mut Timestamp,
 ) -> Fetched {
-    let topic = intern(topics, m.topic());
+    let topic = topics.intern(m.topic());
     let timestamp = m.timestamp().to_millis();
     // A timestamp at or before an earlier reading of the wall clock is
     // before the current one too: a backlog needs no clock reading per record.
@@ -294,11 +293,7 @@ fn fetched(
 /// queue is drained, so it costs nothing under a backlog. Conservative: a
 /// stale or unknown watermark, or offsets the client skips (transaction
 /// markers, compaction), leave the partition to the client's own end.
-fn ends_of(
-    consumer: &BaseConsumer<QuietEof>,
-    chunk: &mut Vec<Fetch>,
-    names: &mut Vec<(Arc<str>, CString)>,
-) {
+fn ends_of(consumer: &BaseConsumer<QuietEof>, chunk: &mut Vec<Fetch>, topics: &Topics) {
     // (topic, partition, last offset), in first-seen order.
     let mut last: Vec<(Arc<str>, i32, i64)> = Vec::new();
     for f in chunk.iter() {
@@ -313,16 +308,8 @@ fn ends_of(
         }
     }
     for (topic, partition, offset) in last {
-        let name = match names.iter().find(|(t, _)| Arc::ptr_eq(t, &topic)) {
-            Some((_, n)) => n,
-            None => {
-                // A topic name never holds a NUL (the client got it as C string).
-                let Ok(n) = CString::new(&*topic) else {
-                    continue;
-                };
-                names.push((topic.clone(), n));
-                &names[names.len() - 1].1
-            }
+        let Some(name) = topics.c_name(&topic) else {
+            continue;
         };
         if cached_high_watermark(consumer, name, partition).is_some_and(|hi| offset + 1 >= hi) {
             chunk.push(Fetch::End { topic, partition });
@@ -357,12 +344,28 @@ fn cached_high_watermark(
         .then_some(high)
 }
 
-/// The shared name of a topic (a daemon reads a handful).
-fn intern(topics: &mut Vec<Arc<str>>, name: &str) -> Arc<str> {
-    if let Some(t) = topics.iter().find(|t| ***t == *name) {
-        return t.clone();
+/// The names of the topics read (a daemon reads a handful): one shared
+/// `Arc<str>` per topic for its records, and its C string for the client.
+#[derive(Default)]
+struct Topics(Vec<(Arc<str>, Option<CString>)>);
+
+impl Topics {
+    /// The shared name of a topic.
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some((t, _)) = self.0.iter().find(|(t, _)| **t == *name) {
+            return t.clone();
+        }
+        let t: Arc<str> = Arc::from(name);
+        // A topic name never holds a NUL (the client gave it as a C string).
+        self.0.push((t.clone(), CString::new(name).ok()));
+        t
     }
-    let t: Arc<str> = Arc::from(name);
-    topics.push(t.clone());
-    t
+
+    /// The C string of a name [`Topics::intern`] gave.
+    fn c_name(&self, topic: &Arc<str>) -> Option<&CStr> {
+        self.0
+            .iter()
+            .find(|(t, _)| Arc::ptr_eq(t, topic))
+            .and_then(|(_, c)| c.as_deref())
+    }
 }
