@@ -97,12 +97,12 @@ impl Publisher {
     /// Deletes the delivered entries no batch transaction took.
     async fn flush_acked(&self) {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.outbox_flush_acked()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                warn!(error = %e, "deleting delivered outbox entries failed; retrying later")
-            }
-            Err(e) => warn!(error = %e, "deleting delivered outbox entries failed; retrying later"),
+        let r = match tokio::task::spawn_blocking(move || store.outbox_flush_acked()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = r {
+            warn!(error = %e, "deleting delivered outbox entries failed; retrying later");
         }
     }
 

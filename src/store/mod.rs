@@ -215,17 +215,12 @@ impl Store {
     /// Stores a prepared batch in one transaction, with the deletion of the
     /// outbox entries acknowledged since the last one.
     pub fn write(&self, batch: &PreparedBatch) -> Result<(), StoreError> {
-        let acked = self.take_acked();
-        let r = (|| {
+        self.with_acked(|acked| {
             let tx = r!("begin", self.db.begin_write())?;
             batch.write_to(&tx)?;
-            delete_outbox(&tx, &acked)?;
+            delete_outbox(&tx, acked)?;
             r!("commit", tx.commit())
-        })();
-        if r.is_err() {
-            self.requeue_acked(acked);
-        }
-        r
+        })
     }
 
     /// Up to `max` outbox entries, oldest first.
@@ -273,15 +268,12 @@ impl Store {
 
     /// Deletes the acknowledged entries no batch took yet.
     pub fn outbox_flush_acked(&self) -> Result<(), StoreError> {
-        let acked = self.take_acked();
-        if acked.is_empty() {
-            return Ok(());
-        }
-        let r = self.outbox_delete(&acked);
-        if r.is_err() {
-            self.requeue_acked(acked);
-        }
-        r
+        self.with_acked(|acked| {
+            if acked.is_empty() {
+                return Ok(());
+            }
+            self.outbox_delete(acked)
+        })
     }
 
     /// Entries acknowledged and not yet deleted.
@@ -289,12 +281,18 @@ impl Store {
         self.acked.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    fn take_acked(&self) -> Vec<u64> {
-        std::mem::take(&mut *self.acked.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    fn requeue_acked(&self, seqs: Vec<u64>) {
-        self.outbox_acked(seqs);
+    /// Runs a write that deletes the acknowledged entries taken from the
+    /// queue; if it fails they go back, for the next one.
+    fn with_acked(
+        &self,
+        write: impl FnOnce(&[u64]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let acked = std::mem::take(&mut *self.acked.lock().unwrap_or_else(|p| p.into_inner()));
+        let r = write(&acked);
+        if r.is_err() {
+            self.outbox_acked(acked);
+        }
+        r
     }
 
     pub fn outbox_len(&self) -> Result<u64, StoreError> {
