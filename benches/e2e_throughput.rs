@@ -842,9 +842,13 @@ fn quiet_disk() {
 /// CPU seconds (user + system) of process `pid` ("self": this one).
 fn proc_cpu_secs(pid: &str) -> f64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some((_, rest)) = s.rsplit_once(')') else {
-        return 0.0;
-    };
+    stat_cpu(&s).map_or(0.0, |(_, secs)| secs)
+}
+
+/// (command name, CPU seconds) of a `/proc/…/stat` line.
+fn stat_cpu(stat: &str) -> Option<(&str, f64)> {
+    let (open, (_, rest)) = (stat.find('(')?, stat.rsplit_once(')')?);
+    let name = &stat[open + 1..stat.len() - rest.len() - 1];
     // After the command: state is field 3; utime, stime are 14, 15.
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| {
@@ -852,7 +856,7 @@ fn proc_cpu_secs(pid: &str) -> f64 {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    (ticks(14) + ticks(15)) as f64 / 100.0
+    Some((name, (ticks(14) + ticks(15)) as f64 / 100.0))
 }
 
 /// CPU seconds per thread name of process `pid` (\"self\" for this one;
@@ -866,22 +870,15 @@ fn threads_cpu(pid: &str) -> Vec<(String, f64)> {
         let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
             continue;
         };
-        let (Some(open), Some((_, rest))) = (stat.find('('), stat.rsplit_once(')')) else {
+        let Some((name, secs)) = stat_cpu(&stat) else {
             continue;
-        };
-        let name = stat[open + 1..stat.len() - rest.len() - 1].to_string();
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            f.get(i - 3)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
         };
         // librdkafka names broker threads after the broker: group them.
         let name = match name.split_once("127.0.0.1") {
             Some((head, _)) => format!("{head}*"),
-            None => name,
+            None => name.to_string(),
         };
-        *by_name.entry(name).or_default() += (ticks(14) + ticks(15)) as f64 / 100.0;
+        *by_name.entry(name).or_default() += secs;
     }
     let mut v: Vec<(String, f64)> = by_name.into_iter().collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -1098,6 +1095,15 @@ struct Latency {
     mem_end: Mem,
 }
 
+/// CPU seconds of this process's mock cluster thread.
+fn mock_thread_cpu() -> f64 {
+    threads_cpu("self")
+        .iter()
+        .filter(|(n, _)| n == "rdk:mock")
+        .map(|t| t.1)
+        .sum()
+}
+
 /// One latency phase's load: `rate` records/s for `secs`, one in
 /// `new_every` opening an incident, the producer lingering `linger_ms`.
 #[derive(Clone, Copy)]
@@ -1299,7 +1305,7 @@ fn latency(
     let batches_warm = d.batch_stats().unwrap_or_default();
     let mem_start = d.mem();
     let cpu0 = d.cpu_secs();
-    let bench0 = threads_cpu("self");
+    let (mock0, bench0) = (mock_thread_cpu(), proc_cpu_secs("self"));
     let threads0 = d.thread_cpu();
     let t0 = Instant::now();
     for k in 0..total {
@@ -1324,19 +1330,8 @@ fn latency(
     let produce_secs = t0.elapsed().as_secs_f64();
     let cpu_cores = (d.cpu_secs() - cpu0) / produce_secs;
     // This process meanwhile: the mock cluster's thread, and all of it.
-    let (mock_cores, bench_cores) = {
-        let bench1 = threads_cpu("self");
-        let sum = |v: &[(String, f64)], only: Option<&str>| -> f64 {
-            v.iter()
-                .filter(|(n, _)| only.is_none_or(|o| n == o))
-                .map(|t| t.1)
-                .sum()
-        };
-        (
-            (sum(&bench1, Some("rdk:mock")) - sum(&bench0, Some("rdk:mock"))) / produce_secs,
-            (sum(&bench1, None) - sum(&bench0, None)) / produce_secs,
-        )
-    };
+    let mock_cores = (mock_thread_cpu() - mock0) / produce_secs;
+    let bench_cores = (proc_cpu_secs("self") - bench0) / produce_secs;
     let threads: Vec<(String, f64)> = {
         let mut v: Vec<(String, f64)> = d
             .thread_cpu()
