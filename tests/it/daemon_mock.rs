@@ -60,6 +60,19 @@ fn webhook(service: &str, name: &str, status: &str) -> String {
     .to_string()
 }
 
+/// `n` firing alerts of services svc0, svc1, …, one ms apart from `t0`.
+fn one_alert_per_service(n: i64, t0: i64) -> Vec<Msg> {
+    (0..n)
+        .map(|i| {
+            Msg::new(
+                format!("k{i}"),
+                webhook(&format!("svc{i}"), "Down", "firing"),
+            )
+            .timestamp(t0 + i)
+        })
+        .collect()
+}
+
 /// Events per incident id: (version → payload); panics on two different
 /// payloads for one event id.
 fn by_incident(records: &[Record]) -> BTreeMap<String, BTreeMap<u64, serde_json::Value>> {
@@ -202,15 +215,7 @@ fn group_mode_consumes_and_publishes() {
     let cfg = config(&kafka.bootstrap(), &dir.path().join("state.redb"), "group");
     let d = start(&cfg);
     let t0 = now_ms() - 30_000;
-    let msgs: Vec<Msg> = (0..20)
-        .map(|i| {
-            Msg::new(
-                format!("k{i}"),
-                webhook(&format!("svc{i}"), "Down", "firing"),
-            )
-            .timestamp(t0 + i)
-        })
-        .collect();
+    let msgs = one_alert_per_service(20, t0);
     produce_all_blocking(&kafka.bootstrap(), "alerts", &msgs);
     let events = read_all(&kafka.bootstrap(), "incidents", 20, Duration::from_secs(30));
     assert_eq!(by_incident(&events).len(), 20, "one incident per service");
@@ -232,15 +237,10 @@ fn group_mode_timers_fire_on_partitions_this_store_never_read() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&kafka.bootstrap(), &dir.path().join("state.redb"), "group");
     let t0 = now_ms() - 30_000;
-    let msgs: Vec<Msg> = (0..10)
-        .map(|i| {
-            Msg::new(
-                format!("k{i}"),
-                webhook(&format!("svc{i}"), "Down", "firing"),
-            )
-            .partition(i % 2)
-            .timestamp(t0 + i64::from(i))
-        })
+    let msgs: Vec<Msg> = one_alert_per_service(10, t0)
+        .into_iter()
+        .zip(0..)
+        .map(|(m, i)| m.partition(i % 2))
         .collect();
     produce_all_blocking(&kafka.bootstrap(), "alerts", &msgs);
     // The group read both partitions to their end before (another member,
