@@ -16,6 +16,9 @@ use correlator::decode::{decode, Limits};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 
+#[path = "support/records.rs"]
+mod records;
+
 /// 2026-01-05T10:00:00Z.
 const NOW: Timestamp = Timestamp(1_767_607_200_000);
 
@@ -171,6 +174,41 @@ fn formats(c: &mut Criterion) {
     bench_format(c, "pagerduty", pagerduty(), 1);
 }
 
+/// The end-to-end bench's stream (its mix of formats, label sets and
+/// re-sends): what the daemon's fetch thread decodes there, per record.
+fn e2e_stream(c: &mut Criterion) {
+    const N: usize = 10_000;
+    let mut gen = records::Generator::new(NOW.0);
+    let recs: Vec<(Timestamp, Vec<u8>)> = (0..N)
+        .map(|_| {
+            let r = gen.next_record();
+            (Timestamp(r.ts), r.body)
+        })
+        .collect();
+    let limits = Limits::default();
+    for (now, body) in &recs {
+        let d = decode(body, *now, &limits);
+        assert!(d.errors.is_empty(), "e2e record: {:?}", d.errors);
+    }
+    let mut group = c.benchmark_group("e2e stream");
+    group.throughput(Throughput::Elements(N as u64));
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            for (now, body) in &recs {
+                black_box(decode(black_box(body), *now, &limits));
+            }
+        })
+    });
+    group.bench_function("baseline serde_json::Value", |b| {
+        b.iter(|| {
+            for (_, body) in &recs {
+                black_box(serde_json::from_slice::<Value>(black_box(body)).expect("valid JSON"));
+            }
+        })
+    });
+    group.finish();
+}
+
 fn fingerprint(c: &mut Criterion) {
     let pairs: Vec<(String, String)> = labels(1)
         .as_object()
@@ -192,5 +230,5 @@ fn fingerprint(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, formats, fingerprint);
+criterion_group!(benches, formats, e2e_stream, fingerprint);
 criterion_main!(benches);

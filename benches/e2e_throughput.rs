@@ -54,7 +54,8 @@
 //! producer's `linger.ms`, default 5), `E2E_TANSU=0` (skip
 //! Tansu), `CORRELATOR_BIN` (daemon binary; default: the one cargo built for
 //! this bench, `CARGO_BIN_EXE_correlator`), `E2E_KEEP=1` (keep the temp dirs
-//! with the daemon logs and stores).
+//! with the daemon logs and stores), `E2E_KAFKA_EXTRA` (TOML lines added to
+//! the daemons' `[kafka]` table, e.g. `batch_max = 25000`, to try a setting).
 //!
 //! Besides the table, the report prints what explains the numbers: the
 //! daemon's batches and store commit times (its /metrics histograms), CPU
@@ -417,17 +418,20 @@ struct RawRun {
     /// CPU seconds of this process meanwhile: the consumer and, on the
     /// mock cluster, the broker.
     cpu_secs: f64,
+    /// CPU seconds of the mock cluster's thread meanwhile (0 on Tansu).
+    mock_cpu_secs: f64,
 }
 
 impl RawRun {
     /// Prints the run as `[broker] label: …` and returns it.
     fn reported(self, broker: &str, label: &str) -> RawRun {
         eprintln!(
-            "[{broker}] {label}: {} in {:.2} s = {:.0}/s ({:.1} CPU s with the broker)",
+            "[{broker}] {label}: {} in {:.2} s = {:.0}/s ({:.1} CPU s with the broker; mock cluster thread {:.2})",
             self.records,
             self.secs,
             self.records as f64 / self.secs,
-            self.cpu_secs
+            self.cpu_secs,
+            self.mock_cpu_secs
         );
         self
     }
@@ -437,7 +441,7 @@ impl RawRun {
 /// partition from the beginning; parses each payload into a `Value`.
 fn raw_floor(bootstrap: &str, data: &Prefilled) -> RawRun {
     let started = Instant::now();
-    let cpu0 = proc_cpu_secs("self");
+    let (cpu0, mock0) = (proc_cpu_secs("self"), mock_thread_cpu());
     let kcfg = correlator::config::KafkaConfig {
         brokers: bootstrap.to_string(),
         group_id: unique_name("e2e-raw"),
@@ -494,11 +498,13 @@ fn raw_floor(bootstrap: &str, data: &Prefilled) -> RawRun {
         "raw consumer: offsets per partition"
     );
     let cpu_secs = proc_cpu_secs("self") - cpu0;
+    let mock_cpu_secs = mock_thread_cpu() - mock0;
     drop_with_deadline("raw consumer", consumer, CLOSE_DEADLINE);
     RawRun {
         secs,
         records: count,
         cpu_secs,
+        mock_cpu_secs,
     }
 }
 
@@ -621,12 +627,14 @@ incident_topic = "{incidents}"
 dlq_topic = "{dlq}"
 partition_key = "service"
 assignment = "manual"
+{extra}
 [store]
 path = "{store}"
 [http]
 listen = "127.0.0.1:{port}"
 {RULES}"#,
             group = unique_name("e2e-daemon"),
+            extra = std::env::var("E2E_KAFKA_EXTRA").unwrap_or_default(),
             alerts = topics.alerts,
             incidents = topics.incidents,
             dlq = topics.dlq,
@@ -825,6 +833,8 @@ struct DaemonRun {
     cpu_secs: f64,
     /// CPU seconds of this process meanwhile (the mock cluster's threads).
     bench_cpu_secs: f64,
+    /// CPU seconds of the mock cluster's thread meanwhile (0 on Tansu).
+    mock_cpu_secs: f64,
     batches: BatchStats,
     threads: Vec<(String, f64)>,
     mem: Mem,
@@ -896,7 +906,7 @@ fn daemon_throughput(
 ) -> DaemonRun {
     let n = data.records as u64;
     let started = Instant::now();
-    let bench_cpu0 = proc_cpu_secs("self");
+    let (bench_cpu0, mock0) = (proc_cpu_secs("self"), mock_thread_cpu());
     let mut d = DaemonProc::spawn(bin, dir, bootstrap, topics);
     let deadline = started + PHASE_TIMEOUT;
     let mut first = None;
@@ -931,6 +941,7 @@ fn daemon_throughput(
     };
     let cpu_secs = d.cpu_secs();
     let bench_cpu_secs = proc_cpu_secs("self") - bench_cpu0;
+    let mock_cpu_secs = mock_thread_cpu() - mock0;
     let batches = d.batch_stats().unwrap_or_default();
     let threads = d.thread_cpu();
     // The outbox: drained once the publisher reports an empty backlog after
@@ -977,6 +988,7 @@ fn daemon_throughput(
         events_drained,
         cpu_secs,
         bench_cpu_secs,
+        mock_cpu_secs,
         batches,
         threads,
         mem: Mem {
@@ -1639,13 +1651,14 @@ fn main() {
         );
         println!(
             "        daemon: first record consumed {:.2} s after spawn ({:.0} records/s from then); \
-             {:.1} CPU s ({:.2} cores; this process, with the mock cluster, {:.1} CPU s meanwhile); \
-             {} events published at done, backlog {}; outbox drained at {} ({} events)",
+             {:.1} CPU s ({:.2} cores; this process, with the mock cluster, {:.1} CPU s meanwhile, \
+             the mock cluster's thread {:.2}); {} events published at done, backlog {}; outbox drained at {} ({} events)",
             d.first_record_secs,
             d.records as f64 / (d.secs - d.first_record_secs).max(1e-3),
             d.cpu_secs,
             d.cpu_secs / d.secs,
             d.bench_cpu_secs,
+            d.mock_cpu_secs,
             d.events_at_done,
             d.backlog_at_done,
             d.drained_secs
