@@ -124,6 +124,12 @@ const MERGE_BUFFER_BYTES: usize = 128 << 20;
 /// records are still being fetched before it closes short.
 const BACKLOG_WAIT: Duration = Duration::from_millis(50);
 
+/// Records the merge releases at a time to be applied: a batch is applied
+/// in such steps as its records are released, not once it is complete, so
+/// the fetch thread decodes the next records while these are applied
+/// instead of waiting for room in its channel.
+const APPLY_STEP: usize = 4096;
+
 /// What one poll of the consumer gave.
 enum Polled {
     /// A record, or a partition at its end.
@@ -157,6 +163,12 @@ pub struct Pipeline {
     snapshots: SnapshotWriter,
     /// Stores batches while the next is applied (started by `run`).
     committer: Option<Committer>,
+    /// Records applied in the batch being built (not yet handed to the
+    /// committer).
+    open: usize,
+    /// A partition was revoked while the open batch held applied records:
+    /// the batch closes, then is stored before anything else.
+    revoked: bool,
     /// Reused (topic, partition) key for offset look-ups in `apply`.
     key: (String, i32),
     /// `alerts_received` by format, looked up once.
@@ -208,6 +220,8 @@ impl Pipeline {
             assigned_at: None,
             snapshots: SnapshotWriter::default(),
             committer: None,
+            open: 0,
+            revoked: false,
             key: (String::new(), 0),
             received: Default::default(),
             embedded,
@@ -327,13 +341,13 @@ impl Pipeline {
                 // would wait for records forever, looking healthy.
                 return Err(KafkaError::FetchStopped);
             }
-            let mut batch = self.poll_batch();
             let mut write = BatchWrite::default();
             self.snapshots.end_batch();
             let mut events: Vec<IncidentEvent> = Vec::new();
-            for m in &mut batch {
-                self.apply(m, &mut write, &mut events);
-            }
+            // The batch vector is reused: no fresh memory per batch.
+            let mut batch = std::mem::take(&mut self.batch_buf);
+            batch.clear();
+            self.build_batch(&mut batch, &mut write, &mut events);
             let mut replies = Vec::new();
             while let Ok(cmd) = self.commands.try_recv() {
                 let now = wall_clock().max(self.engine.clock());
@@ -397,6 +411,11 @@ impl Pipeline {
                     let _ = reply.send(r);
                 }
             }
+            self.open = 0;
+            if std::mem::take(&mut self.revoked) {
+                // See `refresh_assignment`.
+                self.drain_committer();
+            }
             let done = self.committer().completed();
             self.hand_offsets_to_broker(done);
             self.batch_buf = batch;
@@ -429,31 +448,66 @@ impl Pipeline {
         }
     }
 
-    /// Up to `batch_max` records, in timestamp order across partitions
-    /// (see [`Merge`]).
+    /// Applies up to `batch_max` records into `batch`, `write` and
+    /// `events`, in steps of [`APPLY_STEP`] as the merge releases them. The
+    /// batch closes when full, when a step comes back short with nothing
+    /// more being fetched (live traffic: after `batch_linger`), or when a
+    /// partition was revoked.
+    fn build_batch(
+        &mut self,
+        batch: &mut Vec<Fetched>,
+        write: &mut BatchWrite,
+        events: &mut Vec<IncidentEvent>,
+    ) {
+        let max = self.cfg.kafka.batch_max;
+        loop {
+            let step = (max - batch.len()).min(APPLY_STEP);
+            let start = batch.len();
+            self.poll_batch(step, batch);
+            for m in &mut batch[start..] {
+                self.apply(m, write, events);
+            }
+            self.open = batch.len();
+            let taken = batch.len() - start;
+            let backlog = self.fetcher.as_ref().is_some_and(Fetcher::behind);
+            if taken == 0 || batch.len() >= max || self.revoked || (taken < step && !backlog) {
+                return;
+            }
+        }
+    }
+
+    /// Appends up to `max` records to `out` (the open batch), in timestamp
+    /// order across partitions (see [`Merge`]).
     ///
-    /// Everything librdkafka has already fetched is taken without waiting
-    /// (up to `MERGE_BUFFER` records or `MERGE_BUFFER_BYTES`), so a backlog
-    /// is consumed in full-size batches; with no backlog the batch closes
-    /// after `batch_linger`. If a partition stays silent while others have
+    /// What librdkafka has already fetched is taken without waiting (up to
+    /// `MERGE_BUFFER` records or `MERGE_BUFFER_BYTES` buffered, or until
+    /// the merge can release this step and the next), so a backlog is
+    /// consumed in full-size batches; with no backlog the step closes after
+    /// `batch_linger`. If a partition stays silent while others have
     /// records (`MERGE_WAIT`, or the buffer is full), records are released
     /// anyway, oldest first.
-    fn poll_batch(&mut self) -> Vec<Fetched> {
+    fn poll_batch(&mut self, max: usize, out: &mut Vec<Fetched>) {
         const MERGE_WAIT: Duration = Duration::from_millis(500);
-        let max = self.cfg.kafka.batch_max;
-        let cap = MERGE_BUFFER.max(2 * max);
+        let cap = MERGE_BUFFER.max(2 * self.cfg.kafka.batch_max);
         let linger = self.cfg.kafka.batch_linger.0;
-        let first_wait = self
-            .cfg
-            .kafka
-            .tick_interval
-            .0
-            .min(Duration::from_millis(200));
+        // An open batch does not wait for a first record: it closes.
+        let first_wait = match out.is_empty() {
+            true => self
+                .cfg
+                .kafka
+                .tick_interval
+                .0
+                .min(Duration::from_millis(200)),
+            false => Duration::ZERO,
+        };
+        let start = out.len();
         self.refresh_assignment();
         let started = Instant::now();
         let mut linger_until: Option<Instant> = None;
         loop {
-            if !self.fetch(cap) {
+            // Enough for this step and the next: stop taking from the fetch
+            // thread and apply.
+            if !self.fetch(cap, 2 * max) {
                 break;
             }
             if self.buffer_full(cap) {
@@ -488,19 +542,16 @@ impl Pipeline {
         }
         let mut force = !self.merge.ready();
         let generation = self.merge.generation();
-        // The batch vector is reused: no fresh memory per batch.
-        let mut out = std::mem::take(&mut self.batch_buf);
-        out.clear();
-        while out.len() < max {
+        while out.len() - start < max {
             let Some(m) = self.merge.pop() else { break };
             out.push(m);
             if !force && !self.merge.ready() {
                 // The partition just taken from has nothing more buffered:
                 // take what has arrived since, and stop if it still has none.
-                if !self.fetch(cap) {
+                if !self.fetch(cap, 0) {
                     break;
                 }
-                if !self.merge.ready() && out.len() + self.merge.buffered() >= max {
+                if !self.merge.ready() && out.len() - start + self.merge.buffered() >= max {
                     // A backlog whose partition ran dry only for now (its
                     // next records are still being fetched): wait for them
                     // rather than close a short batch, which would cost a
@@ -520,8 +571,13 @@ impl Pipeline {
             }
         }
         if self.merge.generation() != generation {
-            // Revoked while the batch was taken: their new owner applies them.
-            out.retain(|m| self.merge.is_assigned(&m.topic, m.partition));
+            // Revoked while the step was taken: their new owner applies them.
+            let taken = out.split_off(start);
+            out.extend(
+                taken
+                    .into_iter()
+                    .filter(|m| self.merge.is_assigned(&m.topic, m.partition)),
+            );
         }
         if out.is_empty() {
             // Caught up means applied and stored: nothing left in flight.
@@ -530,20 +586,23 @@ impl Pipeline {
         self.health
             .caught_up
             .store(out.is_empty() && self.merge.caught_up(), Ordering::Relaxed);
-        out
     }
 
     /// Buffers what librdkafka already holds, without waiting, until the
-    /// buffer holds `cap`. False on a consumer error.
-    fn fetch(&mut self, cap: usize) -> bool {
-        while !self.buffer_full(cap) {
+    /// buffer holds `cap`, or `enough` records with the merge ready to
+    /// release. False on a consumer error.
+    fn fetch(&mut self, cap: usize, enough: usize) -> bool {
+        loop {
+            let released = self.merge.buffered() >= enough && self.merge.ready();
+            if released || self.buffer_full(cap) {
+                return true;
+            }
             match self.poll_one(Duration::ZERO) {
                 Polled::Event => {}
                 Polled::Nothing => return true,
                 Polled::Error => return false,
             }
         }
-        true
     }
 
     /// Polls until the merge is ready to release, the buffer is full or
@@ -639,8 +698,12 @@ impl Pipeline {
             .unwrap_or_default();
         if self.merge.revokes(&now) {
             // Given-up partitions: their applied records become durable
-            // (and their offsets go to the broker) before anything else.
-            self.drain_committer();
+            // (and their offsets go to the broker) before anything else;
+            // with records applied in the open batch, once it closes.
+            match self.open {
+                0 => self.drain_committer(),
+                _ => self.revoked = true,
+            }
         }
         self.merge.set_assigned(&now);
         self.assigned_at = Some(Instant::now());

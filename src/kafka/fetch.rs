@@ -131,6 +131,12 @@ impl Fetcher {
         })
     }
 
+    /// The last chunk came with more records ready behind it: a backlog
+    /// is being read.
+    pub fn behind(&self) -> bool {
+        self.more
+    }
+
     /// The thread still runs (it ends only when this handle is dropped,
     /// unless it panicked).
     pub fn alive(&self) -> bool {
