@@ -25,9 +25,9 @@ use serde::de::IgnoredAny;
 
 use super::{
     check_summary, grafana, labels_from_pairs, object, opt_str, opt_timestamp, quoted, DecodeError,
-    Decoded, Limits, List, Loc, Pairs, Text,
+    Decoded, LabelCache, LabelsJson, Limits, List, Loc, Pairs, Text,
 };
-use crate::alert::{Alert, AlertStatus, Format, Signal, Timestamp};
+use crate::alert::{Alert, AlertStatus, Format, Labels, Signal, Timestamp};
 
 /// One Alertmanager-style alert as it appears on the wire. Every field is
 /// tolerant, so parsing never fails on a wrong JSON type; [`to_alert`] reports
@@ -35,7 +35,7 @@ use crate::alert::{Alert, AlertStatus, Format, Signal, Timestamp};
 #[derive(Debug, Default)]
 pub(super) struct AlertFields<'a> {
     pub status: Option<Text<'a>>,
-    pub labels: Option<Pairs<'a>>,
+    pub labels: Option<LabelsJson<'a>>,
     pub annotations: Option<Pairs<'a>>,
     pub starts_at: Option<Text<'a>>,
     pub ends_at: Option<Text<'a>>,
@@ -77,6 +77,7 @@ pub(super) fn decode_webhook(
     alerts: List<AlertFields<'_>>,
     grafana: bool,
     limits: &Limits,
+    labels: &mut LabelCache,
 ) -> Decoded {
     let format = |grafana| match grafana {
         true => Format::Grafana,
@@ -117,7 +118,7 @@ pub(super) fn decode_webhook(
         let loc = Loc::Item("alerts", i);
         let decoded = object(item, || loc.path("")).and_then(|fields| {
             grafana |= grafana::has_grafana_fields(&fields);
-            to_alert(&fields, loc, StatusRule::Explicit, limits)
+            to_alert(&fields, loc, StatusRule::Explicit, limits, labels)
         });
         match decoded {
             Ok(alert) => out.signals.push(Signal::Alert(alert)),
@@ -135,25 +136,16 @@ pub(super) fn to_alert(
     loc: Loc,
     rule: StatusRule,
     limits: &Limits,
+    cache: &mut LabelCache,
 ) -> Result<Alert, DecodeError> {
     let explicit_status = match rule {
         StatusRule::Explicit => Some(status(&fields.status, loc)?),
         StatusRule::EndsAt(_) => None,
     };
 
-    let labels = match &fields.labels {
-        Some(Pairs::Map(pairs)) if !pairs.is_empty() => {
-            labels_from_pairs(pairs, loc, "labels", limits)?
-        }
-        Some(Pairs::Wrong(found)) => {
-            let reason =
-                format!("expected an object of label names to string values, found {found}");
-            return Err(DecodeError::field(loc.path("labels"), reason));
-        }
-        _ => {
-            let reason = "at least one label is required";
-            return Err(DecodeError::field(loc.path("labels"), reason));
-        }
+    let (labels, fingerprint) = match &fields.labels {
+        Some(json) => cache.get(json.text(), || labels_of(json, loc, limits))?,
+        None => return Err(no_labels(loc)),
     };
 
     let summary = summary(&fields.annotations, loc, limits)?;
@@ -179,7 +171,7 @@ pub(super) fn to_alert(
         .map(str::to_string);
 
     Ok(Alert {
-        fingerprint: labels.fingerprint(),
+        fingerprint,
         keyed: false,
         labels,
         summary,
@@ -188,6 +180,26 @@ pub(super) fn to_alert(
         ends_at,
         generator_url,
     })
+}
+
+/// Builds the label set of an alert's `labels`.
+fn labels_of(json: &LabelsJson<'_>, loc: Loc, limits: &Limits) -> Result<Labels, DecodeError> {
+    // The text is one JSON value (the record parsed): this cannot fail.
+    let pairs: Pairs<'_> =
+        serde_json::from_str(json.text()).map_err(|e| DecodeError::from_json(&e))?;
+    match pairs {
+        Pairs::Map(pairs) if !pairs.is_empty() => labels_from_pairs(&pairs, loc, "labels", limits),
+        Pairs::Wrong(found) => {
+            let reason =
+                format!("expected an object of label names to string values, found {found}");
+            Err(DecodeError::field(loc.path("labels"), reason))
+        }
+        Pairs::Map(_) => Err(no_labels(loc)),
+    }
+}
+
+fn no_labels(loc: Loc) -> DecodeError {
+    DecodeError::field(loc.path("labels"), "at least one label is required")
 }
 
 fn status(value: &Option<Text<'_>>, loc: Loc) -> Result<AlertStatus, DecodeError> {

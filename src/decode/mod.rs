@@ -89,8 +89,11 @@ macro_rules! tolerant_object {
 
 mod alertmanager;
 mod grafana;
+mod label_cache;
 mod pagerduty;
 mod postable;
+
+pub use label_cache::LabelCache;
 
 /// Size caps on what we accept, from the `[limits]` config table.
 ///
@@ -286,6 +289,33 @@ fn without_position(e: &serde_json::Error) -> String {
 /// `now` is the engine clock (the record timestamp on replay): an API v2 alert
 /// is resolved iff its `endsAt` is set and not after `now`. Never panics.
 pub fn decode(bytes: &[u8], now: Timestamp, limits: &Limits) -> Decoded {
+    decode_with(bytes, now, limits, &mut LabelCache::disabled())
+}
+
+/// [`decode`] for a long-lived reader of one stream (the daemon's fetch
+/// thread, replay): it keeps the label sets of the alerts it decoded, so a
+/// re-sent alert's labels are not built again (see [`LabelCache`]). Gives
+/// exactly what [`decode`] gives.
+pub struct Decoder {
+    limits: Limits,
+    labels: LabelCache,
+}
+
+impl Decoder {
+    pub fn new(limits: Limits) -> Decoder {
+        Decoder {
+            limits,
+            labels: LabelCache::new(),
+        }
+    }
+
+    /// [`decode`] with this decoder's limits.
+    pub fn decode(&mut self, bytes: &[u8], now: Timestamp) -> Decoded {
+        decode_with(bytes, now, &self.limits, &mut self.labels)
+    }
+}
+
+fn decode_with(bytes: &[u8], now: Timestamp, limits: &Limits, labels: &mut LabelCache) -> Decoded {
     if bytes.len() > limits.max_record_bytes {
         let error = DecodeError::TooLarge {
             size: bytes.len(),
@@ -300,8 +330,8 @@ pub fn decode(bytes: &[u8], now: Timestamp, limits: &Limits) -> Decoded {
     // A byte-order mark is not JSON, but some HTTP clients send one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match text.trim_start().as_bytes().first() {
-        Some(b'[') => postable::decode_list(text, now, limits),
-        Some(b'{') => decode_object(text, now, limits),
+        Some(b'[') => postable::decode_list(text, now, limits, labels),
+        Some(b'{') => decode_object(text, now, limits, labels),
         _ => match serde_json::from_str::<IgnoredAny>(text) {
             Err(e) => Decoded::failed(None, DecodeError::from_json(&e)),
             Ok(_) => Decoded::failed(None, DecodeError::UnknownFormat),
@@ -338,7 +368,7 @@ struct Envelope<'a> {
     client_url: Option<Text<'a>>,
 
     // One API v2 postable alert (the native format): the object is the alert.
-    labels: Option<Pairs<'a>>,
+    labels: Option<LabelsJson<'a>>,
     annotations: Option<Pairs<'a>>,
     starts_at: Option<Text<'a>>,
     ends_at: Option<Text<'a>>,
@@ -362,7 +392,7 @@ tolerant_object!(Envelope {
     "generatorURL" => generator_url,
 });
 
-fn decode_object(text: &str, now: Timestamp, limits: &Limits) -> Decoded {
+fn decode_object(text: &str, now: Timestamp, limits: &Limits, labels: &mut LabelCache) -> Decoded {
     let env: Envelope<'_> = match serde_json::from_str(text) {
         Ok(env) => env,
         Err(e) => return Decoded::failed(None, DecodeError::from_json(&e)),
@@ -382,7 +412,7 @@ fn decode_object(text: &str, now: Timestamp, limits: &Limits) -> Decoded {
             env.title.is_some(),
             env.state.is_some(),
         );
-        return alertmanager::decode_webhook(alerts, grafana, limits);
+        return alertmanager::decode_webhook(alerts, grafana, limits, labels);
     }
     // `labels` is what marks the native format; the other alert fields do too,
     // so that a record that forgot its labels is told exactly that.
@@ -400,7 +430,7 @@ fn decode_object(text: &str, now: Timestamp, limits: &Limits) -> Decoded {
             generator_url: env.generator_url,
             ..alertmanager::AlertFields::default()
         };
-        return postable::decode_one(&fields, now, limits);
+        return postable::decode_one(&fields, now, limits, labels);
     }
     Decoded::failed(None, DecodeError::UnknownFormat)
 }
@@ -491,6 +521,23 @@ pub(crate) enum Text<'a> {
 pub(crate) enum Pairs<'a> {
     Map(Vec<(Cow<'a, str>, Text<'a>)>),
     Wrong(Found),
+}
+
+/// An alert's `labels` as the record has them, unparsed: the
+/// [`LabelCache`] parses (into [`Pairs`]) only a text it has not seen.
+#[derive(Debug)]
+pub(crate) struct LabelsJson<'a>(&'a serde_json::value::RawValue);
+
+impl<'a> LabelsJson<'a> {
+    pub(crate) fn text(&self) -> &'a str {
+        self.0.get()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for LabelsJson<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a serde_json::value::RawValue>::deserialize(d).map(LabelsJson)
+    }
 }
 
 /// A JSON object parsed as `T` (a `tolerant_object!` struct), or what was

@@ -13,11 +13,16 @@
 //! time; the engine does the same with its clock).
 
 use super::alertmanager::{to_alert, AlertFields, StatusRule};
-use super::{object, DecodeError, Decoded, Limits, List, Loc};
+use super::{object, DecodeError, Decoded, LabelCache, Limits, List, Loc};
 use crate::alert::{Format, Signal, Timestamp};
 
 /// Decodes a record whose top level is a JSON array.
-pub(super) fn decode_list(text: &str, now: Timestamp, limits: &Limits) -> Decoded {
+pub(super) fn decode_list(
+    text: &str,
+    now: Timestamp,
+    limits: &Limits,
+    labels: &mut LabelCache,
+) -> Decoded {
     let format = Some(Format::AlertmanagerApiV2);
     let items = match serde_json::from_str::<List<AlertFields<'_>>>(text) {
         Ok(List::Items(items)) => items,
@@ -48,7 +53,7 @@ pub(super) fn decode_list(text: &str, now: Timestamp, limits: &Limits) -> Decode
     for (i, item) in items.into_iter().enumerate() {
         let loc = Loc::Item("", i);
         let decoded = object(item, || loc.path(""))
-            .and_then(|fields| to_alert(&fields, loc, StatusRule::EndsAt(now), limits));
+            .and_then(|fields| to_alert(&fields, loc, StatusRule::EndsAt(now), limits, labels));
         match decoded {
             Ok(alert) => out.signals.push(Signal::Alert(alert)),
             Err(e) => out.errors.push(e),
@@ -58,9 +63,14 @@ pub(super) fn decode_list(text: &str, now: Timestamp, limits: &Limits) -> Decode
 }
 
 /// Decodes a single API v2 alert object (already parsed by the format probe).
-pub(super) fn decode_one(fields: &AlertFields<'_>, now: Timestamp, limits: &Limits) -> Decoded {
+pub(super) fn decode_one(
+    fields: &AlertFields<'_>,
+    now: Timestamp,
+    limits: &Limits,
+    labels: &mut LabelCache,
+) -> Decoded {
     let format = Some(Format::AlertmanagerApiV2);
-    match to_alert(fields, Loc::Root, StatusRule::EndsAt(now), limits) {
+    match to_alert(fields, Loc::Root, StatusRule::EndsAt(now), limits, labels) {
         Ok(alert) => Decoded {
             format,
             signals: vec![Signal::Alert(alert)],

@@ -308,9 +308,22 @@ fn golden_files() {
     );
     let bless = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
+    // One decoder for every file, each decoded twice: a label set found in
+    // its cache gives what a fresh decode gives.
+    let mut decoder = Decoder::new(Limits::default());
     for input in &inputs {
         let bytes = std::fs::read(input).expect("readable golden input");
-        let got = render(&decode(&bytes, GOLDEN_NOW, &Limits::default()));
+        let fresh = decode(&bytes, GOLDEN_NOW, &Limits::default());
+        for pass in 0..2 {
+            if decoder.decode(&bytes, GOLDEN_NOW) != fresh {
+                failures.push(format!(
+                    "file: {}
+the Decoder's result (pass {pass}) differs from decode()'s",
+                    input.display()
+                ));
+            }
+        }
+        let got = render(&fresh);
         let expected_path = input.with_extension("expected.json");
         // The directory names the format the file must be detected as.
         let dir = input
@@ -508,6 +521,10 @@ proptest! {
             check_invariants(&d);
             // Deterministic: same record and clock, same result.
             prop_assert_eq!(&d, &decode(&bytes, NOW, &limits));
+            // The label cache changes nothing: first decode, then a hit.
+            let mut decoder = Decoder::new(limits.clone());
+            prop_assert_eq!(&d, &decoder.decode(&bytes, NOW));
+            prop_assert_eq!(&d, &decoder.decode(&bytes, NOW));
         }
     }
 

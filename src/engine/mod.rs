@@ -290,11 +290,15 @@ pub struct Engine {
     pub(crate) finalized: Vec<IncidentId>,
     pub(crate) stats: Stats,
     pub(crate) problems: crate::problems::manager::Problems,
+    /// Decodes records for [`Engine::handle`] (keeps re-sent alerts' label
+    /// sets; the output is that of [`decode::decode`]).
+    decoder: decode::Decoder,
 }
 
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Engine {
         Engine {
+            decoder: decode::Decoder::new(cfg.limits.clone()),
             problems: crate::problems::manager::Problems::new(cfg.problems.clone()),
             cfg,
             clock: Timestamp(0),
@@ -347,7 +351,7 @@ impl Engine {
 
     /// Decodes one raw record and applies what it says.
     pub fn handle(&mut self, record: &[u8], now: Timestamp) -> RecordOutcome {
-        let decoded = decode::decode(record, now, &self.cfg.limits);
+        let decoded = self.decoder.decode(record, now);
         self.handle_decoded(decoded, now)
     }
 

@@ -24,7 +24,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 
 use crate::alert::Timestamp;
-use crate::decode::{Decoded, Limits};
+use crate::decode::{Decoded, Decoder, Limits};
 use crate::kafka::consumer::{wall_clock, QuietEof};
 use crate::kafka::merge::Stamped;
 
@@ -194,6 +194,8 @@ fn fetch_loop(
     stop: &AtomicBool,
 ) {
     let mut topics = Topics::default();
+    // Keeps the label sets of re-sent alerts (see `LabelCache`).
+    let mut decoder = Decoder::new(limits.clone());
     // The last wall clock reading (see `fetched`).
     let mut wall = Timestamp(i64::MIN);
     let mut chunk: Vec<Fetch> = Vec::with_capacity(CHUNK);
@@ -210,7 +212,12 @@ fn fetch_loop(
         // (flush, more ready behind the chunk)
         let (flush, more) = match consumer.poll(wait) {
             Some(Ok(m)) => {
-                chunk.push(Fetch::Record(fetched(&m, &mut topics, limits, &mut wall)));
+                chunk.push(Fetch::Record(fetched(
+                    &m,
+                    &mut topics,
+                    &mut decoder,
+                    &mut wall,
+                )));
                 (chunk.len() >= CHUNK, true)
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
@@ -250,7 +257,7 @@ fn fetch_loop(
 fn fetched(
     m: &BorrowedMessage<'_>,
     topics: &mut Topics,
-    limits: &Limits,
+    decoder: &mut Decoder,
     wall: &mut Timestamp,
 ) -> Fetched {
     let topic = topics.intern(m.topic());
@@ -268,7 +275,7 @@ fn fetched(
     };
     let payload = m.payload().unwrap_or_default();
     let key = m.key().unwrap_or_default();
-    let decoded = crate::decode::decode(payload, now, limits);
+    let decoded = decoder.decode(payload, now);
     let rejected = (!decoded.errors.is_empty()).then(|| {
         Box::new(Rejected {
             key: key.to_vec(),
