@@ -488,7 +488,6 @@ impl Pipeline {
     /// anyway, oldest first.
     fn poll_batch(&mut self, max: usize, out: &mut Vec<Fetched>) {
         const MERGE_WAIT: Duration = Duration::from_millis(500);
-        let cap = MERGE_BUFFER.max(2 * self.cfg.kafka.batch_max);
         let linger = self.cfg.kafka.batch_linger.0;
         // An open batch does not wait for a first record: it closes.
         let first_wait = match out.is_empty() {
@@ -507,10 +506,10 @@ impl Pipeline {
         loop {
             // Enough for this step and the next: stop taking from the fetch
             // thread and apply.
-            if !self.fetch(cap, 2 * max) {
+            if !self.fetch(2 * max) {
                 break;
             }
-            if self.buffer_full(cap) {
+            if self.buffer_full() {
                 break;
             }
             let buffered = self.merge.buffered();
@@ -548,7 +547,7 @@ impl Pipeline {
             if !force && !self.merge.ready() {
                 // The partition just taken from has nothing more buffered:
                 // take what has arrived since, and stop if it still has none.
-                if !self.fetch(cap, 0) {
+                if !self.fetch(0) {
                     break;
                 }
                 if !self.merge.ready() && out.len() - start + self.merge.buffered() >= max {
@@ -556,10 +555,10 @@ impl Pipeline {
                     // next records are still being fetched): wait for them
                     // rather than close a short batch, which would cost a
                     // store commit of its own.
-                    self.wait_ready(cap, BACKLOG_WAIT);
+                    self.wait_ready(BACKLOG_WAIT);
                 }
                 if !self.merge.ready() {
-                    if !self.buffer_full(cap) {
+                    if !self.buffer_full() {
                         break;
                     }
                     // Its next records are queued behind a full buffer: the
@@ -589,12 +588,12 @@ impl Pipeline {
     }
 
     /// Buffers what librdkafka already holds, without waiting, until the
-    /// buffer holds `cap`, or `enough` records with the merge ready to
+    /// buffer is full, or `enough` records with the merge ready to
     /// release. False on a consumer error.
-    fn fetch(&mut self, cap: usize, enough: usize) -> bool {
+    fn fetch(&mut self, enough: usize) -> bool {
         loop {
             let released = self.merge.buffered() >= enough && self.merge.ready();
-            if released || self.buffer_full(cap) {
+            if released || self.buffer_full() {
                 return true;
             }
             match self.poll_one(Duration::ZERO) {
@@ -607,9 +606,9 @@ impl Pipeline {
 
     /// Polls until the merge is ready to release, the buffer is full or
     /// `wait` has passed.
-    fn wait_ready(&mut self, cap: usize, wait: Duration) {
+    fn wait_ready(&mut self, wait: Duration) {
         let until = Instant::now() + wait;
-        while !self.merge.ready() && !self.buffer_full(cap) {
+        while !self.merge.ready() && !self.buffer_full() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;
@@ -620,9 +619,9 @@ impl Pipeline {
         }
     }
 
-    /// The merge buffer holds `cap` records or `MERGE_BUFFER_BYTES`.
-    fn buffer_full(&self, cap: usize) -> bool {
-        self.merge.buffered() >= cap || self.merge.buffered_bytes() >= MERGE_BUFFER_BYTES
+    /// The merge buffer holds `MERGE_BUFFER` records or `MERGE_BUFFER_BYTES`.
+    fn buffer_full(&self) -> bool {
+        self.merge.buffered() >= MERGE_BUFFER || self.merge.buffered_bytes() >= MERGE_BUFFER_BYTES
     }
 
     fn poll_one(&mut self, wait: Duration) -> Polled {
