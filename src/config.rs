@@ -113,7 +113,7 @@ impl Default for KafkaConfig {
             partition_key: "cluster".into(),
             assignment: Assignment::Group,
             partitions: Vec::new(),
-            batch_max: 50_000,
+            batch_max: 100_000,
             batch_linger: HumanDuration(Duration::from_millis(5)),
             tick_interval: secs(1),
             session_timeout: secs(10),
