@@ -70,21 +70,21 @@ impl LabelCache {
         text: &str,
         decode: impl FnOnce() -> Result<Labels, DecodeError>,
     ) -> Result<Entry, DecodeError> {
+        let fresh = || {
+            decode().map(|labels| {
+                let fp = labels.fingerprint();
+                (labels, fp)
+            })
+        };
         if !self.enabled || text.len() > MAX_TEXT {
-            let labels = decode()?;
-            let fp = labels.fingerprint();
-            return Ok((labels, fp));
+            return fresh();
         }
         if let Some(e) = self.new.get(text) {
             return Ok(e.clone());
         }
         let (key, entry) = match self.old.remove_entry(text) {
             Some(found) => found,
-            None => {
-                let labels = decode()?;
-                let fp = labels.fingerprint();
-                (Box::from(text), (labels, fp))
-            }
+            None => (Box::from(text), fresh()?),
         };
         if self.new.len() >= GENERATION_TEXTS || self.new_bytes + key.len() > GENERATION_BYTES {
             self.old = std::mem::take(&mut self.new);
