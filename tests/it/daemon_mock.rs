@@ -50,6 +50,16 @@ payments = ["postgres"]
     Config::parse(&text, "test.toml").expect("test config")
 }
 
+/// A mock cluster with the topics of [`config`]: `alerts` and `incidents`
+/// with the partitions given, `alerts-dlq` with one.
+fn cluster(alert_partitions: i32, incident_partitions: i32) -> MockKafka {
+    let kafka = MockKafka::start(1);
+    kafka.create_topic("alerts", alert_partitions);
+    kafka.create_topic("incidents", incident_partitions);
+    kafka.create_topic("alerts-dlq", 1);
+    kafka
+}
+
 fn start(cfg: &Config) -> Daemon {
     let ec = EngineConfig::compile(cfg).expect("compiles");
     Daemon::start(cfg.clone(), ec, true, false, Duration::from_secs(20)).expect("daemon starts")
@@ -100,10 +110,7 @@ fn by_incident(records: &[Record]) -> BTreeMap<String, BTreeMap<u64, serde_json:
 
 #[test]
 fn record_to_incident_dlq_and_restart_without_duplicates() {
-    let kafka = MockKafka::start(1);
-    kafka.create_topic("alerts", 3);
-    kafka.create_topic("incidents", 3);
-    kafka.create_topic("alerts-dlq", 1);
+    let kafka = cluster(3, 3);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&kafka.bootstrap(), &dir.path().join("state.redb"), "manual");
 
@@ -213,10 +220,7 @@ fn record_to_incident_dlq_and_restart_without_duplicates() {
 
 #[test]
 fn group_mode_consumes_and_publishes() {
-    let kafka = MockKafka::start(1);
-    kafka.create_topic("alerts", 2);
-    kafka.create_topic("incidents", 1);
-    kafka.create_topic("alerts-dlq", 1);
+    let kafka = cluster(2, 1);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&kafka.bootstrap(), &dir.path().join("state.redb"), "group");
     let d = start(&cfg);
@@ -236,10 +240,7 @@ fn group_mode_consumes_and_publishes() {
 /// alert's `endsAt` never resolved it.)
 #[test]
 fn group_mode_timers_fire_on_partitions_this_store_never_read() {
-    let kafka = MockKafka::start(1);
-    kafka.create_topic("alerts", 2);
-    kafka.create_topic("incidents", 1);
-    kafka.create_topic("alerts-dlq", 1);
+    let kafka = cluster(2, 1);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&kafka.bootstrap(), &dir.path().join("state.redb"), "group");
     let t0 = now_ms() - 30_000;
@@ -327,10 +328,7 @@ fn group_mode_timers_fire_on_partitions_this_store_never_read() {
 #[test]
 fn a_backlog_is_stored_in_full_batches() {
     const N: i64 = 30_000;
-    let kafka = MockKafka::start(1);
-    kafka.create_topic("alerts", 4);
-    kafka.create_topic("incidents", 1);
-    kafka.create_topic("alerts-dlq", 1);
+    let kafka = cluster(4, 1);
     let t0 = now_ms() - 60_000;
     // Re-sends of 50 alerts: a long backlog with little engine work.
     let msgs: Vec<Msg> = (0..N)
