@@ -441,7 +441,7 @@ impl RawRun {
 /// partition from the beginning; parses each payload into a `Value`.
 fn raw_floor(bootstrap: &str, data: &Prefilled) -> RawRun {
     let started = Instant::now();
-    let (cpu0, mock0) = (proc_cpu_secs("self"), mock_thread_cpu());
+    let cpu0 = BenchCpu::now();
     let kcfg = correlator::config::KafkaConfig {
         brokers: bootstrap.to_string(),
         group_id: unique_name("e2e-raw"),
@@ -497,8 +497,8 @@ fn raw_floor(bootstrap: &str, data: &Prefilled) -> RawRun {
         next, data.per_partition,
         "raw consumer: offsets per partition"
     );
-    let cpu_secs = proc_cpu_secs("self") - cpu0;
-    let mock_cpu_secs = mock_thread_cpu() - mock0;
+    let spent = cpu0.since();
+    let (cpu_secs, mock_cpu_secs) = (spent.all, spent.mock);
     drop_with_deadline("raw consumer", consumer, CLOSE_DEADLINE);
     RawRun {
         secs,
@@ -906,7 +906,7 @@ fn daemon_throughput(
 ) -> DaemonRun {
     let n = data.records as u64;
     let started = Instant::now();
-    let (bench_cpu0, mock0) = (proc_cpu_secs("self"), mock_thread_cpu());
+    let bench_cpu0 = BenchCpu::now();
     let mut d = DaemonProc::spawn(bin, dir, bootstrap, topics);
     let deadline = started + PHASE_TIMEOUT;
     let mut first = None;
@@ -940,8 +940,8 @@ fn daemon_throughput(
         std::thread::sleep(Duration::from_millis(20));
     };
     let cpu_secs = d.cpu_secs();
-    let bench_cpu_secs = proc_cpu_secs("self") - bench_cpu0;
-    let mock_cpu_secs = mock_thread_cpu() - mock0;
+    let spent = bench_cpu0.since();
+    let (bench_cpu_secs, mock_cpu_secs) = (spent.all, spent.mock);
     let batches = d.batch_stats().unwrap_or_default();
     let threads = d.thread_cpu();
     // The outbox: drained once the publisher reports an empty backlog after
@@ -1114,6 +1114,32 @@ fn mock_thread_cpu() -> f64 {
         .filter(|(n, _)| n == "rdk:mock")
         .map(|t| t.1)
         .sum()
+}
+
+/// CPU seconds of this process (mock cluster, bench clients) and of its
+/// mock cluster thread: read at a phase's start, then [`BenchCpu::since`].
+#[derive(Clone, Copy)]
+struct BenchCpu {
+    all: f64,
+    mock: f64,
+}
+
+impl BenchCpu {
+    fn now() -> BenchCpu {
+        BenchCpu {
+            all: proc_cpu_secs("self"),
+            mock: mock_thread_cpu(),
+        }
+    }
+
+    /// What was spent since this reading.
+    fn since(self) -> BenchCpu {
+        let now = BenchCpu::now();
+        BenchCpu {
+            all: now.all - self.all,
+            mock: now.mock - self.mock,
+        }
+    }
 }
 
 /// One latency phase's load: `rate` records/s for `secs`, one in
@@ -1317,7 +1343,7 @@ fn latency(
     let batches_warm = d.batch_stats().unwrap_or_default();
     let mem_start = d.mem();
     let cpu0 = d.cpu_secs();
-    let (mock0, bench0) = (mock_thread_cpu(), proc_cpu_secs("self"));
+    let bench0 = BenchCpu::now();
     let threads0 = d.thread_cpu();
     let t0 = Instant::now();
     for k in 0..total {
@@ -1342,8 +1368,8 @@ fn latency(
     let produce_secs = t0.elapsed().as_secs_f64();
     let cpu_cores = (d.cpu_secs() - cpu0) / produce_secs;
     // This process meanwhile: the mock cluster's thread, and all of it.
-    let mock_cores = (mock_thread_cpu() - mock0) / produce_secs;
-    let bench_cores = (proc_cpu_secs("self") - bench0) / produce_secs;
+    let spent = bench0.since();
+    let (mock_cores, bench_cores) = (spent.mock / produce_secs, spent.all / produce_secs);
     let threads: Vec<(String, f64)> = {
         let mut v: Vec<(String, f64)> = d
             .thread_cpu()
