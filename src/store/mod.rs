@@ -245,8 +245,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Deletes delivered outbox entries.
-    pub fn outbox_delete(&self, seqs: &[u64]) -> Result<(), StoreError> {
+    /// Deletes delivered outbox entries in a transaction of their own
+    /// (callers go through the acknowledged queue: [`Store::outbox_acked`]).
+    fn outbox_delete(&self, seqs: &[u64]) -> Result<(), StoreError> {
         let tx = r!("begin", self.db.begin_write())?;
         delete_outbox(&tx, seqs)?;
         r!("commit", tx.commit())
