@@ -427,14 +427,30 @@ impl Pipeline {
         self.committer.as_mut().expect("run() starts the committer")
     }
 
-    /// Offsets of committed batches, for the broker's lag tooling (redb
-    /// stays the truth).
+    /// Offsets of committed batches, for the broker's lag tooling and for
+    /// the group member that takes a partition over (redb stays the truth
+    /// for this daemon).
+    ///
+    /// The stored offsets are the *next* offset to read, which is what the
+    /// group must commit. They go through `rd_kafka_offsets_store` (a
+    /// partition list, committed as given), never `rd_kafka_offset_store`,
+    /// which adds one to its argument: that committed one past the next
+    /// record, and a member taking the partition over skipped it.
     fn hand_offsets_to_broker(&mut self, committed: Vec<Offsets>) {
         for offsets in committed {
-            for ((t, p), o) in offsets {
-                if let Err(e) = self.consumer.store_offset(&t, p, o) {
+            if offsets.is_empty() {
+                continue;
+            }
+            let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+            for ((t, p), o) in &offsets {
+                if let Err(e) = tpl.add_partition_offset(t, *p, Offset::Offset(*o)) {
                     debug!(topic = %t, partition = p, error = %e, "offset not stored for broker commit");
                 }
+            }
+            if let Err(e) = self.consumer.store_offsets(&tpl) {
+                // A partition revoked meanwhile: its new owner reads the
+                // offset this daemon committed before, or its own store's.
+                debug!(error = %e, "offsets not stored for broker commit");
             }
         }
     }
