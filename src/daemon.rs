@@ -125,7 +125,8 @@ impl Daemon {
             warn!(env = %cfg.http.token_env, "no API token set: mutating API calls are refused");
         }
         let webhook = crate::http::webhook::Webhook {
-            producer: crate::kafka::producer_config(&cfg.kafka).create()?,
+            producer: crate::kafka::producer_config(&cfg.kafka, cfg.limits.max_record_bytes)
+                .create()?,
             topic: cfg
                 .kafka
                 .alert_topics
@@ -203,6 +204,7 @@ impl Daemon {
 
         let publisher = Publisher::new(
             &cfg.kafka,
+            cfg.limits.max_record_bytes,
             store.clone(),
             health.clone(),
             notify.clone(),

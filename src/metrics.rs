@@ -45,6 +45,10 @@ pub struct Metrics {
     pub outbox_backlog: IntGauge,
     pub dlq_records: IntCounter,
     pub events_published: IntCounterVec,
+    pub publish_errors: IntCounterVec,
+    pub outbox_parked: IntGauge,
+    pub records_lost: IntCounterVec,
+    pub degraded: IntGaugeVec,
     pub webhook_requests: IntCounterVec,
     pub build_info: GaugeVec,
     pub ready: IntGauge,
@@ -225,6 +229,32 @@ impl Metrics {
                 "correlator_events_published_total",
                 "Events acknowledged by the broker, by topic.",
                 &["topic"],
+            ),
+            publish_errors: counter_vec(
+                &r,
+                "correlator_publish_errors_total",
+                "Outbox messages the broker refused, by topic and kind: retryable \
+                 (retried until delivered) or permanent (the entry is parked).",
+                &["topic", "kind"],
+            ),
+            outbox_parked: gauge(
+                &r,
+                "correlator_outbox_parked",
+                "Outbox entries the broker refused for good (too large, invalid), kept \
+                 in the store and reported instead of blocking the entries behind them.",
+            ),
+            records_lost: counter_vec(
+                &r,
+                "correlator_records_lost_total",
+                "Input records the broker no longer held when the daemon came to read \
+                 them (deleted by retention before they were consumed), by topic.",
+                &["topic"],
+            ),
+            degraded: gauge_vec(
+                &r,
+                "correlator_degraded",
+                "1 while a condition that needs an operator holds (see /readyz), by reason.",
+                &["reason"],
             ),
             webhook_requests: counter_vec(
                 &r,

@@ -94,8 +94,17 @@ async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let h = &s.health;
     let store = h.store_ok.load(Ordering::Relaxed);
     let broker = h.broker_ok.load(Ordering::Relaxed);
+    let degraded: serde_json::Map<String, serde_json::Value> = h
+        .degraded(crate::kafka::consumer::wall_clock().0)
+        .into_iter()
+        .map(|(reason, detail)| (reason.to_string(), detail.into()))
+        .collect();
     let body = serde_json::json!({
         "ready": store && broker,
+        "status": if !(store && broker) { "unavailable" } else if degraded.is_empty() { "ok" } else { "degraded" },
+        "degraded": degraded,
+        "outbox_parked": h.outbox_parked.load(Ordering::Relaxed),
+        "records_lost": h.records_lost.load(Ordering::Relaxed),
         "store": store,
         "broker": broker,
         "caught_up": h.caught_up.load(Ordering::Relaxed),
@@ -117,6 +126,14 @@ async fn readyz(State(s): State<Arc<AppState>>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     s.metrics.ready.set(i64::from(s.health.ready()));
+    let degraded = s.health.degraded(crate::kafka::consumer::wall_clock().0);
+    for reason in ["outbox_parked", "outbox_stuck", "records_lost"] {
+        let on = degraded.iter().any(|(r, _)| *r == reason);
+        s.metrics
+            .degraded
+            .with_label_values(&[reason])
+            .set(i64::from(on));
+    }
     s.metrics
         .outbox_backlog
         .set(s.health.outbox_backlog.load(Ordering::Relaxed) as i64);

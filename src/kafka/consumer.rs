@@ -918,28 +918,14 @@ impl Pipeline {
             let msg = msg.join("; ");
             let reason = out.decoded.errors.first().map_or("", |e| e.reason());
             warn!(topic = &*m.topic, partition = m.partition, offset = m.offset, error = %msg, "record rejected, sent to the DLQ");
-            write.outbox.push(OutboxEntry {
-                topic: self.cfg.kafka.dlq_topic.clone(),
-                key: rejected.key,
-                headers: vec![
-                    ("correlator-error".into(), msg.into_bytes()),
-                    ("correlator-reason".into(), reason.as_bytes().to_vec()),
-                    (
-                        "correlator-source-topic".into(),
-                        m.topic.as_bytes().to_vec(),
-                    ),
-                    (
-                        "correlator-source-partition".into(),
-                        m.partition.to_string().into_bytes(),
-                    ),
-                    (
-                        "correlator-source-offset".into(),
-                        m.offset.to_string().into_bytes(),
-                    ),
-                ],
-                kind: PayloadKind::Message,
-                payload: rejected.payload,
-            });
+            write.outbox.push(dlq_entry(
+                &self.cfg.kafka.dlq_topic,
+                self.cfg.limits.max_record_bytes,
+                m,
+                *rejected,
+                &msg,
+                reason,
+            ));
         }
         // Render now: a lifecycle event's data is the incident right after
         // the record that caused it, not at the end of the batch (`updated`
@@ -1069,4 +1055,79 @@ pub fn lag_summary(h: &Health) -> BTreeMap<String, i64> {
         .lock()
         .map(|l| l.iter().map(|(t, p, n)| (format!("{t}/{p}"), *n)).collect())
         .unwrap_or_default()
+}
+
+/// Longest `correlator-error` header of a DLQ record (one record can carry
+/// an error per alert; the full list is in the log).
+const DLQ_ERROR_BYTES: usize = 4096;
+
+/// The DLQ record of a rejected input record: its key and bytes as they
+/// were, with where it came from and why in headers. It fits the producer's
+/// limit by construction: a record over `limits.max_record_bytes` (a broker
+/// may allow larger ones than correlator accepts) is cut to that size, with
+/// `correlator-truncated`, `correlator-original-size` and
+/// `correlator-original-sha256` (of the whole record) in headers, and the
+/// error header is cut to [`DLQ_ERROR_BYTES`]. Headers stay far within
+/// [`crate::kafka::ENVELOPE_BYTES`].
+pub fn dlq_entry(
+    dlq_topic: &str,
+    max_record_bytes: usize,
+    m: &Fetched,
+    rejected: crate::kafka::fetch::Rejected,
+    error: &str,
+    reason: &str,
+) -> OutboxEntry {
+    let mut headers = vec![
+        (
+            "correlator-error".into(),
+            truncate_utf8(error, DLQ_ERROR_BYTES).as_bytes().to_vec(),
+        ),
+        ("correlator-reason".into(), reason.as_bytes().to_vec()),
+        (
+            "correlator-source-topic".into(),
+            m.topic.as_bytes().to_vec(),
+        ),
+        (
+            "correlator-source-partition".into(),
+            m.partition.to_string().into_bytes(),
+        ),
+        (
+            "correlator-source-offset".into(),
+            m.offset.to_string().into_bytes(),
+        ),
+    ];
+    let mut payload = rejected.payload;
+    let mut key = rejected.key;
+    if payload.len() > max_record_bytes || key.len() > DLQ_ERROR_BYTES {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(&payload);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        headers.push(("correlator-truncated".into(), b"true".to_vec()));
+        headers.push((
+            "correlator-original-size".into(),
+            payload.len().to_string().into_bytes(),
+        ));
+        headers.push(("correlator-original-sha256".into(), hex.into_bytes()));
+        payload.truncate(max_record_bytes);
+        key.truncate(DLQ_ERROR_BYTES);
+    }
+    OutboxEntry {
+        topic: dlq_topic.to_string(),
+        key,
+        headers,
+        kind: PayloadKind::Message,
+        payload,
+    }
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }

@@ -100,7 +100,8 @@ const CYCLE: u64 = 120;
 
 /// Produces demo alerts to the first alert topic until `stop`.
 pub async fn run(k: KafkaConfig, stop: Arc<AtomicBool>) -> Result<(), KafkaError> {
-    let producer: FutureProducer = producer_config(&k).create()?;
+    let producer: FutureProducer =
+        producer_config(&k, crate::decode::Limits::default().max_record_bytes).create()?;
     let topic = k
         .alert_topics
         .first()

@@ -24,6 +24,7 @@ pub mod tools;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
@@ -70,9 +71,17 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
 /// compressed: every incident event repeats its members' labels, so events
 /// shrink several times over, for the broker, the network and consumers
 /// (any Kafka client decompresses transparently).
-pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
+///
+/// `message.max.bytes` is derived from `limits.max_record_bytes` (plus
+/// [`ENVELOPE_BYTES`]): the largest record correlator accepts is also one it
+/// can produce, to the DLQ or from the webhook.
+pub fn producer_config(k: &KafkaConfig, max_record_bytes: usize) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.brokers)
+        .set(
+            "message.max.bytes",
+            (max_record_bytes + ENVELOPE_BYTES).to_string(),
+        )
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "2")
@@ -102,13 +111,83 @@ pub struct Health {
     pub engine_clock_ms: AtomicI64,
     /// (topic, partition, lag) of the last watermark check.
     pub lag: Mutex<Vec<(String, i32, i64)>>,
+    /// Outbox entries the broker refused for good, parked in the store.
+    pub outbox_parked: AtomicU64,
+    /// The outbox entry that keeps failing with a retryable error: since
+    /// when (wall clock, ms) and the last cause. None once it is delivered.
+    pub outbox_failing: Mutex<Option<(i64, String)>>,
+    /// Input records deleted by the broker before this daemon read them.
+    pub records_lost: AtomicU64,
 }
+
+/// How long an outbox entry may keep failing with a retryable error (a
+/// broker restart, a leader election) before the daemon reports itself
+/// degraded.
+pub const OUTBOX_STUCK_AFTER: Duration = Duration::from_secs(30);
 
 impl Health {
     pub fn ready(&self) -> bool {
         self.store_ok.load(Ordering::Relaxed) && self.broker_ok.load(Ordering::Relaxed)
     }
+
+    /// Conditions that need an operator although the daemon still works:
+    /// (reason, detail). `now_ms` is the wall clock.
+    pub fn degraded(&self, now_ms: i64) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let parked = self.outbox_parked.load(Ordering::Relaxed);
+        if parked > 0 {
+            out.push((
+                "outbox_parked",
+                format!("{parked} outbox entries refused for good by the broker (see the log and correlator_outbox_parked)"),
+            ));
+        }
+        if let Some((since, cause)) = self.outbox_failing.lock().ok().and_then(|f| f.clone()) {
+            let for_ms = now_ms.saturating_sub(since);
+            if for_ms >= OUTBOX_STUCK_AFTER.as_millis() as i64 {
+                out.push((
+                    "outbox_stuck",
+                    format!(
+                        "an outbox entry has failed for {} s: {cause}",
+                        for_ms / 1000
+                    ),
+                ));
+            }
+        }
+        let lost = self.records_lost.load(Ordering::Relaxed);
+        if lost > 0 {
+            out.push((
+                "records_lost",
+                format!("{lost} input records were deleted by the broker before they were read (see the log and correlator_records_lost_total)"),
+            ));
+        }
+        out
+    }
 }
+
+/// Produce errors that no retry can cure: the message itself is refused
+/// (too large for the broker, malformed, a topic name it rejects). Every
+/// other error (broker down, leader moving, timeouts, authorization an
+/// operator can fix) is retried.
+pub fn is_permanent(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::InvalidMessage
+                | C::InvalidRecord
+                | C::BadMessage
+                | C::InvalidTopic
+                | C::InvalidArgument
+        )
+    )
+}
+
+/// Room the producer keeps beyond `limits.max_record_bytes` for a
+/// message's key, headers and framing. A DLQ record's headers are bounded
+/// well within it (see `consumer::dlq_entry`).
+pub const ENVELOPE_BYTES: usize = 16 * 1024;
 
 /// Why the Kafka edge failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,13 @@
 //! its own once no batch came for [`FLUSH_AFTER`] (see
 //! [`Store::outbox_acked`]). Delivery is at-least-once (a crash between the
 //! ack and the delete re-sends); events carry ids so consumers drop the copy.
+//!
+//! A message the broker refuses for good (too large, invalid: see
+//! [`is_permanent`]) never blocks the entries behind it: its entry is parked
+//! in the store with the reason, counted and logged, and `/readyz` reports
+//! the daemon degraded. A retryable failure (broker down) is retried with
+//! backoff; an entry still failing after [`crate::kafka::OUTBOX_STUCK_AFTER`] makes the
+//! daemon report itself degraded too, with the cause.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,10 +18,10 @@ use std::time::Duration;
 
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::config::KafkaConfig;
-use crate::kafka::{producer_config, snapshot, Health, KafkaError};
+use crate::kafka::{is_permanent, producer_config, snapshot, Health, KafkaError};
 use crate::store::Store;
 
 const BATCH: usize = 1000;
@@ -39,13 +46,18 @@ pub struct Publisher {
 impl Publisher {
     pub fn new(
         k: &KafkaConfig,
+        max_record_bytes: usize,
         store: Arc<Store>,
         health: Arc<Health>,
         notify: Arc<tokio::sync::Notify>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Publisher, KafkaError> {
+        if let Ok(parked) = store.outbox_parked_len() {
+            health.outbox_parked.store(parked, Ordering::Relaxed);
+            metrics.outbox_parked.set(parked as i64);
+        }
         Ok(Publisher {
-            producer: producer_config(k).create()?,
+            producer: producer_config(k, max_record_bytes).create()?,
             store,
             health,
             notify,
@@ -138,6 +150,11 @@ impl Publisher {
         }
         let last = batch.last().map_or(from, |(seq, _, _)| *seq);
         let mut futures = Vec::with_capacity(batch.len());
+        // Entries with a message refused for good (parked below), and
+        // those with one that may go through on a later try.
+        let mut permanent: std::collections::BTreeMap<u64, String> = Default::default();
+        let mut failed = std::collections::HashSet::new();
+        let mut first_err = None;
         for (seq, e, messages) in &batch {
             // Built once per entry, and only when it has headers (DLQ
             // records; incident events have none).
@@ -158,7 +175,7 @@ impl Publisher {
                 loop {
                     match self.producer.send_result(rec) {
                         Ok(f) => {
-                            futures.push((*seq, e.topic.as_str(), f));
+                            futures.push((*seq, e.topic.as_str(), payload.len(), f));
                             break;
                         }
                         Err((
@@ -170,16 +187,26 @@ impl Publisher {
                             rec = r;
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }
-                        Err((err, _)) => return Err(format!("enqueue to {}: {err}", e.topic)),
+                        Err((err, _)) => {
+                            // Refused before it was queued (too large for
+                            // `message.max.bytes`, …): the other entries go on.
+                            let why = format!("{err} ({} bytes)", payload.len());
+                            self.refused(&e.topic, &err);
+                            if is_permanent(&err) {
+                                permanent.entry(*seq).or_insert(why);
+                            } else {
+                                failed.insert(*seq);
+                                first_err.get_or_insert(why);
+                            }
+                            break;
+                        }
                     }
                 }
             }
         }
         // An entry is deleted once every one of its messages was acked.
-        let mut failed = std::collections::HashSet::new();
         let mut sent = 0u64;
-        let mut first_err = None;
-        for (seq, topic, f) in futures {
+        for (seq, topic, size, f) in futures {
             match f.await {
                 Ok(Ok(_)) => {
                     sent += 1;
@@ -189,8 +216,14 @@ impl Publisher {
                         .inc();
                 }
                 Ok(Err((e, _))) => {
-                    failed.insert(seq);
-                    first_err.get_or_insert_with(|| e.to_string());
+                    self.refused(topic, &e);
+                    let why = format!("{e} ({size} bytes)");
+                    if is_permanent(&e) {
+                        permanent.entry(seq).or_insert(why);
+                    } else {
+                        failed.insert(seq);
+                        first_err.get_or_insert(why);
+                    }
                 }
                 Err(_) => {
                     failed.insert(seq);
@@ -198,35 +231,102 @@ impl Publisher {
                 }
             }
         }
+        for (seq, e, _) in &batch {
+            if let Some(reason) = permanent.get(seq) {
+                failed.remove(seq);
+                self.park(*seq, e, reason).await;
+            }
+        }
         let delivered: Vec<u64> = batch
             .iter()
             .map(|(seq, _, _)| *seq)
-            .filter(|seq| !failed.contains(seq))
+            .filter(|seq| !failed.contains(seq) && !permanent.contains_key(seq))
             .collect();
         let n = delivered.len();
         if n > 0 {
             debug!(entries = n, messages = sent, "outbox entries published");
         }
         self.store.outbox_acked(delivered);
-        // Past what was delivered; a failed entry is sent again (and the
-        // delivered ones after it too: at least once).
+        // Past what was delivered or parked; a failed entry is sent again
+        // (and the delivered ones after it too: at least once).
         self.cursor = failed.iter().min().copied().unwrap_or(last + 1);
         self.health
             .events_published
             .fetch_add(sent, Ordering::Relaxed);
+        self.update_backlog();
+        if let Ok(mut f) = self.health.outbox_failing.lock() {
+            match &first_err {
+                None => *f = None,
+                Some(e) => {
+                    let since = f.as_ref().map_or_else(wall_ms, |(since, _)| *since);
+                    *f = Some((since, e.clone()));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(format!(
+                "{} of {} not delivered: {e}",
+                failed.len(),
+                batch.len()
+            )),
+            None => Ok(n + permanent.len()),
+        }
+    }
+
+    /// Counts a message the broker (or the client) refused.
+    fn refused(&self, topic: &str, e: &rdkafka::error::KafkaError) {
+        let kind = if is_permanent(e) {
+            "permanent"
+        } else {
+            "retryable"
+        };
+        self.metrics
+            .publish_errors
+            .with_label_values(&[topic, kind])
+            .inc();
+    }
+
+    /// Moves an entry the broker refused for good out of the way (see the
+    /// module doc). If the store cannot take it now, the entry stays in the
+    /// outbox and is tried again, as a retryable failure would be.
+    async fn park(&mut self, seq: u64, e: &crate::store::OutboxEntry, reason: &str) {
+        let store = self.store.clone();
+        let why = reason.to_string();
+        let r = tokio::task::spawn_blocking(move || store.outbox_park(seq, &why)).await;
+        match r {
+            Ok(Ok(())) => {
+                let parked = self.health.outbox_parked.fetch_add(1, Ordering::Relaxed) + 1;
+                self.metrics.outbox_parked.set(parked as i64);
+                error!(
+                    topic = %e.topic,
+                    key = %String::from_utf8_lossy(&e.key),
+                    sequence = seq,
+                    error = reason,
+                    parked,
+                    "outbox entry refused for good by the broker: parked in the store, later entries go on"
+                );
+            }
+            Ok(Err(err)) => {
+                warn!(sequence = seq, error = %err, "parking an outbox entry failed; retrying")
+            }
+            Err(err) => {
+                warn!(sequence = seq, error = %err, "parking an outbox entry failed; retrying")
+            }
+        }
+    }
+
+    /// Entries committed and neither delivered nor parked.
+    fn update_backlog(&self) {
         if let Ok(left) = self.store.outbox_len() {
             let pending = self.store.outbox_acked_pending() as u64;
             self.health
                 .outbox_backlog
                 .store(left.saturating_sub(pending), Ordering::Relaxed);
         }
-        match first_err {
-            Some(e) => Err(format!(
-                "{} of {} not delivered: {e}",
-                batch.len() - n,
-                batch.len()
-            )),
-            None => Ok(n),
-        }
     }
+}
+
+/// The wall clock in ms (for health reporting only).
+fn wall_ms() -> i64 {
+    crate::kafka::consumer::wall_clock().0
 }

@@ -116,6 +116,7 @@ impl Store {
             r!("open incidents", tx.open_table(INCIDENTS))?;
             r!("open offsets", tx.open_table(OFFSETS))?;
             r!("open outbox", tx.open_table(OUTBOX))?;
+            r!("open outbox_parked", tx.open_table(OUTBOX_PARKED))?;
             r!("open meta", tx.open_table(META))?;
             r!("open problems", tx.open_table(PROBLEMS))?;
             r!("open signatures", tx.open_table(SIGNATURES))?;
@@ -294,6 +295,65 @@ impl Store {
             self.outbox_acked(acked);
         }
         r
+    }
+
+    /// Moves an entry the broker refused for good from the outbox to the
+    /// parked entries, with the reason, in one transaction: it no longer
+    /// blocks (or is re-sent with) the entries behind it, and nothing is
+    /// lost. A no-op if the entry is gone already.
+    pub fn outbox_park(&self, seq: u64, reason: &str) -> Result<(), StoreError> {
+        let tx = r!("begin", self.db.begin_write())?;
+        {
+            let mut outbox = r!("open outbox", tx.open_table(OUTBOX))?;
+            let Some(entry) = r!("delete outbox", outbox.remove(seq))?.map(|v| v.value().to_vec())
+            else {
+                return Ok(());
+            };
+            let mut value = Vec::with_capacity(4 + reason.len() + entry.len());
+            value.extend_from_slice(&(reason.len() as u32).to_be_bytes());
+            value.extend_from_slice(reason.as_bytes());
+            value.extend_from_slice(&entry);
+            let mut parked = r!("open outbox_parked", tx.open_table(OUTBOX_PARKED))?;
+            r!("park outbox", parked.insert(seq, value.as_slice()))?;
+        }
+        r!("commit", tx.commit())
+    }
+
+    /// Up to `max` parked entries, oldest first: (sequence, reason, entry).
+    pub fn outbox_parked(&self, max: usize) -> Result<Vec<(u64, String, OutboxEntry)>, StoreError> {
+        let tx = r!("begin read", self.db.begin_read())?;
+        let t = r!("open outbox_parked", tx.open_table(OUTBOX_PARKED))?;
+        let mut out = Vec::new();
+        for item in r!("iter outbox_parked", t.iter())?.take(max) {
+            let (k, v) = r!("read outbox_parked", item)?;
+            let corrupt = |reason: String| StoreError::Corrupt {
+                table: "outbox_parked",
+                key: k.value().to_string(),
+                reason,
+            };
+            let b = v.value();
+            let len = b
+                .get(..4)
+                .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
+                .ok_or_else(|| corrupt("shorter than its reason length".into()))?;
+            let reason = b
+                .get(4..4 + len)
+                .ok_or_else(|| corrupt("shorter than its reason".into()))?;
+            let entry = OutboxEntry::decode(&b[4 + len..]).map_err(corrupt)?;
+            out.push((
+                k.value(),
+                String::from_utf8_lossy(reason).into_owned(),
+                entry,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// How many entries are parked.
+    pub fn outbox_parked_len(&self) -> Result<u64, StoreError> {
+        let tx = r!("begin read", self.db.begin_read())?;
+        let t = r!("open outbox_parked", tx.open_table(OUTBOX_PARKED))?;
+        r!("len outbox_parked", t.len())
     }
 
     pub fn outbox_len(&self) -> Result<u64, StoreError> {

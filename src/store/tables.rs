@@ -21,6 +21,11 @@ pub const MEMBERS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("me
 pub const OFFSETS: TableDefinition<&str, i64> = TableDefinition::new("offsets");
 /// sequence → outbox entry (see `outbox.rs`), deleted once the broker acked it
 pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// sequence → (reason, outbox entry) for an entry the broker refused for
+/// good (too large, invalid): kept, counted and reported instead of
+/// blocking the entries behind it. Value: `u32 BE reason_len, reason,
+/// entry` (the entry in the outbox layout).
+pub const OUTBOX_PARKED: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_parked");
 /// problem id → Problem
 pub const PROBLEMS: TableDefinition<u64, &[u8]> = TableDefinition::new("problems");
 /// signature key → Signature

@@ -449,3 +449,124 @@ fn wait_committed(d: &Daemon, n: u64) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A DLQ record the producer refuses for good (here: over a
+/// `message.max.bytes` lowered to 4,000 bytes) is parked in the store and
+/// reported; it does not hold back the incident events behind it. (It was
+/// retried forever, and every later event stayed in the outbox.)
+#[test]
+fn a_message_refused_for_good_is_parked_and_later_events_go_out() {
+    let kafka = cluster(1, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        &kafka.bootstrap(),
+        &dir.path().join("state.redb"),
+        "manual",
+        "properties = { \"message.max.bytes\" = \"4000\" }",
+    );
+    let d = start(&cfg);
+    let t0 = now_ms() - 10_000;
+    let junk = "x".repeat(10_000);
+    produce_all_blocking(
+        &kafka.bootstrap(),
+        "alerts",
+        &[
+            Msg::new("junk", junk).timestamp(t0),
+            Msg::new("ok", webhook("checkout", "CheckoutErrors", "firing")).timestamp(t0 + 1),
+        ],
+    );
+    let events = read_all(&kafka.bootstrap(), "incidents", 1, Duration::from_secs(20));
+    assert_eq!(
+        by_incident(&events).len(),
+        1,
+        "the incident after the refused DLQ record was published"
+    );
+    let ok = crate::brokers::wait_until(Duration::from_secs(10), || {
+        d.health
+            .outbox_parked
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
+    });
+    assert!(ok, "the refused DLQ record was parked");
+    let degraded = d.health.degraded(now_ms());
+    assert!(
+        degraded.iter().any(|(r, _)| *r == "outbox_parked"),
+        "health reports it: {degraded:?}"
+    );
+    assert_eq!(
+        d.health
+            .outbox_backlog
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    d.shutdown().expect("clean shutdown");
+    let store = correlator::store::Store::open(&cfg.store.path).expect("store");
+    let parked = store.outbox_parked(10).expect("parked entries");
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].2.topic, "alerts-dlq");
+    assert_eq!(parked[0].2.payload.len(), 10_000, "kept whole");
+    assert!(parked[0].1.contains("10000 bytes"), "{}", parked[0].1);
+}
+
+/// The largest record correlator accepts is one it can produce: a
+/// 1,010,000-byte record (under the default `limits.max_record_bytes`,
+/// over librdkafka's default `message.max.bytes`) reaches the DLQ whole.
+#[test]
+fn a_record_under_the_record_limit_reaches_the_dlq() {
+    let kafka = cluster(1, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&kafka.bootstrap(), &dir.path().join("state.redb"), "manual");
+    let d = start(&cfg);
+    let junk = "y".repeat(1_010_000);
+    let producer: rdkafka::producer::FutureProducer =
+        crate::brokers::client_config(&kafka.bootstrap())
+            .set("message.max.bytes", "2000000")
+            .create()
+            .expect("producer");
+    crate::brokers::block_on(crate::brokers::send(
+        &producer,
+        "alerts",
+        &Msg::new("junk", junk).timestamp(now_ms()),
+    ));
+    let dlq = read_all(&kafka.bootstrap(), "alerts-dlq", 1, Duration::from_secs(20));
+    assert_eq!(dlq.len(), 1, "the DLQ record was delivered");
+    assert_eq!(dlq[0].payload.as_ref().map(Vec::len), Some(1_010_000));
+    d.shutdown().expect("clean shutdown");
+}
+
+/// A record over `limits.max_record_bytes` (the broker took it) goes to
+/// the DLQ cut to that size, with its original size and digest.
+#[test]
+fn an_oversized_record_reaches_the_dlq_truncated_with_its_digest() {
+    let kafka = cluster(1, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        &kafka.bootstrap(),
+        &dir.path().join("state.redb"),
+        "manual",
+        "[limits]\nmax_record_bytes = 2000",
+    );
+    let d = start(&cfg);
+    let junk = "z".repeat(10_000);
+    produce_all_blocking(
+        &kafka.bootstrap(),
+        "alerts",
+        &[Msg::new("junk", junk.clone()).timestamp(now_ms())],
+    );
+    let dlq = read_all(&kafka.bootstrap(), "alerts-dlq", 1, Duration::from_secs(20));
+    assert_eq!(dlq.len(), 1, "the DLQ record was delivered");
+    let r = &dlq[0];
+    assert_eq!(r.payload.as_ref().map(Vec::len), Some(2000));
+    assert_eq!(r.header_str("correlator-truncated"), Some("true"));
+    assert_eq!(r.header_str("correlator-original-size"), Some("10000"));
+    use sha2::Digest;
+    let want: String = sha2::Sha256::digest(junk.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        r.header_str("correlator-original-sha256"),
+        Some(want.as_str())
+    );
+    d.shutdown().expect("clean shutdown");
+}
