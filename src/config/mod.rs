@@ -6,6 +6,7 @@
 //! Bad config never starts anything.
 //!
 //! - this file: the types of every section, their defaults, and loading;
+//! - [`ranges`]: the range of every duration, size and count key;
 //! - [`validate`](self::validate): the semantic checks.
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::decode::Limits;
 
+pub mod ranges;
 mod validate;
 
 /// A duration written the humantime way (`"30s"`, `"5m"`, `"7d"`).

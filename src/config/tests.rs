@@ -59,3 +59,163 @@ fn store_cache_is_bounded_by_default_and_range_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn huge_duration_refused_with_key_named() {
+    let e = err("[dedup]\nresolve_timeout = \"1000000000y\"\n");
+    assert!(
+        e.contains("c.toml: dedup.resolve_timeout: 365250000000d is out of range 1s..=365d"),
+        "{e}"
+    );
+}
+
+#[test]
+fn nanosecond_tick_refused() {
+    let e = err("[kafka]\ntick_interval = \"1ns\"\n");
+    assert!(
+        e.contains("c.toml: kafka.tick_interval: 1ns is out of range 10ms..=1m"),
+        "{e}"
+    );
+}
+
+/// Every duration and size key is range-checked, at both ends.
+#[test]
+fn every_duration_and_size_key_has_a_range() {
+    let cases = [
+        (
+            "kafka",
+            "batch_linger",
+            "\"2s\"",
+            "2s is out of range 0s..=1s",
+        ),
+        (
+            "kafka",
+            "tick_interval",
+            "\"2m\"",
+            "2m is out of range 10ms..=1m",
+        ),
+        (
+            "kafka",
+            "session_timeout",
+            "\"500ms\"",
+            "500ms is out of range 1s..=1h",
+        ),
+        (
+            "kafka",
+            "batch_max",
+            "100001",
+            "100001 is out of range 1..=100000",
+        ),
+        (
+            "store",
+            "cache_mib",
+            "65537",
+            "65537 is out of range 1..=65536",
+        ),
+        (
+            "http",
+            "max_body_bytes",
+            "100",
+            "100 is out of range 1024..=67108864",
+        ),
+        (
+            "dedup",
+            "resolve_timeout",
+            "\"0s\"",
+            "0s is out of range 1s..=365d",
+        ),
+        (
+            "dedup",
+            "flap_window",
+            "\"366d\"",
+            "366d is out of range 1s..=365d",
+        ),
+        (
+            "dedup",
+            "flap_threshold",
+            "1001",
+            "1001 is out of range 2..=1000",
+        ),
+        (
+            "incidents",
+            "default_reopen_window",
+            "\"400d\"",
+            "400d is out of range 0s..=365d",
+        ),
+        (
+            "topology",
+            "window",
+            "\"0s\"",
+            "0s is out of range 1s..=365d",
+        ),
+        (
+            "problems",
+            "lookback",
+            "\"500ms\"",
+            "500ms is out of range 1s..=365d",
+        ),
+        (
+            "problems",
+            "reject_suppression",
+            "\"2y\"",
+            "17532h is out of range 0s..=365d",
+        ),
+        (
+            "problems",
+            "min_incidents",
+            "100001",
+            "100001 is out of range 2..=100000",
+        ),
+        (
+            "limits",
+            "max_record_bytes",
+            "1000",
+            "1000 is out of range 1024..=67108864",
+        ),
+        (
+            "limits",
+            "max_alerts_per_record",
+            "0",
+            "0 is out of range 1..=100000",
+        ),
+        (
+            "limits",
+            "max_labels",
+            "1025",
+            "1025 is out of range 1..=1024",
+        ),
+        (
+            "limits",
+            "max_label_name_bytes",
+            "4097",
+            "4097 is out of range 1..=4096",
+        ),
+        (
+            "limits",
+            "max_label_value_bytes",
+            "0",
+            "0 is out of range 1..=1048576",
+        ),
+        (
+            "limits",
+            "max_annotation_bytes",
+            "1048577",
+            "1048577 is out of range 1..=1048576",
+        ),
+    ];
+    for (section, key, value, reason) in cases {
+        let e = err(&format!("[{section}]\n{key} = {value}\n"));
+        let want = format!("c.toml: {section}.{key}: {reason}");
+        assert!(e.contains(&want), "want: {want}\n got: {e}");
+    }
+    let e = err(
+        "[[rules]]\nname = \"r\"\nwindow = \"400d\"\nreopen_window = \"400d\"\nmin_alerts = 100001\n",
+    );
+    for want in [
+        "c.toml: rules[0].window: 400d is out of range 0s..=365d",
+        "c.toml: rules[0].reopen_window: 400d is out of range 0s..=365d",
+        "c.toml: rules[0].min_alerts: 100001 is out of range 1..=100000",
+    ] {
+        assert!(e.contains(want), "want: {want}\n got: {e}");
+    }
+}

@@ -1,7 +1,10 @@
 //! Semantic checks on a parsed configuration: every problem is collected,
 //! each naming its key and reason.
 
-use super::{Assignment, Config, ConfigIssue};
+use std::time::Duration;
+
+use super::ranges::{self, Exact, Range};
+use super::{Assignment, Config, ConfigIssue, HumanDuration};
 
 impl Config {
     /// Semantic checks; returns every problem found. The engine's own
@@ -50,24 +53,31 @@ impl Config {
         if k.group_id.trim().is_empty() {
             push("kafka.group_id".into(), "must not be empty".into());
         }
-        if k.batch_max == 0 || k.batch_max > 100_000 {
-            push(
-                "kafka.batch_max".into(),
-                format!("{} is out of range 1..=100000", k.batch_max),
-            );
-        }
-        if self.store.cache_mib == 0 || self.store.cache_mib > 65_536 {
-            push(
-                "store.cache_mib".into(),
-                format!("{} is out of range 1..=65536", self.store.cache_mib),
-            );
-        }
-        if k.tick_interval.0.is_zero() {
-            push(
-                "kafka.tick_interval".into(),
-                "must be greater than 0".into(),
-            );
-        }
+        size(&mut push, "kafka.batch_max", k.batch_max, ranges::BATCH_MAX);
+        size(
+            &mut push,
+            "store.cache_mib",
+            self.store.cache_mib,
+            ranges::CACHE_MIB,
+        );
+        duration(
+            &mut push,
+            "kafka.batch_linger",
+            k.batch_linger,
+            ranges::BATCH_LINGER,
+        );
+        duration(
+            &mut push,
+            "kafka.tick_interval",
+            k.tick_interval,
+            ranges::TICK_INTERVAL,
+        );
+        duration(
+            &mut push,
+            "kafka.session_timeout",
+            k.session_timeout,
+            ranges::SESSION_TIMEOUT,
+        );
         if !k.partitions.is_empty() && k.assignment != Assignment::Manual {
             push(
                 "kafka.partitions".into(),
@@ -95,13 +105,19 @@ impl Config {
                 "name the environment variable holding the API token".into(),
             );
         }
+        size(
+            &mut push,
+            "http.max_body_bytes",
+            self.http.max_body_bytes,
+            ranges::BODY_BYTES,
+        );
         let d = &self.dedup;
-        if d.resolve_timeout.0.is_zero() {
-            push(
-                "dedup.resolve_timeout".into(),
-                "must be greater than 0".into(),
-            );
-        }
+        duration(
+            &mut push,
+            "dedup.resolve_timeout",
+            d.resolve_timeout,
+            ranges::WINDOW,
+        );
         if d.flap_threshold < 2 {
             push(
                 "dedup.flap_threshold".into(),
@@ -110,10 +126,20 @@ impl Config {
                     d.flap_threshold
                 ),
             );
+        } else {
+            size(
+                &mut push,
+                "dedup.flap_threshold",
+                d.flap_threshold,
+                ranges::FLAP_THRESHOLD,
+            );
         }
-        if d.flap_window.0.is_zero() {
-            push("dedup.flap_window".into(), "must be greater than 0".into());
-        }
+        duration(
+            &mut push,
+            "dedup.flap_window",
+            d.flap_window,
+            ranges::WINDOW,
+        );
         for (i, l) in d.identity_labels.iter().enumerate() {
             if l.is_empty() {
                 push(
@@ -122,6 +148,12 @@ impl Config {
                 );
             }
         }
+        duration(
+            &mut push,
+            "incidents.default_reopen_window",
+            self.incidents.default_reopen_window,
+            ranges::WINDOW_OR_ZERO,
+        );
         let mut names = std::collections::BTreeSet::new();
         for (i, r) in self.rules.iter().enumerate() {
             let key = format!("rules[{i}]");
@@ -141,7 +173,26 @@ impl Config {
             }
             if r.min_alerts == 0 {
                 push(format!("{key}.min_alerts"), "must be at least 1".into());
+            } else {
+                size(
+                    &mut push,
+                    &format!("{key}.min_alerts"),
+                    r.min_alerts,
+                    ranges::MIN_ALERTS,
+                );
             }
+            duration(
+                &mut push,
+                &format!("{key}.window"),
+                r.window,
+                ranges::WINDOW_OR_ZERO,
+            );
+            duration(
+                &mut push,
+                &format!("{key}.reopen_window"),
+                r.reopen_window,
+                ranges::WINDOW_OR_ZERO,
+            );
             if r.min_alerts > 1 && r.window.0.is_zero() {
                 push(
                     format!("{key}.window"),
@@ -166,27 +217,65 @@ impl Config {
                 "must name the service label".into(),
             );
         }
+        duration(
+            &mut push,
+            "topology.window",
+            self.topology.window,
+            ranges::WINDOW,
+        );
         let p = &self.problems;
         if p.min_incidents < 2 {
             push(
                 "problems.min_incidents".into(),
                 format!("{} is below 2: a problem is a recurrence", p.min_incidents),
             );
+        } else {
+            size(
+                &mut push,
+                "problems.min_incidents",
+                p.min_incidents,
+                ranges::MIN_INCIDENTS,
+            );
         }
+        duration(&mut push, "problems.lookback", p.lookback, ranges::WINDOW);
+        duration(
+            &mut push,
+            "problems.reject_suppression",
+            p.reject_suppression,
+            ranges::WINDOW_OR_ZERO,
+        );
         // problems.similarity, .depth and .masks are checked where the miner is
         // built (EngineConfig::compile), so each problem is reported once.
         let l = &self.limits;
-        for (key, v) in [
-            ("limits.max_record_bytes", l.max_record_bytes),
-            ("limits.max_alerts_per_record", l.max_alerts_per_record),
-            ("limits.max_labels", l.max_labels),
-            ("limits.max_label_name_bytes", l.max_label_name_bytes),
-            ("limits.max_label_value_bytes", l.max_label_value_bytes),
-            ("limits.max_annotation_bytes", l.max_annotation_bytes),
+        for (key, v, range) in [
+            (
+                "limits.max_record_bytes",
+                l.max_record_bytes,
+                ranges::BODY_BYTES,
+            ),
+            (
+                "limits.max_alerts_per_record",
+                l.max_alerts_per_record,
+                ranges::ALERTS_PER_RECORD,
+            ),
+            ("limits.max_labels", l.max_labels, ranges::LABELS),
+            (
+                "limits.max_label_name_bytes",
+                l.max_label_name_bytes,
+                ranges::LABEL_NAME_BYTES,
+            ),
+            (
+                "limits.max_label_value_bytes",
+                l.max_label_value_bytes,
+                ranges::TEXT_BYTES,
+            ),
+            (
+                "limits.max_annotation_bytes",
+                l.max_annotation_bytes,
+                ranges::TEXT_BYTES,
+            ),
         ] {
-            if v == 0 {
-                push(key.into(), "must be greater than 0".into());
-            }
+            size(&mut push, key, v, range);
         }
         // The engine compiles matchers and the topology graph; its problems
         // are reported here too so `check-config` shows everything at once.
@@ -196,6 +285,29 @@ impl Config {
                 .unwrap_or_default(),
         );
         issues
+    }
+}
+
+/// Reports a duration key outside its range, the value written in the
+/// largest unit that states it exactly.
+fn duration(
+    push: &mut impl FnMut(String, String),
+    key: &str,
+    v: HumanDuration,
+    range: Range<Duration>,
+) {
+    if !range.contains(&v.0) {
+        push(
+            key.into(),
+            format!("{} is out of range {range}", Exact(v.0)),
+        );
+    }
+}
+
+/// Reports a size or count key outside its range.
+fn size(push: &mut impl FnMut(String, String), key: &str, v: usize, range: Range<usize>) {
+    if !range.contains(&v) {
+        push(key.into(), format!("{v} is out of range {range}"));
     }
 }
 

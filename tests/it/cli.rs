@@ -120,6 +120,40 @@ fn check_bad_configs(files: &[std::path::PathBuf]) {
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
 }
 
+/// Checks one bad config of `tests/golden/config/bad` by name.
+fn check_bad_config(name: &str) {
+    check_bad_configs(&[repo_root().join(format!("tests/golden/config/bad/{name}.toml"))]);
+}
+
+#[test]
+fn check_config_refuses_a_huge_duration_naming_its_key() {
+    check_bad_config("huge_duration");
+}
+
+#[test]
+fn check_config_refuses_a_nanosecond_tick() {
+    check_bad_config("tick_too_short");
+}
+
+/// `run` refuses a bad config with the same code and text as
+/// `check-config`, before it opens the store or connects to Kafka.
+#[test]
+fn run_refuses_an_out_of_range_duration_like_check_config() {
+    let config = "tests/golden/config/bad/huge_duration.toml";
+    let out = Command::new(env!("CARGO_BIN_EXE_correlator"))
+        .args(["run", "--config", config])
+        .current_dir(repo_root())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run correlator");
+    assert_eq!(out.status.code(), Some(EX_CONFIG), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        std::fs::read_to_string(repo_root().join("tests/golden/config/bad/huge_duration.err"))
+            .expect("err file")
+    );
+}
+
 #[test]
 fn every_bad_config_error_file_has_its_config() {
     let dir = repo_root().join("tests/golden/config/bad");
