@@ -219,3 +219,29 @@ fn every_duration_and_size_key_has_a_range() {
         assert!(e.contains(want), "want: {want}\n got: {e}");
     }
 }
+
+#[test]
+fn unknown_librdkafka_property_refused_with_key_named() {
+    let e = err("[kafka.properties]\n\"no.such.property\" = \"1\"\n");
+    assert!(
+        e.contains("c.toml: kafka.properties.\"no.such.property\": No such configuration property: \"no.such.property\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_librdkafka_value_refused_and_good_properties_accepted() {
+    let e = err(
+        "[kafka.properties]\n\"fetch.wait.max.ms\" = \"soon\"\n\"security.protocol\" = \"plaintext\"\n\"client.id\" = \"c1\"\n",
+    );
+    assert!(
+        e.contains("c.toml: kafka.properties.\"fetch.wait.max.ms\": "),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "only the bad value is refused: {e}");
+    Config::parse(
+        "[kafka.properties]\n\"security.protocol\" = \"plaintext\"\n\"statistics.interval.ms\" = \"5000\"\n",
+        "c.toml",
+    )
+    .expect("valid properties");
+}

@@ -90,6 +90,11 @@ impl Config {
                 "partition numbers are >= 0".into(),
             );
         }
+        for (key, value) in &k.properties {
+            if let Err(reason) = check_kafka_property(key, value) {
+                push(format!("kafka.properties.{}", toml_key(key)), reason);
+            }
+        }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             push(
                 "http.listen".into(),
@@ -308,6 +313,34 @@ fn duration(
 fn size(push: &mut impl FnMut(String, String), key: &str, v: usize, range: Range<usize>) {
     if !range.contains(&v) {
         push(key.into(), format!("{v} is out of range {range}"));
+    }
+}
+
+/// Asks librdkafka itself whether it knows `key` and accepts `value` for it,
+/// as `run` will when it builds the consumer and producer: an unknown
+/// property or a bad value is refused here with librdkafka's reason. Only a
+/// configuration object is built; nothing connects.
+fn check_kafka_property(key: &str, value: &str) -> Result<(), String> {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set(key, value);
+    match c.create_native_config() {
+        Ok(_) => Ok(()),
+        Err(rdkafka::error::KafkaError::ClientConfig(_, reason, _, _)) => Err(reason),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A key as TOML writes it in a dotted path: bare if it can be, else quoted
+/// (`"security.protocol"`).
+fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_string()
+    } else {
+        format!("{key:?}")
     }
 }
 

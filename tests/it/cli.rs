@@ -135,23 +135,28 @@ fn check_config_refuses_a_nanosecond_tick() {
     check_bad_config("tick_too_short");
 }
 
+#[test]
+fn check_config_refuses_an_unknown_librdkafka_property_naming_its_key() {
+    check_bad_config("unknown_kafka_property");
+}
+
 /// `run` refuses a bad config with the same code and text as
 /// `check-config`, before it opens the store or connects to Kafka.
 #[test]
-fn run_refuses_an_out_of_range_duration_like_check_config() {
-    let config = "tests/golden/config/bad/huge_duration.toml";
-    let out = Command::new(env!("CARGO_BIN_EXE_correlator"))
-        .args(["run", "--config", config])
-        .current_dir(repo_root())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run correlator");
-    assert_eq!(out.status.code(), Some(EX_CONFIG), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stderr),
-        std::fs::read_to_string(repo_root().join("tests/golden/config/bad/huge_duration.err"))
-            .expect("err file")
-    );
+fn run_refuses_a_bad_config_like_check_config() {
+    for name in ["huge_duration", "unknown_kafka_property"] {
+        let config = format!("tests/golden/config/bad/{name}.toml");
+        let out = correlator(&["run", "--config", &config]);
+        assert_eq!(out.status.code(), Some(EX_CONFIG), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            std::fs::read_to_string(
+                repo_root().join(format!("tests/golden/config/bad/{name}.err"))
+            )
+            .expect("err file"),
+            "{name}"
+        );
+    }
 }
 
 #[test]
