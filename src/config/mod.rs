@@ -1,11 +1,15 @@
 //! The TOML configuration: every key documented in `config/correlator.toml`.
 //!
-//! Loading happens in two phases, like Vector's `validate`: TOML syntax and
-//! types first (the `toml` crate names line, column and key), then semantic
-//! checks that collect *every* problem, each naming file, key and reason.
-//! Bad config never starts anything.
+//! Loading happens in phases, like Vector's `validate`: TOML syntax first
+//! (the `toml` crate names line and column), then reading every key into its
+//! type, then semantic checks. Each phase reports *every* problem it finds,
+//! each naming file, key and reason; a phase runs only if the one before it
+//! found nothing, since its checks need the values it would read. Bad config
+//! never starts anything.
 //!
 //! - this file: the types of every section, their defaults, and loading;
+//! - [`read`](self::read): TOML values into these types, every unreadable
+//!   key reported;
 //! - [`ranges`]: the range of every duration, size and count key;
 //! - [`validate`](self::validate): the semantic checks.
 
@@ -19,6 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::decode::Limits;
 
 pub mod ranges;
+mod read;
 mod validate;
 
 /// A duration written the humantime way (`"30s"`, `"5m"`, `"7d"`).
@@ -356,9 +361,13 @@ impl Config {
 
     /// Parses and validates TOML text; `file` only names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             file: file.to_string(),
             message: e.to_string().trim_end().replace('\n', "\n  "),
+        })?;
+        let cfg = read::read(text, table).map_err(|issues| ConfigError::Invalid {
+            file: file.to_string(),
+            issues,
         })?;
         let issues = cfg.validate();
         if issues.is_empty() {

@@ -245,3 +245,47 @@ fn bad_librdkafka_value_refused_and_good_properties_accepted() {
     )
     .expect("valid properties");
 }
+
+/// Keys that cannot be read are all reported, not only the first.
+#[test]
+fn every_unreadable_key_reported_at_once() {
+    let e = err(concat!(
+        "[kafka]\ntick_interval = \"soon\"\nbatch_max = -1\n",
+        "[dedup]\nresolve_timout = \"5m\"\n",
+        "[[rules]]\nname = \"r\"\nmin_alerts = \"three\"\n",
+        "[[rules]]\nmatchers = []\n",
+        "[limits]\nmax_labels = 10\nmax_lables = 10\n",
+        "[nosuch]\nx = 1\n",
+    ));
+    for want in [
+        "c.toml: kafka.tick_interval: invalid duration \"soon\"",
+        "c.toml: kafka.batch_max: invalid value: integer `-1`",
+        "c.toml: dedup.resolve_timout: unknown field `resolve_timout`, expected one of",
+        "c.toml: rules[0].min_alerts: invalid type: string \"three\"",
+        "c.toml: rules[1]: missing field `name`",
+        "c.toml: limits.max_lables: unknown field `max_lables`",
+        "c.toml: nosuch: unknown field `nosuch`, expected one of `kafka`",
+    ] {
+        assert!(e.contains(want), "want: {want}\n got: {e}");
+    }
+    assert_eq!(e.lines().count(), 7, "{e}");
+}
+
+#[test]
+fn a_section_of_the_wrong_shape_is_named() {
+    let e = err("kafka = 3\nrules = \"r\"\n");
+    assert!(
+        e.contains("c.toml: kafka: must be a table, found integer"),
+        "{e}"
+    );
+    assert!(
+        e.contains("c.toml: rules: must be an array of tables (write [[rules]]), found string"),
+        "{e}"
+    );
+}
+
+#[test]
+fn toml_syntax_errors_keep_line_and_column() {
+    let e = err("[dedup]\nresolve_timeout = \n");
+    assert!(e.starts_with("c.toml: TOML parse error at line 2"), "{e}");
+}

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::ranges::{self, Exact, Range};
+use super::read::toml_key;
 use super::{Assignment, Config, ConfigIssue, HumanDuration};
 
 impl Config {
@@ -327,20 +328,6 @@ fn check_kafka_property(key: &str, value: &str) -> Result<(), String> {
         Ok(_) => Ok(()),
         Err(rdkafka::error::KafkaError::ClientConfig(_, reason, _, _)) => Err(reason),
         Err(e) => Err(e.to_string()),
-    }
-}
-
-/// A key as TOML writes it in a dotted path: bare if it can be, else quoted
-/// (`"security.protocol"`).
-fn toml_key(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if bare {
-        key.to_string()
-    } else {
-        format!("{key:?}")
     }
 }
 

@@ -140,6 +140,13 @@ fn check_config_refuses_an_unknown_librdkafka_property_naming_its_key() {
     check_bad_config("unknown_kafka_property");
 }
 
+/// Keys that cannot be read (unknown, bad duration, wrong type) are all
+/// reported, not only the first.
+#[test]
+fn check_config_reports_every_unreadable_key_at_once() {
+    check_bad_config("several_parse_errors");
+}
+
 /// `run` refuses a bad config with the same code and text as
 /// `check-config`, before it opens the store or connects to Kafka.
 #[test]
