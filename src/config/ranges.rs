@@ -68,7 +68,7 @@ impl fmt::Display for Exact {
             (Duration::from_micros(1), "us"),
         ] {
             let u = unit.as_nanos();
-            if nanos % u == 0 {
+            if nanos.is_multiple_of(u) {
                 return write!(f, "{}{name}", nanos / u);
             }
         }
