@@ -13,6 +13,12 @@ use std::fmt;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+/// Whole milliseconds in `d`, saturating at `i64::MAX` (~292 million years)
+/// instead of wrapping to a negative count.
+pub fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Milliseconds since the Unix epoch, UTC. The engine's only notion of time:
 /// it is always passed in, never read from a clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -98,12 +104,14 @@ impl Timestamp {
         std::str::from_utf8(&buf[..end]).ok()
     }
 
+    /// `self + d`, saturating at the largest timestamp.
     pub fn plus(self, d: std::time::Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(d.as_millis() as i64))
+        Timestamp(self.0.saturating_add(millis(d)))
     }
 
+    /// `self - d`, saturating at the smallest timestamp.
     pub fn minus(self, d: std::time::Duration) -> Timestamp {
-        Timestamp(self.0.saturating_sub(d.as_millis() as i64))
+        Timestamp(self.0.saturating_sub(millis(d)))
     }
 
     /// Seconds elapsed from `earlier` to `self` (negative if `earlier` is later).
@@ -572,6 +580,19 @@ mod tests {
         assert_eq!(l.get("b"), Some("3"));
         assert_eq!(l.get("c"), None);
         assert_eq!(l.len(), 2);
+    }
+
+    /// A duration too long for an `i64` of milliseconds saturates: it must
+    /// never wrap to a negative offset (an alert resolving as it opens).
+    #[test]
+    fn timestamp_arithmetic_saturates_on_huge_durations() {
+        let t = Timestamp(1_767_225_600_000);
+        let huge = std::time::Duration::from_secs(u64::MAX);
+        assert_eq!(t.plus(huge), Timestamp(i64::MAX));
+        assert_eq!(t.minus(huge), Timestamp(t.0 - i64::MAX));
+        assert_eq!(Timestamp(-t.0).minus(huge), Timestamp(i64::MIN));
+        assert_eq!(millis(huge), i64::MAX);
+        assert_eq!(millis(std::time::Duration::from_millis(1500)), 1500);
     }
 
     #[test]

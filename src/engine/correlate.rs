@@ -132,7 +132,7 @@ impl Engine {
             acknowledged_at: None,
             resolved_at: None,
             closed_at: None,
-            reopen_window_ms: reopen.as_millis() as u64,
+            reopen_window_ms: u64::try_from(reopen.as_millis()).unwrap_or(u64::MAX),
             reopened: 0,
             flapping: false,
             root_cause: None,

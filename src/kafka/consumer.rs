@@ -90,7 +90,7 @@ pub type CommandReply = tokio::sync::oneshot::Sender<Result<(), CommandFailure>>
 pub fn wall_clock() -> Timestamp {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(crate::alert::millis)
         .unwrap_or(0);
     Timestamp(ms)
 }

@@ -120,6 +120,52 @@ fn check_bad_configs(files: &[std::path::PathBuf]) {
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
 }
 
+/// Checks one bad config of `tests/golden/config/bad` by name.
+fn check_bad_config(name: &str) {
+    check_bad_configs(&[repo_root().join(format!("tests/golden/config/bad/{name}.toml"))]);
+}
+
+#[test]
+fn check_config_refuses_a_huge_duration_naming_its_key() {
+    check_bad_config("huge_duration");
+}
+
+#[test]
+fn check_config_refuses_a_nanosecond_tick() {
+    check_bad_config("tick_too_short");
+}
+
+#[test]
+fn check_config_refuses_an_unknown_librdkafka_property_naming_its_key() {
+    check_bad_config("unknown_kafka_property");
+}
+
+/// Keys that cannot be read (unknown, bad duration, wrong type) are all
+/// reported, not only the first.
+#[test]
+fn check_config_reports_every_unreadable_key_at_once() {
+    check_bad_config("several_parse_errors");
+}
+
+/// `run` refuses a bad config with the same code and text as
+/// `check-config`, before it opens the store or connects to Kafka.
+#[test]
+fn run_refuses_a_bad_config_like_check_config() {
+    for name in ["huge_duration", "unknown_kafka_property"] {
+        let config = format!("tests/golden/config/bad/{name}.toml");
+        let out = correlator(&["run", "--config", &config]);
+        assert_eq!(out.status.code(), Some(EX_CONFIG), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            std::fs::read_to_string(
+                repo_root().join(format!("tests/golden/config/bad/{name}.err"))
+            )
+            .expect("err file"),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn every_bad_config_error_file_has_its_config() {
     let dir = repo_root().join("tests/golden/config/bad");
