@@ -155,6 +155,13 @@ pub struct HttpConfig {
     /// Name of the environment variable holding the bearer token.
     pub token_env: String,
     pub max_body_bytes: usize,
+    /// Longest wait for a request's headers, from the first byte read (or,
+    /// on a kept-alive connection, from the end of the previous response).
+    pub header_timeout: HumanDuration,
+    /// Longest wait for the whole body of a request that changes state.
+    pub body_timeout: HumanDuration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -163,6 +170,9 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:9464".into(),
             token_env: "CORRELATOR_API_TOKEN".into(),
             max_body_bytes: 1 << 20,
+            header_timeout: secs(10),
+            body_timeout: secs(30),
+            max_connections: 512,
         }
     }
 }
@@ -447,6 +457,36 @@ impl Config {
                     "{:?} is not an address like 127.0.0.1:9464",
                     self.http.listen
                 ),
+            );
+        }
+        let h = &self.http;
+        for (key, d, max) in [
+            (
+                "http.header_timeout",
+                h.header_timeout,
+                Duration::from_secs(300),
+            ),
+            (
+                "http.body_timeout",
+                h.body_timeout,
+                Duration::from_secs(600),
+            ),
+        ] {
+            if d.0 < Duration::from_millis(100) || d.0 > max {
+                push(
+                    key.into(),
+                    format!(
+                        "{} is out of range 100ms..={}",
+                        humantime::format_duration(d.0),
+                        humantime::format_duration(max)
+                    ),
+                );
+            }
+        }
+        if h.max_connections == 0 || h.max_connections > 65_536 {
+            push(
+                "http.max_connections".into(),
+                format!("{} is out of range 1..=65536", h.max_connections),
             );
         }
         if self.http.token_env.trim().is_empty() {
