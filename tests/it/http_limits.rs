@@ -156,6 +156,19 @@ fn slow_headers_are_cut_off_after_header_timeout() {
         "closed after {took:?}, header_timeout is 1s"
     );
     assert!(!text.contains(" 200 "), "slow request was served: {text}");
+
+    // A kept-alive connection left idle after its answer closes as well.
+    let mut s = TcpStream::connect(e.addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let t0 = Instant::now();
+    let (text, closed) = read_until_closed(&mut s, Duration::from_secs(8));
+    let took = t0.elapsed();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        closed && took < Duration::from_secs(5),
+        "idle kept-alive connection open after {took:?}"
+    );
 }
 
 #[test]
@@ -325,6 +338,15 @@ fn every_error_is_json() {
     for (what, head, status, want) in cases {
         assert_json_error(what, exchange(e.addr, head, ""), status, want);
     }
+    // A 405 still names the methods that are allowed.
+    let mut s = TcpStream::connect(e.addr).unwrap();
+    s.write_all(b"GET /api/v1/alerts HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (text, _) = read_until_closed(&mut s, Duration::from_secs(10));
+    assert!(
+        text.to_ascii_lowercase().contains("\r\nallow: post\r\n"),
+        "{text}"
+    );
     let json = |body: &str| {
         exchange(
             e.addr,
