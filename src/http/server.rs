@@ -49,6 +49,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut saturated = false;
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => match p {
@@ -75,12 +76,15 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        if permits.available_permits() == 0 {
+        // Logged when the limit is reached, not again while it stays so.
+        let full = permits.available_permits() == 0;
+        if full && !saturated {
             warn!(
                 max_connections = limits.max_connections,
                 "http.max_connections reached: further connections wait to be accepted"
             );
         }
+        saturated = full;
         // Small JSON answers: do not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let conn = http1::Builder::new()
