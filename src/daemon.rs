@@ -87,6 +87,8 @@ impl Daemon {
         demo: bool,
         shutdown_timeout: Duration,
     ) -> anyhow::Result<Daemon> {
+        // Before anything else: a blank token is a mistake, not "no token".
+        let token = crate::http::token_from_env(&cfg.http.token_env)?;
         let store = Arc::new(Store::open_with_cache(
             &cfg.store.path,
             cfg.store.cache_bytes(),
@@ -118,9 +120,6 @@ impl Daemon {
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let metrics_pub = metrics.clone();
         let read_model = Arc::new(crate::read_model::ReadModel::default());
-        let token = std::env::var(&cfg.http.token_env)
-            .ok()
-            .filter(|t| !t.is_empty());
         if token.is_none() {
             warn!(env = %cfg.http.token_env, "no API token set: mutating API calls are refused");
         }
@@ -145,16 +144,24 @@ impl Daemon {
             token,
             webhook: Some(webhook),
         });
-        let app = crate::http::router(state, cfg.http.max_body_bytes);
+        let app = crate::http::router(
+            state,
+            crate::http::BodyLimits {
+                max_bytes: cfg.http.max_body_bytes,
+                timeout: cfg.http.body_timeout.0,
+            },
+        );
+        let server_limits = crate::http::server::ServerLimits {
+            header_timeout: cfg.http.header_timeout.0,
+            max_connections: cfg.http.max_connections,
+        };
         let hs = http_stop.clone();
-        let http = rt.spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { hs.notified().await })
-                .await;
-            if let Err(e) = r {
-                error!(error = %e, "http server failed");
-            }
-        });
+        let http = rt.spawn(crate::http::server::serve(
+            listener,
+            app,
+            server_limits,
+            async move { hs.notified().await },
+        ));
 
         // The pipeline thread owns the engine, the consumer and the batch loop.
         let pipe_stop = stop.clone();

@@ -9,6 +9,8 @@
 //!   duplicate delivery, order independence, no panics, a naive model).
 //! - `cli`: `correlator check-config` on the shipped config and on one bad
 //!   config per file under `tests/golden/config/bad/`.
+//! - `http_limits`: the HTTP edge against slow, oversized, unauthenticated
+//!   and too many clients, over raw TCP.
 
 // Tests talk to real brokers and processes in real time (clippy.toml bans
 // the wall clock only for the crate's own code).
@@ -37,6 +39,9 @@ mod broker_harness;
 
 #[path = "it/api.rs"]
 mod api;
+
+#[path = "it/http_limits.rs"]
+mod http_limits;
 
 #[path = "it/daemon_e2e.rs"]
 mod daemon_e2e;

@@ -167,6 +167,13 @@ pub struct HttpConfig {
     /// Name of the environment variable holding the bearer token.
     pub token_env: String,
     pub max_body_bytes: usize,
+    /// Longest wait for a request's headers, from the first byte read (or,
+    /// on a kept-alive connection, from the end of the previous response).
+    pub header_timeout: HumanDuration,
+    /// Longest wait for the whole body of a request that changes state.
+    pub body_timeout: HumanDuration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -175,6 +182,9 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:9464".into(),
             token_env: "CORRELATOR_API_TOKEN".into(),
             max_body_bytes: 1 << 20,
+            header_timeout: secs(10),
+            body_timeout: secs(30),
+            max_connections: 512,
         }
     }
 }

@@ -96,6 +96,12 @@ pub const WINDOW: Range<Duration> = Range::new(SEC, Duration::from_secs(365 * 86
 /// `problems.reject_suppression` (0 = a rejection does not suppress).
 pub const WINDOW_OR_ZERO: Range<Duration> =
     Range::new(Duration::ZERO, Duration::from_secs(365 * 86_400));
+/// `http.header_timeout`: the longest wait for a request's headers.
+pub const HEADER_TIMEOUT: Range<Duration> =
+    Range::new(Duration::from_millis(100), Duration::from_secs(300));
+/// `http.body_timeout`: the longest wait for a mutating request's body.
+pub const BODY_TIMEOUT: Range<Duration> =
+    Range::new(Duration::from_millis(100), Duration::from_secs(600));
 
 // Sizes.
 
@@ -105,6 +111,8 @@ pub const BATCH_MAX: Range<usize> = Range::new(1, 100_000);
 pub const CACHE_MIB: Range<usize> = Range::new(1, 65_536);
 /// `http.max_body_bytes` and `limits.max_record_bytes`: 1 KiB..64 MiB.
 pub const BODY_BYTES: Range<usize> = Range::new(1024, 64 << 20);
+/// `http.max_connections`, connections served at once.
+pub const CONNECTIONS: Range<usize> = Range::new(1, 65_536);
 /// `limits.max_alerts_per_record`.
 pub const ALERTS_PER_RECORD: Range<usize> = Range::new(1, 100_000);
 /// `limits.max_labels`, labels on one alert.

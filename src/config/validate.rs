@@ -117,6 +117,24 @@ impl Config {
             self.http.max_body_bytes,
             ranges::BODY_BYTES,
         );
+        duration(
+            &mut push,
+            "http.header_timeout",
+            self.http.header_timeout,
+            ranges::HEADER_TIMEOUT,
+        );
+        duration(
+            &mut push,
+            "http.body_timeout",
+            self.http.body_timeout,
+            ranges::BODY_TIMEOUT,
+        );
+        size(
+            &mut push,
+            "http.max_connections",
+            self.http.max_connections,
+            ranges::CONNECTIONS,
+        );
         let d = &self.dedup;
         duration(
             &mut push,

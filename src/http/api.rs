@@ -1,23 +1,24 @@
 //! `/api/v1/incidents` and `/api/v1/problems`.
 //!
 //! Reads come from the read model (and the store for closed incidents);
-//! mutations check the bearer token, then go to the pipeline thread as
-//! commands and are answered once their transaction committed.
+//! mutations, past the bearer token check of [`super::guard`], go to the
+//! pipeline thread as commands and are answered once their transaction
+//! committed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::engine::state::{Incident, IncidentId, IncidentStatus};
 use crate::engine::CommandError;
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, ApiPath, AppState};
 use crate::kafka::consumer::{Command, CommandFailure, IncidentOp, ProblemOp};
 use crate::problems::manager::ProblemError;
 use crate::problems::state::{KnownError, ProblemId, ProblemState};
@@ -28,40 +29,6 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_TEXT: usize = 4096;
 
 type ApiResult = Result<Json<Value>, ApiError>;
-
-/// Checks `Authorization: Bearer <token>`.
-pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = state.token.as_deref() else {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "mutations are disabled: no API token configured (set the variable named by http.token_env)".into(),
-        ));
-    };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        // Compare all bytes regardless of where they differ.
-        Some(g)
-            if g.len() == expected.len()
-                && g.bytes()
-                    .zip(expected.bytes())
-                    .fold(0u8, |a, (x, y)| a | (x ^ y))
-                    == 0 =>
-        {
-            Ok(())
-        }
-        Some(_) => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "invalid bearer token".into(),
-        )),
-        None => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "missing Authorization: Bearer <token> header".into(),
-        )),
-    }
-}
 
 fn parse_incident_id(s: &str) -> Result<IncidentId, ApiError> {
     IncidentId::parse(s).ok_or_else(|| {
@@ -202,7 +169,10 @@ fn parse_cursor(c: &str) -> Option<(i64, IncidentId)> {
     Some((t.parse().ok()?, IncidentId::parse(id)?))
 }
 
-pub async fn get_incident(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+pub async fn get_incident(
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult {
     let id = parse_incident_id(&id)?;
     match find_incident(&state, id).await? {
         Some(i) => Ok(Json(view(&i))),
@@ -237,8 +207,7 @@ async fn run_command(
 
 pub async fn incident_action(
     State(state): State<Arc<AppState>>,
-    Path((id, action)): Path<(String, String)>,
-    headers: HeaderMap,
+    ApiPath((id, action)): ApiPath<(String, String)>,
 ) -> ApiResult {
     let op = match action.as_str() {
         "acknowledge" => IncidentOp::Acknowledge,
@@ -249,7 +218,6 @@ pub async fn incident_action(
             )))
         }
     };
-    authorize(&state, &headers)?;
     let id = parse_incident_id(&id)?;
     match run_command(&state, |reply| Command::Incident { id, op, reply }).await? {
         Ok(()) => {}
@@ -300,7 +268,10 @@ pub async fn list_problems(
     ))
 }
 
-pub async fn get_problem(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult {
+pub async fn get_problem(
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult {
     let id = parse_problem_id(&id)?;
     match state.read_model.problem(id) {
         Some(p) => Ok(Json(problem_view(&p))),
@@ -348,8 +319,7 @@ fn check_text(field: &str, v: &str) -> Result<(), ApiError> {
 
 pub async fn problem_action(
     State(state): State<Arc<AppState>>,
-    Path((id, action)): Path<(String, String)>,
-    headers: HeaderMap,
+    ApiPath((id, action)): ApiPath<(String, String)>,
     b: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     if !["accept", "reject", "known-error", "resolve", "merge"].contains(&action.as_str()) {
@@ -357,7 +327,6 @@ pub async fn problem_action(
             "unknown problem action {action:?} (accept, reject, known-error, resolve, merge)"
         )));
     }
-    authorize(&state, &headers)?;
     let id = parse_problem_id(&id)?;
     let op = match action.as_str() {
         "accept" => ProblemOp::Accept,

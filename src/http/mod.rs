@@ -7,20 +7,31 @@
 //!   bearer token and go to the pipeline thread as commands (one write path).
 //! - [`webhook`]: `POST /api/v1/alerts`, produced to Kafka before answering.
 //!
-//! Client mistakes get a 4xx JSON `{"error": "..."}` naming what is wrong;
-//! internal failures a generic 500, logged.
+//! - [`guard`]: in front of every mutation, the bearer token before the
+//!   body, and the body under a size limit and a deadline.
+//! - [`server`]: the listener, with a connection limit and a deadline for
+//!   request headers.
+//!
+//! Every error, including unknown routes (404), wrong methods (405) and
+//! rejections by axum's extractors, is JSON `{"error": "...", "code": N}`
+//! naming what is wrong; internal failures a generic 500, logged.
 
 pub mod api;
+pub mod guard;
+pub mod server;
 pub mod webhook;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+
+pub use guard::{token_from_env, BodyLimits, TokenError};
 
 use crate::kafka::consumer::Command;
 use crate::kafka::Health;
@@ -41,23 +52,67 @@ pub struct AppState {
     pub webhook: Option<webhook::Webhook>,
 }
 
-pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
+/// The whole HTTP surface. Mutating routes pass through [`guard::mutation`]
+/// (token, then body under `limits`); everything else answers JSON errors.
+pub fn router(state: Arc<AppState>, limits: BodyLimits) -> Router {
+    let guarded = axum::middleware::from_fn_with_state((state.clone(), limits), guard::mutation);
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/v1/alerts", post(webhook::receive))
+        .route(
+            webhook::PATH,
+            post(webhook::receive).route_layer(guarded.clone()),
+        )
         .route("/api/v1/incidents", get(api::list_incidents))
         .route("/api/v1/incidents/{id}", get(api::get_incident))
         .route(
             "/api/v1/incidents/{id}/{action}",
-            post(api::incident_action),
+            post(api::incident_action).route_layer(guarded.clone()),
         )
         .route("/api/v1/problems", get(api::list_problems))
         .route("/api/v1/problems/{id}", get(api::get_problem))
-        .route("/api/v1/problems/{id}/{action}", post(api::problem_action))
-        .layer(DefaultBodyLimit::max(max_body))
+        .route(
+            "/api/v1/problems/{id}/{action}",
+            post(api::problem_action).route_layer(guarded),
+        )
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(limits.max_bytes))
         .with_state(state)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {method} is not allowed on {} (the Allow header lists those that are)",
+            uri.path()
+        ),
+    )
+}
+
+/// axum's `Path` with its rejections (e.g. bad percent-encoding) as
+/// [`ApiError`]s.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(r) => Err(ApiError(r.status(), format!("path: {}", r.body_text()))),
+        }
+    }
 }
 
 /// A JSON error response.
