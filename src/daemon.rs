@@ -35,6 +35,9 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let embedded = if opts.embedded_kafka {
         let e = Embedded::start(&cfg.kafka).context("starting the embedded Kafka broker")?;
         cfg.kafka.brokers = e.bootstrap();
+        // One daemon owns the embedded broker: no group to join (a join
+        // takes a session timeout, while producers may already send).
+        cfg.kafka.assignment = crate::config::Assignment::Manual;
         println!("embedded Kafka broker at {}", cfg.kafka.brokers);
         println!(
             "watch incidents: correlator tail --brokers {} --topic {}",
@@ -134,6 +137,7 @@ impl Daemon {
                 .unwrap_or_else(|| "alerts".into()),
             partition_key: cfg.kafka.partition_key.clone(),
             limits: cfg.limits.clone(),
+            await_commit: embedded_mode,
         };
         let state = Arc::new(crate::http::AppState {
             health: health.clone(),

@@ -57,3 +57,6 @@ mod observability;
 
 #[path = "it/fetch_mock.rs"]
 mod fetch_mock;
+
+#[path = "it/embedded_durability.rs"]
+mod embedded_durability;

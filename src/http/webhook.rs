@@ -32,7 +32,16 @@ pub struct Webhook {
     pub topic: String,
     pub partition_key: String,
     pub limits: Limits,
+    /// Answer 200 only once the alerts are committed to the store, not
+    /// once the broker acknowledged them: set with the embedded broker,
+    /// whose log lives in the daemon's memory (a kill -9 would lose what
+    /// it acknowledged but the pipeline had not stored yet).
+    pub await_commit: bool,
 }
+
+/// How long a request waits for the broker, and in embedded mode for the
+/// pipeline's commit, before answering 503 (the sender retries).
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn receive(
     State(state): State<Arc<AppState>>,
@@ -46,6 +55,11 @@ pub async fn receive(
         ));
     };
     let decoded = decode::decode(&body, wall_clock(), &w.limits);
+    if let Some(e @ decode::DecodeError::TooLarge { .. }) = decoded.errors.first() {
+        // Permanent: the sender must not retry it.
+        outcome("rejected");
+        return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()));
+    }
     if !decoded.errors.is_empty() {
         outcome("rejected");
         let errors: Vec<String> = decoded.errors.iter().map(|e| e.to_string()).collect();
@@ -71,10 +85,44 @@ pub async fn receive(
     if let Some(k) = key.as_deref() {
         rec = rec.key(k);
     }
-    match w.producer.send(rec, Duration::from_secs(30)).await {
-        Ok(_) => {
+    match w.producer.send(rec, ACK_TIMEOUT).await {
+        Ok(rdkafka::producer::future_producer::Delivery {
+            partition, offset, ..
+        }) => {
+            if w.await_commit
+                && !state
+                    .health
+                    .wait_committed(&w.topic, partition, offset, ACK_TIMEOUT)
+                    .await
+            {
+                outcome("failed");
+                return Err(ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the alerts were not committed to the store within {ACK_TIMEOUT:?}; send them again"),
+                ));
+            }
             outcome("accepted");
             Ok(Json(json!({"accepted": decoded.signals.len()})))
+        }
+        Err((e, _)) if crate::kafka::is_permanent(&e) => {
+            // No retry can cure it (the broker's own record limit is below
+            // ours): a permanent 4xx, or Alertmanager retries forever.
+            outcome("rejected");
+            tracing::warn!(error = %e, topic = %w.topic, bytes = body.len(), "webhook alerts refused by the broker");
+            let code = match e.rdkafka_error_code() {
+                Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge) => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Err(ApiError(
+                code,
+                format!(
+                    "the alerts topic refused this body of {} bytes for good: {e} (correlator accepts up to limits.max_record_bytes = {} bytes; the broker's own limit may be lower)",
+                    body.len(),
+                    w.limits.max_record_bytes
+                ),
+            ))
         }
         Err((e, _)) => {
             outcome("failed");

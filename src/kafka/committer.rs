@@ -178,6 +178,7 @@ fn run(shared: &Shared, jobs: &Receiver<Job>, done: &Sender<(Offsets, Vec<u8>)>)
         h.records_committed
             .fetch_add(job.records, Ordering::Relaxed);
         h.engine_clock_ms.store(job.clock.0, Ordering::Relaxed);
+        h.set_committed(job.batch.offsets());
         if job.batch.has_outbox() {
             shared.publish.notify_one();
         }

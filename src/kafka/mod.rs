@@ -22,6 +22,7 @@ pub mod publisher;
 pub mod snapshot;
 pub mod tools;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -118,6 +119,11 @@ pub struct Health {
     pub outbox_failing: Mutex<Option<(i64, String)>>,
     /// Input records deleted by the broker before this daemon read them.
     pub records_lost: AtomicU64,
+    /// Next offset per (topic, partition) whose batch is committed to the
+    /// store, and a wake-up for whoever waits for one (the webhook in
+    /// embedded mode: see [`Health::wait_committed`]).
+    pub committed: Mutex<BTreeMap<(String, i32), i64>>,
+    pub committed_changed: tokio::sync::Notify,
 }
 
 /// How long an outbox entry may keep failing with a retryable error (a
@@ -128,6 +134,49 @@ pub const OUTBOX_STUCK_AFTER: Duration = Duration::from_secs(30);
 impl Health {
     pub fn ready(&self) -> bool {
         self.store_ok.load(Ordering::Relaxed) && self.broker_ok.load(Ordering::Relaxed)
+    }
+
+    /// Records a committed batch's offsets and wakes the waiters.
+    pub fn set_committed<'a>(
+        &self,
+        offsets: impl IntoIterator<Item = (&'a (String, i32), &'a i64)>,
+    ) {
+        if let Ok(mut c) = self.committed.lock() {
+            for (k, o) in offsets {
+                c.insert(k.clone(), *o);
+            }
+        }
+        self.committed_changed.notify_waiters();
+    }
+
+    /// Waits until the record at `offset` of `topic`/`partition` is
+    /// committed to the store, or `timeout` passed (false).
+    pub async fn wait_committed(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        timeout: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let key = (topic.to_string(), partition);
+        loop {
+            let changed = self.committed_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let done = self
+                .committed
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&key).copied())
+                .is_some_and(|next| next > offset);
+            if done {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return false;
+            }
+        }
     }
 
     /// Conditions that need an operator although the daemon still works:

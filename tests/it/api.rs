@@ -378,3 +378,52 @@ fn api_endpoints_auth_bodies_transitions_and_webhook() {
     assert!(!ok && err.contains("404"), "{err}");
     d.shutdown().unwrap();
 }
+
+/// A valid body the broker refuses for good (its record limit is below
+/// ours: here the producer's `message.max.bytes` lowered to 4,000) gets a
+/// permanent 413 naming the limit, not a 503 that Alertmanager would retry
+/// forever.
+#[test]
+fn a_body_the_broker_can_never_take_gets_413() {
+    let kafka = MockKafka::start(1);
+    for (t, p) in [("alerts", 1), ("incidents", 1), ("alerts-dlq", 1)] {
+        kafka.create_topic(t, p);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = format!("CORRELATOR_TEST_TOKEN_413_{}", std::process::id());
+    std::env::set_var(&env, TOKEN);
+    let text = format!(
+        r#"
+[kafka]
+brokers = "{b}"
+assignment = "manual"
+properties = {{ "message.max.bytes" = "4000" }}
+[store]
+path = "{s}"
+[http]
+listen = "127.0.0.1:0"
+token_env = "{env}"
+"#,
+        b = kafka.bootstrap(),
+        s = dir.path().join("state.redb").display()
+    );
+    let cfg = Config::parse(&text, "api.toml").unwrap();
+    let ec = EngineConfig::compile(&cfg).unwrap();
+    let d = Daemon::start(cfg, ec, false, false, Duration::from_secs(20)).unwrap();
+    let body = serde_json::json!([{
+        "labels": {"alertname": "Big", "service": "svc", "severity": "critical"},
+        "annotations": {"summary": "x".repeat(6000)},
+    }])
+    .to_string();
+    let (code, v) = http(
+        d.http_addr,
+        "POST",
+        "/api/v1/alerts",
+        Some(TOKEN),
+        Some(&body),
+    );
+    assert_eq!(code, 413, "{v}");
+    let msg = v["error"].as_str().unwrap_or_default();
+    assert!(msg.contains("limits.max_record_bytes"), "{msg}");
+    d.shutdown().unwrap();
+}

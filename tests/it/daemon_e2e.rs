@@ -672,6 +672,10 @@ pub struct DaemonProc {
     /// The HTTP address of the current run.
     pub http: Option<SocketAddr>,
     pub runs: u32,
+    /// More arguments to `correlator run` (e.g. `--embedded-kafka`).
+    pub extra_args: Vec<String>,
+    /// More environment variables (e.g. the API token).
+    pub envs: Vec<(String, String)>,
 }
 
 impl DaemonProc {
@@ -682,6 +686,8 @@ impl DaemonProc {
             child: None,
             http: None,
             runs: 0,
+            extra_args: Vec::new(),
+            envs: Vec::new(),
         }
     }
 
@@ -717,6 +723,8 @@ impl DaemonProc {
             .arg("json")
             .arg("--shutdown-timeout")
             .arg("20s")
+            .args(&self.extra_args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info,rdkafka=warn")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
