@@ -60,3 +60,6 @@ mod fetch_mock;
 
 #[path = "it/embedded_durability.rs"]
 mod embedded_durability;
+
+#[path = "it/records_lost.rs"]
+mod records_lost;

@@ -176,6 +176,19 @@ pub struct Pipeline {
     /// Embedded broker: stored offsets past the end mean the in-process
     /// broker restarted empty, so restart those partitions from zero.
     pub embedded: bool,
+    /// Gaps found when the pipeline started (stored offset below the
+    /// broker's log start), reported with the first batch.
+    lost_at_start: Vec<Lost>,
+}
+
+/// Input records the broker deleted before this daemon read them (retention,
+/// or the embedded broker's size cap): offsets `from..to` of a partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lost {
+    pub topic: String,
+    pub partition: i32,
+    pub from: i64,
+    pub to: i64,
 }
 
 impl Pipeline {
@@ -225,6 +238,7 @@ impl Pipeline {
             key: (String::new(), 0),
             received: Default::default(),
             embedded,
+            lost_at_start: Vec::new(),
         })
     }
 
@@ -270,8 +284,18 @@ impl Pipeline {
                     });
                 }
             } else if *stored < low {
-                error!(topic, partition = p, stored, low, "records were deleted by retention before they were consumed: continuing from the earliest available");
+                // Reported (and paged) with the first batch, which also
+                // stores the new start: counted once.
+                self.lost_at_start.push(Lost {
+                    topic: topic.clone(),
+                    partition: *p,
+                    from: *stored,
+                    to: low,
+                });
             }
+        }
+        for l in &self.lost_at_start {
+            self.offsets.insert((l.topic.clone(), l.partition), l.to);
         }
         if !reset.is_empty() {
             self.store.set_offsets(&reset)?;
@@ -347,6 +371,9 @@ impl Pipeline {
             // The batch vector is reused: no fresh memory per batch.
             let mut batch = std::mem::take(&mut self.batch_buf);
             batch.clear();
+            for lost in std::mem::take(&mut self.lost_at_start) {
+                self.records_lost(lost, wall_clock(), &mut write, &mut events);
+            }
             self.build_batch(&mut batch, &mut write, &mut events);
             let mut replies = Vec::new();
             while let Ok(cmd) = self.commands.try_recv() {
@@ -879,8 +906,16 @@ impl Pipeline {
             .offsets
             .get(&key)
             .or_else(|| self.offsets.get(&key))
-            .copied()
-            .unwrap_or(0);
+            .copied();
+        let known = next.is_some();
+        let next = next.unwrap_or(0);
+        if known && m.offset > next {
+            // Offsets skipped: deleted records, or only control records
+            // (transaction markers) and compacted ones. The log start tells.
+            if let Some(lost) = self.deleted_before(&m.topic, m.partition, next, m.offset) {
+                self.records_lost(lost, m.now, write, events);
+            }
+        }
         if m.offset < next {
             debug!(
                 topic = &*m.topic,
@@ -939,6 +974,67 @@ impl Pipeline {
             }
         }
         self.key = key;
+    }
+
+    /// The records of `next..offset` the broker no longer holds (its log
+    /// starts past `next`), if any. Asks the broker: a gap below its log
+    /// start is a loss; one above it is control or compacted records.
+    fn deleted_before(&self, topic: &str, partition: i32, next: i64, offset: i64) -> Option<Lost> {
+        match self
+            .consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(5))
+        {
+            Ok((low, _)) if low > next => Some(Lost {
+                topic: topic.to_string(),
+                partition,
+                from: next,
+                to: low.min(offset),
+            }),
+            Ok(_) => None,
+            Err(e) => {
+                warn!(topic, partition, from = next, to = offset, error = %e, "offsets skipped and the broker's log start is unknown: records may have been lost");
+                None
+            }
+        }
+    }
+
+    /// Reports input records the broker deleted before they were read:
+    /// counted, logged at ERROR with the offsets, shown in `/readyz`, and
+    /// turned into an incident of correlator itself (one alert per
+    /// partition, `CorrelatorRecordsLost`), in the same batch that moves
+    /// the partition's offset past the gap, so it is reported exactly once.
+    fn records_lost(
+        &mut self,
+        lost: Lost,
+        now: Timestamp,
+        write: &mut BatchWrite,
+        events: &mut Vec<IncidentEvent>,
+    ) {
+        let n = (lost.to - lost.from).max(0) as u64;
+        if n == 0 {
+            return;
+        }
+        self.health.records_lost.fetch_add(n, Ordering::Relaxed);
+        self.metrics
+            .records_lost
+            .with_label_values(&[lost.topic.as_str()])
+            .inc_by(n);
+        error!(
+            topic = %lost.topic,
+            partition = lost.partition,
+            from = lost.from,
+            to = lost.to - 1,
+            records = n,
+            "input records were deleted by the broker before they were read (retention or the embedded broker's size cap): they are lost"
+        );
+        let body = lost_alert(&lost, now);
+        let decoded = crate::decode::decode(body.as_bytes(), now, &self.cfg.limits);
+        let out = self.engine.handle_decoded(decoded, now);
+        self.render(&out.events, write);
+        events.extend(out.events);
+        let key = (lost.topic, lost.partition);
+        let o = write.offsets.entry(key).or_insert(lost.to);
+        *o = (*o).max(lost.to);
     }
 
     /// Turns engine events into outbox entries (data = incident now).
@@ -1130,4 +1226,37 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+/// How long the incident for lost records stays open unless an operator
+/// resolves it first: a loss does not end by itself, but nothing re-sends
+/// its alert either.
+const LOST_ALERT_HOLD_MS: i64 = 24 * 3600 * 1000;
+
+/// The alert correlator raises about itself for lost records (an
+/// Alertmanager API v2 body, decoded like any other input).
+fn lost_alert(lost: &Lost, now: Timestamp) -> String {
+    let rfc = |ms: i64| {
+        chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    serde_json::json!([{
+        "labels": {
+            "alertname": "CorrelatorRecordsLost",
+            "service": "correlator",
+            "severity": "critical",
+            "topic": lost.topic,
+            "partition": lost.partition.to_string(),
+        },
+        "annotations": {
+            "summary": format!(
+                "{} input records of {}/{} (offsets {}..={}) were deleted by the broker before correlator read them",
+                lost.to - lost.from, lost.topic, lost.partition, lost.from, lost.to - 1
+            ),
+        },
+        "startsAt": rfc(now.0),
+        "endsAt": rfc(now.0.saturating_add(LOST_ALERT_HOLD_MS)),
+    }])
+    .to_string()
 }
