@@ -16,8 +16,10 @@
 //! descendants' smallest finishing number is at least its own smallest one);
 //! the rest are settled by a search pruned by those numbers.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+
+use foldhash::fast::RandomState;
 
 use crate::config::{ConfigIssue, TopologyConfig};
 
@@ -36,7 +38,8 @@ pub struct Topology {
     pub equal: Vec<String>,
     /// Every service named in `depends_on`, sorted; a service's id is its index.
     names: Vec<String>,
-    ids: HashMap<String, u32>,
+    /// Id of each name (foldhash: every lookup hashes a service name).
+    ids: HashMap<String, u32, RandomState>,
     /// Dependencies of service `i`: `deps[dep_start[i]..dep_start[i + 1]]`.
     dep_start: Vec<u32>,
     deps: Vec<u32>,
@@ -59,9 +62,9 @@ impl Topology {
     /// cycle (the first one found, services in the order of the cycle).
     /// With a cycle the topology is empty. Linear in services plus edges.
     pub fn compile(cfg: &TopologyConfig, issues: &mut Vec<ConfigIssue>) -> Topology {
-        let mut services: BTreeSet<&str> = BTreeSet::new();
+        let mut services: Vec<&str> = Vec::new();
         for (s, deps) in &cfg.depends_on {
-            services.insert(s);
+            services.push(s);
             for (i, d) in deps.iter().enumerate() {
                 if d.is_empty() {
                     issues.push(ConfigIssue {
@@ -75,12 +78,14 @@ impl Topology {
                         reason: format!("{s:?} depends on itself"),
                     });
                 }
-                services.insert(d);
+                services.push(d);
             }
         }
+        services.sort_unstable();
+        services.dedup();
         let names: Vec<String> = services.into_iter().map(str::to_string).collect();
         let n = names.len();
-        let ids: HashMap<String, u32> = names
+        let ids: HashMap<String, u32, RandomState> = names
             .iter()
             .enumerate()
             .map(|(i, s)| (s.clone(), i as u32))
@@ -347,6 +352,8 @@ fn render_cycle(cycle: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn topo(pairs: &[(&str, &[&str])]) -> (Topology, Vec<ConfigIssue>) {
