@@ -125,6 +125,11 @@ enum Command {
         /// Label whose value keys each record (the correlation domain).
         #[arg(long, default_value = "cluster")]
         partition_key: String,
+        /// Largest message (value, key and framing) the producer sends;
+        /// a line over it is reported and skipped.
+        #[arg(long, default_value_t = correlator::kafka::tools::DEFAULT_MAX_MESSAGE_BYTES,
+              value_parser = clap::value_parser!(u32).range(1_000..=1_000_000_000))]
+        max_message_bytes: u32,
         /// A JSONL file, or - for standard input.
         file: PathBuf,
     },
@@ -232,6 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             brokers,
             topic,
             partition_key,
+            max_message_bytes,
             file,
         } => {
             let records = if file.as_os_str() == "-" {
@@ -242,9 +248,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 correlator::kafka::tools::read_records(std::io::BufReader::new(f), &partition_key)?
             };
             let rt = tokio::runtime::Runtime::new()?;
-            let n = rt.block_on(correlator::kafka::tools::send(&brokers, &topic, records))?;
-            eprintln!("sent {n} records to {topic}");
-            Ok(ExitCode::SUCCESS)
+            let total = records.len();
+            let report = rt.block_on(correlator::kafka::tools::send(
+                &brokers,
+                &topic,
+                records,
+                max_message_bytes,
+            ))?;
+            let source = if file.as_os_str() == "-" {
+                "standard input".to_string()
+            } else {
+                file.display().to_string()
+            };
+            for n in &report.not_sent {
+                eprintln!("{source}: {n}");
+            }
+            eprintln!("sent {} of {total} records to {topic}", report.sent);
+            if report.not_sent.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: {} records not sent", report.not_sent.len());
+                Ok(ExitCode::FAILURE)
+            }
         }
         Command::Tail {
             brokers,

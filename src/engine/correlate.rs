@@ -310,7 +310,13 @@ impl Engine {
         let floor = t.minus(topo.window);
         let me = &self.alerts[&fp];
         let mut out: Vec<(Timestamp, IncidentId)> = Vec::new();
-        let linked: Vec<String> = topo.linked(&svc).map(str::to_string).collect();
+        // Only services with alerts in the index can hold candidates: ask
+        // about those rather than walk every service linked to `svc`.
+        let linked: Vec<String> = topo
+            .linked_among(&svc, self.topo_index.keys().map(String::as_str))
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         for other in linked {
             let Some(list) = self.topo_index.get_mut(&other) else {
                 continue;
@@ -334,6 +340,11 @@ impl Engine {
                 }
                 true
             });
+            // An emptied list is dropped, so the index holds only services
+            // with alerts and the question above stays small.
+            if list.is_empty() {
+                self.topo_index.remove(&other);
+            }
         }
         out.sort();
         out

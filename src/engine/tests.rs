@@ -292,6 +292,46 @@ fn topology_one_incident_either_order_root_cause_deepest() {
     }
 }
 
+/// A 100,000-service chain: alerts on 41 services along it (more services
+/// in the topology index than are asked about one by one) make one
+/// incident whose root cause is the deepest; a service linked to nothing
+/// keeps its own.
+#[test]
+fn topology_chain_of_100k_services_at_run_time() {
+    let n = 100_000;
+    let mut toml = String::from(
+        "[[rules]]\nname = \"by-service\"\ngroup_by = [\"service\"]\n\
+         [topology]\nlabel = \"service\"\nwindow = \"5m\"\n[topology.depends_on]\nlonely = []\n",
+    );
+    for i in 0..n - 1 {
+        toml.push_str(&format!("s{i:06} = [\"s{:06}\"]\n", i + 1));
+    }
+    let mut e = engine(&toml);
+    let svc = |i: usize| format!("s{i:06}");
+    for (t, i) in (0..=40).map(|k| k * 1000).enumerate() {
+        let s = svc(i);
+        e.handle_signals(
+            vec![fire(&[("alertname", "Down"), ("service", &s)])],
+            at(t as i64),
+        );
+    }
+    e.handle_signals(
+        vec![fire(&[("alertname", "Down"), ("service", "lonely")])],
+        at(41),
+    );
+    let all = e.incidents_sorted();
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let chain = all
+        .iter()
+        .find(|i| i.members.len() == 41)
+        .expect("one chain incident");
+    let deepest = Labels::from_pairs([("alertname", "Down"), ("service", svc(40_000).as_str())])
+        .unwrap()
+        .fingerprint();
+    assert_eq!(chain.root_cause, Some(deepest));
+    assert!(all.iter().any(|i| i.members.len() == 1));
+}
+
 #[test]
 fn topology_window_and_siblings() {
     let c = [("alertname", "A"), ("service", "payments")];

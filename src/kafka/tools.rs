@@ -5,14 +5,24 @@ use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
 use crate::replay::parse_line;
 
+/// Default of `correlator send --max-message-bytes`: librdkafka's own
+/// default `message.max.bytes`, and Kafka's default broker limit.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_000_000;
+
+/// The range librdkafka accepts for `message.max.bytes`.
+pub const MAX_MESSAGE_BYTES_RANGE: std::ops::RangeInclusive<u32> = 1_000..=1_000_000_000;
+
 /// One record to produce.
 pub struct Outgoing {
+    /// 1-based line of the input it was read from.
+    pub line: usize,
     pub key: Option<String>,
     pub payload: Vec<u8>,
     pub timestamp: Option<i64>,
@@ -40,6 +50,7 @@ pub fn read_records(input: impl BufRead, partition_key: &str) -> anyhow::Result<
                 .and_then(|k| k.as_str())
                 .map(str::to_string);
             out.push(Outgoing {
+                line: i + 1,
                 key,
                 payload: r.body.into_owned(),
                 timestamp: Some(r.ts.0),
@@ -47,6 +58,7 @@ pub fn read_records(input: impl BufRead, partition_key: &str) -> anyhow::Result<
         } else {
             let key = v.as_ref().and_then(|v| find_label(v, partition_key));
             out.push(Outgoing {
+                line: i + 1,
                 key,
                 payload: line.into_bytes(),
                 timestamp: None,
@@ -71,14 +83,55 @@ fn find_label(v: &serde_json::Value, name: &str) -> Option<String> {
         .find_map(|x| x.as_str().map(str::to_string))
 }
 
+/// A record that was not sent, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotSent {
+    /// 1-based line of the input.
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for NotSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+/// What [`send`] did: records acknowledged by the broker, and the others in
+/// input order.
+#[derive(Debug, Default)]
+pub struct SendReport {
+    pub sent: usize,
+    pub not_sent: Vec<NotSent>,
+}
+
 /// Produces every record and waits for each acknowledgement.
-pub async fn send(brokers: &str, topic: &str, records: Vec<Outgoing>) -> anyhow::Result<usize> {
+///
+/// A full local queue is waited out (retryable); a record refused for good
+/// (larger than `max_message_bytes` with its key and framing, or refused by
+/// the broker) is recorded in the report and the next one is sent. Only an
+/// unusable producer (a fatal error) stops the run, as an error.
+pub async fn send(
+    brokers: &str,
+    topic: &str,
+    records: Vec<Outgoing>,
+    max_message_bytes: u32,
+) -> anyhow::Result<SendReport> {
+    if !MAX_MESSAGE_BYTES_RANGE.contains(&max_message_bytes) {
+        anyhow::bail!(
+            "max message bytes {max_message_bytes} is outside {}..={}",
+            MAX_MESSAGE_BYTES_RANGE.start(),
+            MAX_MESSAGE_BYTES_RANGE.end()
+        );
+    }
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", "60000")
+        .set("message.max.bytes", max_message_bytes.to_string())
         .create()?;
+    let mut report = SendReport::default();
     let mut futs = Vec::with_capacity(records.len());
     for r in &records {
         let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(&r.payload);
@@ -91,25 +144,53 @@ pub async fn send(brokers: &str, topic: &str, records: Vec<Outgoing>) -> anyhow:
         loop {
             match producer.send_result(rec) {
                 Ok(f) => {
-                    futs.push(f);
+                    futs.push((r.line, f));
                     break;
                 }
-                Err((_, back)) => {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     rec = back;
                     tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
+                    let size = r.payload.len() + r.key.as_ref().map_or(0, String::len);
+                    report.not_sent.push(NotSent {
+                        line: r.line,
+                        reason: format!(
+                            "message of {size} bytes (value and key) is over the limit of \
+                             {max_message_bytes} bytes (--max-message-bytes, framing \
+                             included); not sent"
+                        ),
+                    });
+                    break;
+                }
+                Err((e @ KafkaError::MessageProduction(RDKafkaErrorCode::Fatal), _)) => {
+                    anyhow::bail!("line {}: producer failed, stopping: {e}", r.line)
+                }
+                Err((e, _)) => {
+                    report.not_sent.push(NotSent {
+                        line: r.line,
+                        reason: format!("not sent: {e}"),
+                    });
+                    break;
                 }
             }
         }
     }
-    let n = futs.len();
-    for f in futs {
+    for (line, f) in futs {
         match f.await {
-            Ok(Ok(_)) => {}
-            Ok(Err((e, _))) => anyhow::bail!("not delivered: {e}"),
-            Err(_) => anyhow::bail!("delivery cancelled"),
+            Ok(Ok(_)) => report.sent += 1,
+            Ok(Err((e, _))) => report.not_sent.push(NotSent {
+                line,
+                reason: format!("not delivered: {e}"),
+            }),
+            Err(_) => report.not_sent.push(NotSent {
+                line,
+                reason: "delivery cancelled".into(),
+            }),
         }
     }
-    Ok(n)
+    report.not_sent.sort_by_key(|n| n.line);
+    Ok(report)
 }
 
 /// Prints each message of `topic` as one line until `limit` messages or
@@ -172,6 +253,7 @@ mod tests {
         );
         let r = read_records(input.as_bytes(), "cluster").unwrap();
         assert_eq!(r.len(), 3);
+        assert_eq!(r.iter().map(|r| r.line).collect::<Vec<_>>(), [1, 2, 4]);
         assert_eq!(r[0].key.as_deref(), Some("eu1"));
         assert_eq!(r[0].timestamp, Some(1_767_607_200_000));
         assert_eq!(r[0].payload, br#"{"labels":{"a":"b"}}"#);

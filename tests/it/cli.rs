@@ -1,6 +1,6 @@
 //! The command line, run as the real binary: `check-config` on good and bad
-//! configurations (exit code 78, EX_CONFIG, with the exact error text), and
-//! `replay`'s exit codes.
+//! configurations (exit code 78, EX_CONFIG, with the exact error text),
+//! `replay`'s exit codes, and `send` with a line no producer can send.
 //!
 //! `tests/golden/config/bad/NAME.toml` is one bad configuration;
 //! `NAME.err` beside it is the exact standard error `correlator check-config`
@@ -249,4 +249,84 @@ fn replay_prints_the_summary() {
     .expect("JSON");
     assert_eq!(printed, file);
     assert_eq!(printed["records"], 9);
+}
+
+/// `correlator send` with a line no producer can send (over the 1,000,000
+/// byte message limit) between two small ones: the line is reported with its
+/// number, size and the limit, the lines around it are delivered, and the
+/// command exits non-zero. The child gets a bounded time, so a send that
+/// retries the line forever fails the test instead of hanging it.
+#[test]
+fn send_reports_a_line_over_the_message_limit_and_sends_the_rest() {
+    use crate::brokers::mock::MockKafka;
+    use crate::brokers::{consume_blocking, unique_name, wait_until, Attach};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let kafka = MockKafka::start(1);
+    let topic = unique_name("send-oversized");
+    kafka.create_topic(&topic, 1);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let input = tmp.path().join("alerts.jsonl");
+    let small = |name: &str| format!(r#"{{"labels":{{"alertname":"{name}","cluster":"eu1"}}}}"#);
+    let big = format!(
+        r#"{{"labels":{{"alertname":"Big","cluster":"eu1"}},"annotations":{{"description":"{}"}}}}"#,
+        "x".repeat(1_500_000)
+    );
+    let lines = [small("First"), big.clone(), small("Third")];
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write input");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_correlator"))
+        .args(["send", "--brokers", &kafka.bootstrap(), "--topic", &topic])
+        .arg(&input)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run correlator send");
+    let exited = wait_until(Duration::from_secs(60), || {
+        child.try_wait().expect("wait for send").is_some()
+    });
+    if !exited {
+        child.kill().expect("kill send");
+        child.wait().expect("reap send");
+        panic!("correlator send still running after 60 s");
+    }
+    let status = child.wait().expect("send status");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+
+    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    let size = big.len() + "eu1".len();
+    let want = format!(
+        "{}: line 2: message of {size} bytes (value and key) is over the limit of \
+         1000000 bytes (--max-message-bytes, framing included); not sent\n",
+        input.display()
+    );
+    assert!(stderr.contains(&want), "want {want:?} in stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("sent 2 of 3 records to {topic}\n")),
+        "stderr: {stderr}"
+    );
+    assert!(
+        stderr.ends_with("error: 1 records not sent\n"),
+        "stderr: {stderr}"
+    );
+
+    let got = consume_blocking(
+        &kafka.bootstrap(),
+        &topic,
+        2,
+        Duration::from_secs(30),
+        Attach::Assign,
+    );
+    let payloads: Vec<&str> = got.records.iter().map(|r| r.payload_str()).collect();
+    assert_eq!(
+        payloads,
+        [small("First"), small("Third")],
+        "{:?}",
+        got.errors
+    );
+    assert!(got.records.iter().all(|r| r.key_str() == "eu1"));
 }
