@@ -27,6 +27,11 @@ pub struct IncidentView<'a, A = MemberView<'a>> {
     pub flapping: bool,
     pub root_cause: Option<Fingerprint>,
     pub alerts: Vec<A>,
+    /// Alerts left out of `alerts` so that an event fits the largest
+    /// message the broker takes (see `kafka::snapshot::render`); absent
+    /// when none were (always, in replay output).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub alerts_omitted: usize,
     pub problem_id: Option<crate::problems::state::ProblemId>,
     pub known_error: Option<&'a crate::problems::state::KnownErrorRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +123,11 @@ impl Incident {
             problem_id: self.problem_id,
             known_error: self.known_error.as_deref(),
             version: with_version.then_some(self.version),
+            alerts_omitted: 0,
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

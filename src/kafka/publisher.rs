@@ -41,6 +41,8 @@ pub struct Publisher {
     /// The next outbox sequence to send: the entries before it were
     /// delivered and wait for deletion.
     cursor: u64,
+    /// The largest event rendered (`limits.max_record_bytes`).
+    max_event_bytes: usize,
 }
 
 impl Publisher {
@@ -64,6 +66,7 @@ impl Publisher {
             metrics,
             render_cache: Default::default(),
             cursor: 0,
+            max_event_bytes: max_record_bytes,
         })
     }
 
@@ -124,6 +127,7 @@ impl Publisher {
         // Incident snapshots become their event JSON here, off the pipeline.
         let cache = self.render_cache.clone();
         let from = self.cursor;
+        let max_event_bytes = self.max_event_bytes;
         let batch = tokio::task::spawn_blocking(move || {
             let batch = store.outbox_batch_from(from, BATCH)?;
             // Only this task renders; the lock is never contended.
@@ -133,7 +137,7 @@ impl Publisher {
                 // An incident entry is all of one incident's events of a
                 // batch: one message each.
                 let messages = if e.kind.is_snapshot() {
-                    snapshot::render(e.kind, &e.payload, &mut cache)?
+                    snapshot::render(e.kind, &e.payload, &mut cache, max_event_bytes)?
                 } else {
                     vec![std::mem::take(&mut e.payload)]
                 };

@@ -208,13 +208,19 @@ pub struct RenderCache {
 
 /// The event messages (JSON) of an outbox payload of kind `kind` (one of
 /// the two snapshot kinds), in event order.
+///
+/// Each event fits in `max_bytes` by construction: an incident with so many
+/// alerts that its event would not lists as many as fit (the root cause
+/// first, then in join order) and counts the rest in `alerts_omitted`; the
+/// API pages the whole list.
 pub fn render(
     kind: PayloadKind,
     bytes: &[u8],
     cache: &mut RenderCache,
+    max_bytes: usize,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
     match kind {
-        PayloadKind::IncidentParts => render_parts(bytes, cache),
+        PayloadKind::IncidentParts => render_parts(bytes, cache, max_bytes),
         _ => {
             let (ev, mut incident, members): (IncidentEvent, Incident, Vec<Member>) =
                 codec::decode("outbox", &"incident snapshot", bytes)?;
@@ -241,13 +247,17 @@ fn take_u32(b: &mut &[u8]) -> Result<usize, StoreError> {
     Ok(u32::from_le_bytes(outbox::take_n(b).map_err(corrupt)?) as usize)
 }
 
-fn render_parts(mut b: &[u8], cache: &mut RenderCache) -> Result<Vec<Vec<u8>>, StoreError> {
+fn render_parts(
+    mut b: &[u8],
+    cache: &mut RenderCache,
+    max_bytes: usize,
+) -> Result<Vec<Vec<u8>>, StoreError> {
     let events = take_u32(&mut b)?;
     let mut out = Vec::with_capacity(events.min(1024));
     // Each member's bytes as last given in this entry.
     let mut given: FastMap<Fingerprint, &[u8]> = FastMap::default();
     for _ in 0..events {
-        out.push(render_part(&mut b, cache, &mut given)?);
+        out.push(render_part(&mut b, cache, &mut given, max_bytes)?);
     }
     if !b.is_empty() {
         return Err(corrupt(format!("{} bytes after the last event", b.len())));
@@ -260,6 +270,7 @@ fn render_part<'a>(
     b: &mut &'a [u8],
     cache: &mut RenderCache,
     given: &mut FastMap<Fingerprint, &'a [u8]>,
+    max_bytes: usize,
 ) -> Result<Vec<u8>, StoreError> {
     let header_len = take_u32(b)?;
     let (ev, incident): (IncidentEvent, Incident) =
@@ -304,7 +315,55 @@ fn render_part<'a>(
     // alerts are the rendered ones, already in view order.
     let mut view = incident.view_with(true, |_| RawValue::NULL);
     view.alerts = alerts;
-    Ok(events::incident_event(&ev, view))
+    let event = events::incident_event(&ev, view);
+    if event.len() <= max_bytes {
+        return Ok(event);
+    }
+    Ok(fit_event(&ev, &incident, &keys, cache, max_bytes))
+}
+
+/// Room kept for `"alerts_omitted":N` and rounding.
+const OMITTED_FIELD_BYTES: usize = 64;
+
+/// The event of an incident whose alerts do not all fit in `max_bytes`:
+/// the root cause first, then members in join order while they fit.
+fn fit_event(
+    ev: &IncidentEvent,
+    incident: &Incident,
+    keys: &[(IncidentId, Fingerprint)],
+    cache: &RenderCache,
+    max_bytes: usize,
+) -> Vec<u8> {
+    let mut view = incident.view_with(true, |_| RawValue::NULL);
+    view.alerts = Vec::new();
+    let base = events::incident_event(ev, view).len() + OMITTED_FIELD_BYTES;
+    let mut room = max_bytes.saturating_sub(base);
+    let root = keys
+        .iter()
+        .position(|(_, fp)| Some(*fp) == incident.root_cause);
+    let order = root
+        .into_iter()
+        .chain((0..keys.len()).filter(|i| Some(*i) != root));
+    let mut kept = Vec::new();
+    for i in order {
+        let Some((_, json)) = cache.members.get(&keys[i]) else {
+            continue;
+        };
+        let need = json.get().len() + 1;
+        if need > room {
+            continue;
+        }
+        room -= need;
+        kept.push(i);
+    }
+    kept.sort_unstable();
+    let mut view = incident.view_with(true, |_| RawValue::NULL);
+    view.alerts = kept
+        .iter()
+        .filter_map(|i| cache.members.get(&keys[*i]).map(|(_, j)| &**j))
+        .collect();
+    view.alerts_omitted = keys.len() - view.alerts.len();
+    events::incident_event(ev, view)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ fn apply(e: &mut Engine, record: &str, secs: u64) -> IncidentEvent {
 }
 
 fn rendered(kind: PayloadKind, bytes: &[u8], cache: &mut RenderCache) -> Vec<String> {
-    render(kind, bytes, cache)
+    render(kind, bytes, cache, usize::MAX)
         .unwrap()
         .into_iter()
         .map(|m| String::from_utf8(m).unwrap())
@@ -211,7 +211,67 @@ fn corrupt_snapshots_are_errors_naming_the_outbox() {
         [&good[..], b"x"].concat(),
         dangling,
     ] {
-        let err = render(PayloadKind::IncidentParts, &bad, &mut cache).unwrap_err();
+        let err = render(PayloadKind::IncidentParts, &bad, &mut cache, usize::MAX).unwrap_err();
         assert!(err.to_string().contains("outbox"), "{err}");
     }
+}
+
+/// An incident with more alerts than one message can hold: its event fits
+/// the limit, keeps the root cause, and counts what it left out.
+#[test]
+fn an_event_too_large_for_the_broker_lists_what_fits_and_counts_the_rest() {
+    let toml = "[[rules]]\nname = \"svc\"\ngroup_by = [\"service\"]\n";
+    let cfg = crate::config::Config::parse(toml, "t.toml").unwrap();
+    let mut e = Engine::new(crate::engine::EngineConfig::compile(&cfg).unwrap());
+    let mut ev = None;
+    for i in 0..400 {
+        let rec = format!(
+            r#"{{"labels":{{"alertname":"Down","service":"api","pod":"pod-{i}","detail":"{}"}}}}"#,
+            "d".repeat(200)
+        );
+        ev = Some(apply(&mut e, &rec, i));
+    }
+    let ev = ev.unwrap();
+    let full = direct(&e, &ev);
+    assert!(full.len() > 50_000, "{}", full.len());
+    let mut w = SnapshotWriter::default();
+    let mut outbox = Vec::new();
+    add(&mut w, &e, &ev, &mut outbox);
+    let mut cache = RenderCache::default();
+    let limit = 20_000;
+    let got = render(
+        PayloadKind::IncidentParts,
+        &outbox[0].payload,
+        &mut cache,
+        limit,
+    )
+    .unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].len() <= limit, "{} bytes over {limit}", got[0].len());
+    let v: serde_json::Value = serde_json::from_slice(&got[0]).unwrap();
+    let listed = v["data"]["alerts"].as_array().unwrap().len();
+    assert!(listed > 10, "{listed} alerts listed");
+    assert_eq!(
+        v["data"]["alerts_omitted"].as_u64(),
+        Some(400 - listed as u64)
+    );
+    let root = v["data"]["root_cause"].clone();
+    assert!(
+        root.is_null()
+            || v["data"]["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["fingerprint"] == root),
+        "the root cause is listed"
+    );
+    // Under the limit, nothing changes.
+    let all = render(
+        PayloadKind::IncidentParts,
+        &outbox[0].payload,
+        &mut cache,
+        usize::MAX,
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(all[0].clone()).unwrap(), full);
 }
