@@ -570,3 +570,132 @@ fn an_oversized_record_reaches_the_dlq_truncated_with_its_digest() {
     );
     d.shutdown().expect("clean shutdown");
 }
+
+/// Poison records of every size class around `limits.max_record_bytes`
+/// (here 2,000), valid and not, between valid alerts: the daemon stays up,
+/// every valid alert is applied, every poison record reaches the DLQ, and
+/// nothing waits in the outbox.
+#[test]
+fn poison_records_around_the_record_limit_lose_nothing() {
+    let kafka = cluster(1, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        &kafka.bootstrap(),
+        &dir.path().join("state.redb"),
+        "manual",
+        "[limits]\nmax_record_bytes = 2000",
+    );
+    let d = start(&cfg);
+    let t0 = now_ms() - 10_000;
+    let mut msgs = Vec::new();
+    let sizes = [0usize, 1, 1999, 2000, 2001, 4000, 100_000];
+    for (i, size) in sizes.iter().enumerate() {
+        msgs.push(Msg::new("p", "p".repeat(*size)).timestamp(t0 + 2 * i as i64));
+        msgs.push(
+            Msg::new(
+                format!("k{i}"),
+                webhook(&format!("svc{i}"), "Down", "firing"),
+            )
+            .timestamp(t0 + 2 * i as i64 + 1),
+        );
+    }
+    // A valid alert whose record is just over the limit: refused whole.
+    let big = serde_json::json!([{
+        "labels": {"alertname": "Big", "service": "big", "severity": "critical"},
+        "annotations": {"summary": "s".repeat(2100)},
+    }])
+    .to_string();
+    msgs.push(Msg::new("big", big).timestamp(t0 + 100));
+    produce_all_blocking(&kafka.bootstrap(), "alerts", &msgs);
+    let events = read_all(
+        &kafka.bootstrap(),
+        "incidents",
+        sizes.len(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        by_incident(&events).len(),
+        sizes.len(),
+        "every valid alert opened its incident"
+    );
+    let dlq = read_all(
+        &kafka.bootstrap(),
+        "alerts-dlq",
+        sizes.len() + 1,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        dlq.len(),
+        sizes.len() + 1,
+        "every poison record reached the DLQ"
+    );
+    for r in &dlq {
+        let n = r.payload.as_ref().map_or(0, Vec::len);
+        assert!(n <= 2000, "DLQ record of {n} bytes, over the limit");
+    }
+    let ok = crate::brokers::wait_until(Duration::from_secs(10), || {
+        d.health
+            .outbox_backlog
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+    });
+    assert!(ok, "outbox drained");
+    assert_eq!(
+        d.health
+            .outbox_parked
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    d.shutdown().expect("clean shutdown");
+}
+
+/// An alert whose incident event is over 1,000 bytes.
+fn wordy(service: &str) -> String {
+    serde_json::json!([{
+        "labels": {"alertname": "Down", "service": service, "severity": "critical"},
+        "annotations": {"summary": format!("{service} is down: {}", "w".repeat(1500))},
+    }])
+    .to_string()
+}
+
+/// Incident events the producer refuses for good (here every one: its
+/// `message.max.bytes` lowered below an event's size) are parked; the
+/// daemon stays up, stores every alert, and DLQ records still go out.
+#[test]
+fn a_permanent_failure_on_the_incident_topic_parks_and_goes_on() {
+    let kafka = cluster(1, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        &kafka.bootstrap(),
+        &dir.path().join("state.redb"),
+        "manual",
+        "properties = { \"message.max.bytes\" = \"1000\" }",
+    );
+    let d = start(&cfg);
+    let t0 = now_ms() - 10_000;
+    produce_all_blocking(
+        &kafka.bootstrap(),
+        "alerts",
+        &[
+            Msg::new("a", wordy("checkout")).timestamp(t0),
+            Msg::new("junk", "{not json").timestamp(t0 + 1),
+            Msg::new("b", wordy("search")).timestamp(t0 + 2),
+        ],
+    );
+    let dlq = read_all(&kafka.bootstrap(), "alerts-dlq", 1, Duration::from_secs(20));
+    assert_eq!(dlq.len(), 1, "the DLQ record went out");
+    let ok = crate::brokers::wait_until(Duration::from_secs(15), || {
+        d.health
+            .outbox_parked
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 2
+    });
+    assert!(ok, "both incidents' events parked");
+    assert_eq!(
+        d.health
+            .records_committed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+    d.shutdown().expect("clean shutdown");
+}
