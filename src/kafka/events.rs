@@ -50,13 +50,17 @@ fn envelope<D: Serialize>(
     serde_json::to_vec(&ce).unwrap_or_default()
 }
 
-/// A problem event: `correlator.problem.<kind>`, subject = problem id.
+/// A problem event: `correlator.problem.<kind>`, subject = problem id;
+/// `schema/problem-event.schema.json` documents it. `data` is the problem's
+/// summary (counts, never its incident list) and what changed.
 pub fn render_problem(
     ev: &crate::problems::manager::ProblemEvent,
     p: &crate::problems::state::Problem,
 ) -> Vec<u8> {
-    let mut data = p.view();
-    data.version = Some(ev.version);
+    let mut data = p.summary();
+    data.version = ev.version;
+    data.incident_id = ev.incident;
+    data.merged_from = ev.merged_from;
     envelope(
         "problem",
         ev.problem.to_string(),

@@ -88,6 +88,10 @@ pub struct ProblemEvent {
     pub kind: ProblemEventKind,
     pub version: u64,
     pub time: Timestamp,
+    /// The incident whose joining caused it (`created`, `updated`).
+    pub incident: Option<IncidentId>,
+    /// The problem merged into this one (its `updated` after a merge).
+    pub merged_from: Option<ProblemId>,
 }
 
 /// Why a problem command was refused.
@@ -134,6 +138,10 @@ pub struct Problems {
     /// merge check looks at one service's signatures, not all.
     by_service: std::collections::HashMap<String, Vec<u32>>,
     events: Vec<ProblemEvent>,
+    /// (problem, position in its incident list) of each incident added
+    /// since the last [`Problems::take_joined`] (tracking only): stored one
+    /// row each, so a join writes one row however large the problem is.
+    joined: Vec<(ProblemId, u32)>,
 }
 
 impl Problems {
@@ -150,6 +158,7 @@ impl Problems {
             mined: Vec::new(),
             by_service: Default::default(),
             events: Vec::new(),
+            joined: Vec::new(),
         }
     }
 
@@ -188,6 +197,42 @@ impl Problems {
         std::mem::take(&mut self.events)
     }
 
+    /// Incidents added to problems since the last call, as (problem,
+    /// position in its `incident_ids`), in order.
+    pub fn take_joined(&mut self) -> Vec<(ProblemId, u32)> {
+        std::mem::take(&mut self.joined)
+    }
+
+    /// Adds incidents to problem `pid`. With `dedup`, those it already has
+    /// are skipped (a merge); without, the caller knows they are new (an
+    /// incident that just opened), and a join costs the same whatever the
+    /// size of the problem.
+    fn add_incidents(
+        &mut self,
+        pid: ProblemId,
+        ids: impl IntoIterator<Item = IncidentId>,
+        dedup: bool,
+    ) {
+        let track = self.problems.is_tracking();
+        let Some(p) = self.problems.get_mut(&pid) else {
+            return;
+        };
+        let mut known: std::collections::HashSet<IncidentId, FastHash> = if dedup {
+            p.incident_ids.iter().copied().collect()
+        } else {
+            Default::default()
+        };
+        for id in ids {
+            if dedup && !known.insert(id) {
+                continue;
+            }
+            if track {
+                self.joined.push((pid, p.incident_ids.len() as u32));
+            }
+            p.add_incident(id);
+        }
+    }
+
     pub fn take_dirty(&mut self) -> (Vec<ProblemId>, Vec<String>) {
         let mut p = self.problems.take_dirty();
         p.sort();
@@ -212,6 +257,19 @@ impl Problems {
     }
 
     fn emit(&mut self, id: ProblemId, kind: ProblemEventKind, t: Timestamp) {
+        self.emit_change(id, kind, t, None, None);
+    }
+
+    /// [`Problems::emit`] naming what changed: the incident that joined, or
+    /// the problem merged in.
+    fn emit_change(
+        &mut self,
+        id: ProblemId,
+        kind: ProblemEventKind,
+        t: Timestamp,
+        incident: Option<IncidentId>,
+        merged_from: Option<ProblemId>,
+    ) {
         if let Some(p) = self.problems.get_mut(&id) {
             p.version += 1;
             p.updated_at = t;
@@ -220,6 +278,8 @@ impl Problems {
                 kind,
                 version: p.version,
                 time: t,
+                incident,
+                merged_from,
             });
         }
     }
@@ -248,15 +308,14 @@ impl Problems {
                 ..Default::default()
             });
         sig.recent.retain(|(_, at)| *at >= floor);
-        sig.recent.push((id, t));
         let mut out = Classified::default();
         // An open problem collects it.
         if let Some(pid) = sig.problem {
             let open = self.problems.get(&pid).is_some_and(|p| p.state.is_open());
             if open {
+                self.add_incidents(pid, [id], false);
                 let template = self.miner.template(cluster);
                 let p = self.problems.get_mut(&pid).expect("checked");
-                p.incident_ids.push(id);
                 p.last_seen = t;
                 p.template = template;
                 out.problem = Some(pid);
@@ -268,16 +327,18 @@ impl Problems {
                         link: ke.link.clone(),
                     });
                 }
-                self.emit(pid, ProblemEventKind::Updated, t);
+                self.emit_change(pid, ProblemEventKind::Updated, t, Some(id), None);
                 return out;
             }
-            if let Some(s) = self.signatures.get_mut(&key) {
-                s.problem = None;
-            }
         }
-        let Some(sig) = self.signatures.get(&key) else {
+        let min = self.cfg.min_incidents;
+        let Some(sig) = self.signatures.get_mut(&key) else {
             return out;
         };
+        sig.problem = None;
+        sig.recent.push((id, t));
+        // Enough to tell whether `min_incidents` recurred within the lookback.
+        keep_newest(&mut sig.recent, min);
         if sig.suppressed_until.is_some_and(|u| u > t) || sig.recent.len() < self.cfg.min_incidents
         {
             return out;
@@ -300,7 +361,8 @@ impl Problems {
             key: key.clone(),
             service: service.to_string(),
             template,
-            incident_ids: recent.iter().map(|(i, _)| *i).collect(),
+            incident_ids: Vec::new(),
+            incident_count: 0,
             first_seen: recent.first().map_or(t, |r| r.1),
             last_seen: t,
             known_error: None,
@@ -310,10 +372,13 @@ impl Problems {
             version: 0,
         };
         self.problems.insert(pid, problem);
+        self.add_incidents(pid, recent.iter().map(|(i, _)| *i), false);
         if let Some(s) = self.signatures.get_mut(&key) {
             s.problem = Some(pid);
+            // Its problem holds them now.
+            s.recent.clear();
         }
-        self.emit(pid, ProblemEventKind::Created, t);
+        self.emit_change(pid, ProblemEventKind::Created, t, Some(id), None);
         out.problem = Some(pid);
         out.linked = recent
             .iter()
@@ -351,6 +416,7 @@ impl Problems {
                 });
             target.recent.extend(s.recent);
             target.recent.sort_by_key(|(i, t)| (*t, *i));
+            keep_newest(&mut target.recent, self.cfg.min_incidents);
             target.problem = target.problem.or(s.problem);
             target.suppressed_until = target.suppressed_until.max(s.suppressed_until);
             if let Some(pid) = s.problem {
@@ -519,12 +585,8 @@ impl Problems {
             src.first_seen,
             src.last_seen,
         );
+        self.add_incidents(into, moved, true);
         if let Some(dst) = self.problems.get_mut(&into) {
-            for i in moved {
-                if !dst.incident_ids.contains(&i) {
-                    dst.incident_ids.push(i);
-                }
-            }
             dst.first_seen = dst.first_seen.min(first);
             dst.last_seen = dst.last_seen.max(last);
         }
@@ -532,8 +594,16 @@ impl Problems {
             s.problem = Some(into);
         }
         self.emit(from, ProblemEventKind::Merged, t);
-        self.emit(into, ProblemEventKind::Updated, t);
+        self.emit_change(into, ProblemEventKind::Updated, t, None, Some(from));
         Ok(())
+    }
+}
+
+/// Drops all but the newest `n` of a signature's recent incidents (kept in
+/// time order).
+fn keep_newest(recent: &mut Vec<(IncidentId, Timestamp)>, n: usize) {
+    if recent.len() > n {
+        recent.drain(..recent.len() - n);
     }
 }
 
