@@ -55,7 +55,10 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         )
         .route("/api/v1/problems", get(api::list_problems))
         .route("/api/v1/problems/{id}", get(api::get_problem))
-        .route("/api/v1/problems/{id}/{action}", post(api::problem_action))
+        .route(
+            "/api/v1/problems/{id}/{action}",
+            post(api::problem_action).get(api::problem_incidents),
+        )
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

@@ -96,6 +96,66 @@ pub(crate) fn incident_event<A: Serialize>(
 mod tests {
     use super::*;
 
+    /// Problem events follow their schema: every required field, no field it
+    /// does not name, a listed type and an id of its pattern; and they stay
+    /// small as the problem grows.
+    #[test]
+    fn problem_events_follow_their_schema_and_carry_no_incident_list() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/problem-event.schema.json")).unwrap();
+        let cfg = crate::config::Config::parse("", "t.toml").unwrap();
+        let mut e = crate::engine::Engine::new(crate::engine::EngineConfig::compile(&cfg).unwrap());
+        let mut events = Vec::new();
+        for i in 0..300 {
+            let body = format!(
+                r#"{{"labels":{{"alertname":"Storm-{i}","service":"storm"}},"annotations":{{"summary":"pod crashloop"}}}}"#
+            );
+            e.handle(body.as_bytes(), Timestamp(1_767_607_200_000 + i));
+            for ev in e.take_problem_events() {
+                events.push(render_problem(&ev, e.problem(ev.problem).unwrap()));
+            }
+        }
+        assert_eq!(events.len(), 298, "created, then one per join");
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_string())
+                .collect()
+        };
+        let re =
+            regex::Regex::new(schema["properties"]["id"]["pattern"].as_str().unwrap()).unwrap();
+        let types = names(&schema["properties"]["type"]["enum"]);
+        let def = &schema["$defs"]["problem"];
+        for bytes in &events {
+            assert!(bytes.len() < 1024, "{} bytes", bytes.len());
+            let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            for (obj, s) in [(&v, &schema), (&v["data"], def)] {
+                for k in names(&s["required"]) {
+                    assert!(obj.get(&k).is_some(), "missing {k}: {obj}");
+                }
+                for k in keys(obj) {
+                    assert!(s["properties"].get(&k).is_some(), "{k} not in the schema");
+                }
+            }
+            assert!(types.contains(&v["type"].as_str().unwrap().to_string()));
+            assert!(re.is_match(v["id"].as_str().unwrap()), "{}", v["id"]);
+        }
+        let last: serde_json::Value = serde_json::from_slice(events.last().unwrap()).unwrap();
+        assert_eq!(last["type"], "correlator.problem.updated");
+        assert_eq!(
+            (&last["data"]["incident_count"], &last["data"]["version"]),
+            (&serde_json::json!(300), &serde_json::json!(298))
+        );
+        assert!(last["data"]["incident_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("inc-"));
+    }
+
     /// Every field the schema requires is present, with the pattern it gives.
     #[test]
     fn rendered_event_has_every_schema_required_field() {

@@ -681,6 +681,43 @@ mod tests {
     }
 
     #[test]
+    fn events_name_what_changed_and_signatures_stay_small() {
+        let mut p = problems(3);
+        for n in 1..=100 {
+            oom(&mut p, n, 1);
+        }
+        let id = p.sorted()[0].id;
+        let evs = p.take_events();
+        assert_eq!(evs.len(), 98, "created, then one updated per join");
+        assert_eq!(
+            (evs[0].kind, evs[0].incident),
+            (ProblemEventKind::Created, Some(IncidentId(3)))
+        );
+        assert_eq!(
+            (evs[97].kind, evs[97].incident, evs[97].version),
+            (ProblemEventKind::Updated, Some(IncidentId(100)), 98)
+        );
+        let pr = p.get(id).unwrap();
+        assert_eq!((pr.incident_ids.len(), pr.incident_count), (100, 100));
+        // Its problem holds them: the signature keeps none.
+        assert!(p.signature(&pr.key).unwrap().recent.is_empty());
+        // While rejected, it keeps only the newest min_incidents.
+        p.reject(id, Timestamp(DAY)).unwrap();
+        for n in 101..=200 {
+            oom(&mut p, n, 2);
+        }
+        let key = p.get(id).unwrap().key.clone();
+        let recent: Vec<_> = p
+            .signature(&key)
+            .unwrap()
+            .recent
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(recent, [IncidentId(198), IncidentId(199), IncidentId(200)]);
+    }
+
+    #[test]
     fn recurrences_spread_beyond_lookback_open_nothing() {
         let mut p = problems(3);
         assert_eq!(oom(&mut p, 1, 0).problem, None);
@@ -790,7 +827,18 @@ mod tests {
             p.merge(a, a, Timestamp(9 * DAY)),
             Err(ProblemError::SelfMerge(a))
         );
+        p.take_events();
         p.merge(a, b, Timestamp(9 * DAY)).unwrap();
+        let evs = p.take_events();
+        assert_eq!(
+            evs.iter()
+                .map(|e| (e.problem, e.kind, e.merged_from))
+                .collect::<Vec<_>>(),
+            [
+                (b, ProblemEventKind::Merged, None),
+                (a, ProblemEventKind::Updated, Some(b))
+            ]
+        );
         assert_eq!(p.get(b).unwrap().state, ProblemState::Merged);
         assert_eq!(p.get(b).unwrap().merged_into, Some(a));
         assert_eq!(p.get(a).unwrap().incident_ids.len(), 6);
