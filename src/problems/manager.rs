@@ -136,7 +136,7 @@ pub struct Problems {
     mined: Vec<String>,
     /// service -> cluster ids it has signatures under (derived index), so a
     /// merge check looks at one service's signatures, not all.
-    by_service: std::collections::HashMap<String, Vec<u32>>,
+    by_service: std::collections::HashMap<String, ServiceClusters>,
     events: Vec<ProblemEvent>,
     /// (problem, position in its incident list) of each incident added
     /// since the last [`Problems::take_joined`] (tracking only): stored one
@@ -181,7 +181,7 @@ impl Problems {
         for s in signatures {
             if let Some((svc, id)) = s.key.rsplit_once('\u{1f}') {
                 if let Ok(id) = id.parse() {
-                    self.by_service.entry(svc.to_string()).or_default().push(id);
+                    self.by_service.entry(svc.to_string()).or_default().add(id);
                 }
             }
             self.signatures.insert(s.key.clone(), s);
@@ -389,21 +389,41 @@ impl Problems {
     }
 
     /// The miner may merge clusters as it learns: signatures of this service
-    /// kept under an id that now resolves to `cluster` move to `key`.
+    /// kept under an id that now resolves to `cluster` move to `key`. Only
+    /// ids whose cluster was merged are checked (found again after each
+    /// merge the miner made), so a service with many templates costs the
+    /// same per incident as one with few.
     fn rekey_merged_clusters(&mut self, service: &str, cluster: u32, key: &str) {
-        let ids = self.by_service.entry(service.to_string()).or_default();
-        let mut stale = Vec::new();
-        ids.retain(|id| {
-            let merged = *id != cluster
-                && self.miner.resolve(crate::problems::miner::ClusterId(*id)).0 == cluster;
-            if merged {
-                stale.push(format!("{service}\u{1f}{id}"));
-            }
-            !merged
-        });
-        if !ids.contains(&cluster) {
-            ids.push(cluster);
+        let sc = self.by_service.entry(service.to_string()).or_default();
+        let miner = &self.miner;
+        let resolve = |id: u32| miner.resolve(crate::problems::miner::ClusterId(id)).0;
+        if sc.merges_seen != miner.merges() {
+            sc.merged = sc
+                .ids
+                .iter()
+                .copied()
+                .filter(|id| resolve(*id) != *id)
+                .collect();
+            sc.merges_seen = miner.merges();
         }
+        let gone: Vec<u32> = sc
+            .merged
+            .iter()
+            .copied()
+            .filter(|id| *id != cluster && resolve(*id) == cluster)
+            .collect();
+        if !gone.is_empty() {
+            sc.ids.retain(|id| !gone.contains(id));
+            sc.merged.retain(|id| !gone.contains(id));
+            for id in &gone {
+                sc.known.remove(id);
+            }
+        }
+        sc.add(cluster);
+        let stale: Vec<String> = gone
+            .iter()
+            .map(|id| format!("{service}\u{1f}{id}"))
+            .collect();
         for old in stale {
             let Some(s) = self.signatures.remove(&old) else {
                 continue;
@@ -596,6 +616,26 @@ impl Problems {
         self.emit(from, ProblemEventKind::Merged, t);
         self.emit_change(into, ProblemEventKind::Updated, t, None, Some(from));
         Ok(())
+    }
+}
+
+/// The template clusters a service has signatures under (derived index).
+#[derive(Debug, Default)]
+struct ServiceClusters {
+    /// In the order they were first seen.
+    ids: Vec<u32>,
+    known: std::collections::HashSet<u32>,
+    /// Those whose cluster the miner had merged into another at its
+    /// `merges_seen`-th merge.
+    merged: Vec<u32>,
+    merges_seen: u64,
+}
+
+impl ServiceClusters {
+    fn add(&mut self, id: u32) {
+        if self.known.insert(id) {
+            self.ids.push(id);
+        }
     }
 }
 
