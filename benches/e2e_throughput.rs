@@ -57,6 +57,15 @@
 //! with the daemon logs and stores), `E2E_KAFKA_EXTRA` (TOML lines added to
 //! the daemons' `[kafka]` table, e.g. `batch_max = 25000`, to try a setting).
 //!
+//! Storm mode (`E2E_MODE=storm`, `scripts/bench-storm.sh`) runs only this:
+//! a fresh mock cluster and daemon take `E2E_STORM_ALERTS` new alerts
+//! (default 100,000) at a steady rate over `E2E_STORM_SECS` (default 10)
+//! across 10 services, each its own incident, 3 in 10 per service sharing
+//! one template (one problem per service collecting them); the report gives
+//! the store's size per alert, peak RSS per active alert, the daemon's
+//! record → commit p99 and the time until every record was committed
+//! against the input time.
+//!
 //! Besides the table, the report prints what explains the numbers: the
 //! daemon's batches and store commit times (its /metrics histograms), CPU
 //! seconds per daemon thread (/proc/<pid>/task), and the load average.
@@ -1552,6 +1561,20 @@ fn main() {
         .expect("tempdir");
     let keep = std::env::var_os("E2E_KEEP").is_some_and(|v| v == "1");
     let load_start = loadavg();
+    if std::env::var("E2E_MODE").is_ok_and(|m| m == "storm") {
+        let alerts = env_usize("E2E_STORM_ALERTS", if quick { 2_000 } else { 100_000 });
+        let secs = env_usize("E2E_STORM_SECS", if quick { 2 } else { 10 }) as f64;
+        println!("alert storm: daemon {}", bin.display());
+        println!("load average at start: {load_start}");
+        let run = storm(alerts, secs, &bin, &dir.path().join("storm"));
+        println!();
+        print_storm(&run);
+        println!("load average at end: {}", loadavg());
+        if keep {
+            println!("daemon log and store kept in {}", dir.keep().display());
+        }
+        return;
+    }
     println!("e2e throughput: daemon {}", bin.display());
     println!("load average at start: {load_start}");
 
@@ -1735,4 +1758,251 @@ fn main() {
         let p = dir.keep();
         println!("daemon logs kept in {}", p.display());
     }
+}
+
+// ---------------------------------------------------------------------------
+// Alert storm (`E2E_MODE=storm`, `scripts/bench-storm.sh`).
+
+/// Services of the storm.
+const STORM_SERVICES: u64 = 10;
+
+/// Storm record `k`: a new alert (its own incident: severity `info` matches
+/// no rule) on service `storm-(k % 10)`. Three in ten per service share one
+/// template (`CrashLoop pod crashloop-<k> restarting`, one problem per
+/// service); the others each have a template of their own (letters-only
+/// words the miner keeps apart).
+fn storm_record(k: u64, ts: i64) -> Vec<u8> {
+    let service = format!("storm-{}", k % STORM_SERVICES);
+    let (name, summary) = if (k / STORM_SERVICES) % 10 < 3 {
+        (
+            "CrashLoop".to_string(),
+            format!("pod crashloop-{k} restarting"),
+        )
+    } else {
+        // Three letters-only words from k: no two alerts share a token
+        // position often enough for the miner to merge them.
+        let word = |salt: u64| {
+            let mut x = (k + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt;
+            (0..6)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (b'a' + (x % 26) as u8) as char
+                })
+                .collect::<String>()
+        };
+        (format!("Q{}", word(1)), format!("{} {}", word(2), word(3)))
+    };
+    let labels: Vec<(String, String)> = [
+        ("alertname", name.as_str()),
+        ("cluster", "c1"),
+        ("pod", &format!("pod-{k}")),
+        ("service", &service),
+        ("severity", "info"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    api_v2_body(&labels, &summary, ts, ts + 240_000)
+}
+
+struct StormRun {
+    alerts: usize,
+    produce_secs: f64,
+    /// From the first record sent until every record's batch was committed.
+    drain_secs: f64,
+    store_bytes: u64,
+    mem_start: Mem,
+    mem_end: Mem,
+    /// Record timestamp → batch committed, storm records only.
+    processing: Option<Histogram>,
+    batches: BatchStats,
+    ready: Ready,
+    /// Seconds after the first record until the outbox was empty.
+    outbox_drained_secs: Option<f64>,
+    /// (problems, incidents in the largest).
+    problems: (usize, u64),
+    threads: Vec<(String, f64)>,
+}
+
+/// `alerts` new alerts at a steady rate over `secs` seconds into a fresh
+/// daemon and cluster.
+fn storm(alerts: usize, secs: f64, bin: &Path, dir: &Path) -> StormRun {
+    const PARTITIONS: i32 = 16;
+    let mock = brokers::mock::MockKafka::start(1);
+    let bootstrap = mock.bootstrap();
+    let topics = Topics::new(&unique_name("mock-storm"));
+    mock.create_topic(&topics.alerts, PARTITIONS);
+    mock.create_topic(&topics.incidents, PARTITIONS);
+    mock.create_topic(&topics.dlq, 1);
+    let mut d = DaemonProc::spawn(bin, dir, &bootstrap, &topics);
+    d.wait_ready(Duration::from_secs(60));
+    let producer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "60000")
+        .create_with_context::<_, BaseProducer<Deliveries>>(Deliveries::default())
+        .expect("storm producer");
+    let batches0 = d.batch_stats().unwrap_or_default();
+    let mem_start = d.mem();
+    let threads0 = d.thread_cpu();
+    let rate = alerts as f64 / secs;
+    let t0 = Instant::now();
+    for k in 0..alerts {
+        let due = t0 + Duration::from_secs_f64(k as f64 / rate);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        producer.poll(Duration::ZERO);
+        let ts = wall_ms();
+        let key = format!("storm-{k}");
+        let partition = (k % PARTITIONS as usize) as i32;
+        send_record(
+            &producer,
+            &topics.alerts,
+            key.as_bytes(),
+            &storm_record(k as u64, ts),
+            partition,
+            ts,
+        );
+    }
+    let produce_secs = t0.elapsed().as_secs_f64();
+    finish_producer(producer, alerts as u64);
+    let deadline = Instant::now() + PHASE_TIMEOUT;
+    let ready = loop {
+        d.assert_alive();
+        let r = d.readyz().unwrap_or_default();
+        if r.records_committed >= alerts as u64 {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "storm: {} of {alerts} committed\n{}",
+            r.records_committed,
+            d.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let drain_secs = t0.elapsed().as_secs_f64();
+    let batches = d.batch_stats().unwrap_or_default();
+    let mut mem_end = d.mem();
+    mem_end.hwm_kb = mem_end.hwm_kb.max(mem_end.rss_kb);
+    let threads: Vec<(String, f64)> = d
+        .thread_cpu()
+        .into_iter()
+        .map(|(name, s)| {
+            let before = threads0
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(0.0, |t| t.1);
+            (name, s - before)
+        })
+        .collect();
+    // The outbox: every event published (bounded wait).
+    let out_deadline = Instant::now() + Duration::from_secs(120);
+    let mut outbox_drained_secs = None;
+    while Instant::now() < out_deadline {
+        if d.readyz().is_some_and(|r| r.outbox_backlog == 0) {
+            outbox_drained_secs = Some(t0.elapsed().as_secs_f64());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let problems = d
+        .get("/api/v1/problems?limit=1000")
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(b.trim()).ok())
+        .map(|v| {
+            let list = v["problems"].as_array().cloned().unwrap_or_default();
+            let largest = list
+                .iter()
+                .filter_map(|p| p["incident_count"].as_u64())
+                .max()
+                .unwrap_or(0);
+            (list.len(), largest)
+        })
+        .unwrap_or_default();
+    let store_bytes = std::fs::metadata(dir.join("store.redb")).map_or(0, |m| m.len());
+    d.stop();
+    drop(mock);
+    StormRun {
+        alerts,
+        produce_secs,
+        drain_secs,
+        store_bytes,
+        mem_start,
+        mem_end,
+        processing: batches.processing.since(&batches0.processing),
+        batches,
+        ready,
+        outbox_drained_secs,
+        problems,
+        threads,
+    }
+}
+
+fn print_storm(s: &StormRun) {
+    let n = s.alerts as f64;
+    println!(
+        "== alert storm: {} new alerts in {:.1} s ({:.0}/s) over {STORM_SERVICES} services, \
+         3 in 10 per service sharing one template (each alert its own incident)",
+        s.alerts,
+        s.produce_secs,
+        n / s.produce_secs
+    );
+    println!(
+        "store: {:.1} MB after the storm, {:.0} B per alert (target < 300)",
+        s.store_bytes as f64 / 1e6,
+        s.store_bytes as f64 / n
+    );
+    let grown_kb = s.mem_end.hwm_kb.saturating_sub(s.mem_start.rss_kb);
+    println!(
+        "memory: RSS {:.0} MiB before, peak (VmHWM) {:.0} MiB: {:.0} B per active alert \
+         (peak minus before; target < 1024), {:.0} B counting all of it",
+        s.mem_start.rss_kb as f64 / 1024.0,
+        s.mem_end.hwm_kb as f64 / 1024.0,
+        grown_kb as f64 * 1024.0 / n,
+        s.mem_end.hwm_kb as f64 * 1024.0 / n
+    );
+    match &s.processing {
+        Some(h) => println!(
+            "record -> commit (daemon histogram, storm records): p50 <= {} ms, p99 <= {} ms, mean {:.1} ms",
+            h.quantile_ms(0.5).map_or("?".into(), |v| format!("{v:.0}")),
+            h.quantile_ms(0.99).map_or("?".into(), |v| format!("{v:.0}")),
+            h.average_ms()
+        ),
+        None => println!("record -> commit: histogram not available"),
+    }
+    println!(
+        "drain: every record committed {:.2} s after the first was sent: {:.2}x the input time \
+         (target <= 2); outbox empty {}",
+        s.drain_secs,
+        s.drain_secs / s.produce_secs,
+        s.outbox_drained_secs
+            .map_or("not within 120 s".to_string(), |t| format!("at {t:.2} s"))
+    );
+    let b = &s.batches;
+    println!(
+        "daemon: {} records committed, {} rejected, {} events published at drain; {:.0} batches \
+         in all, {:.0} store commits of {:.1} ms on average",
+        s.ready.records_committed,
+        s.ready.records_rejected,
+        s.ready.events_published,
+        b.size.count,
+        b.commit.count,
+        b.commit.average_ms()
+    );
+    println!(
+        "problems: {} (the largest holds {} incidents)",
+        s.problems.0, s.problems.1
+    );
+    let mut t = s.threads.clone();
+    t.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!(
+        "daemon CPU s by thread during the storm: {}",
+        fmt_threads(&t)
+    );
 }

@@ -23,8 +23,8 @@ fn main() {
         .unwrap_or(5);
     let cfg = Config::parse(&faults::config_toml(3), "problem_quality.toml").expect("config");
     println!(
-        "{:>5} {:>6} {:>5} {:>8} {:>9} {:>10} {:>7} {:>7} {:>7} {:>8}",
-        "seed", "faults", "days", "records", "incidents", "problems", "P", "R", "F1", "replay"
+        "{:>5} {:>6} {:>5} {:>6} {:>8} {:>9} {:>8} {:>7} {:>7} {:>7} {:>8}",
+        "seed", "faults", "days", "occurs", "records", "incidents", "problems", "P", "R", "F1", "replay"
     );
     let mut worst = f64::MAX;
     for (faults_n, days) in [(16usize, 14i64), (40, 30)] {
@@ -42,7 +42,9 @@ fn main() {
             let s = faults::score(&incidents, &stream.truth);
             worst = worst.min(s.f1);
             println!(
-                "{seed:>5} {faults_n:>6} {days:>5} {:>8} {:>9} {:>10} {:>7.3} {:>7.3} {:>7.3} {:>6.0}ms",
+                "{seed:>5} {:>6} {days:>5} {:>6} {:>8} {:>9} {:>8} {:>7.3} {:>7.3} {:>7.3} {:>6.0}ms",
+                stream.faults,
+                stream.occurrences,
                 stream.records.len(),
                 s.incidents,
                 s.problems,

@@ -217,7 +217,7 @@ fn problem_rows(list: &[Value]) -> Vec<Vec<String>> {
         rows.push(vec![
             s(&p["id"]),
             s(&p["state"]),
-            s(&p["occurrences"]),
+            s(&p["incident_count"]),
             s(&p["last_seen"]),
             s(&p["signature"]),
         ]);

@@ -2,8 +2,9 @@
 //! each commit so reads never block the engine.
 //!
 //! It holds the incidents the engine has in memory (open, acknowledged,
-//! resolved) and every problem; closed and merged incidents are read from
-//! the store. Locks are std `RwLock`s held only to copy or swap entries,
+//! resolved) and every problem without its incident list (a copy per
+//! change would cost as much as the list: the API pages it from the store);
+//! closed and merged incidents are read from the store. Locks are std `RwLock`s held only to copy or swap entries,
 //! never across an `.await`.
 
 use std::collections::BTreeMap;
@@ -56,7 +57,11 @@ impl ReadModel {
                 .collect(),
             problems: problems
                 .iter()
-                .filter_map(|id| engine.problem(*id).map(|p| (*id, Arc::new(p.clone()))))
+                .filter_map(|id| {
+                    engine
+                        .problem(*id)
+                        .map(|p| (*id, Arc::new(p.without_incidents())))
+                })
                 .collect(),
         }
     }

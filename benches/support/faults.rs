@@ -283,7 +283,8 @@ pub fn generate(seed: u64, faults: usize, days: i64) -> Stream {
         }
         *n += 1;
         let at = T0 + rng.below((days * DAY) as u64) as i64;
-        firings.push(alert(&mut rng, cluster, svc, &k, at, at + rng.range(5, 40) as i64 * MIN, None));
+        let until = at + rng.range(5, 40) as i64 * MIN;
+        firings.push(alert(&mut rng, cluster, svc, &k, at, until, None));
     }
     let mut truth = HashMap::new();
     let mut events: Vec<(i64, String)> = Vec::new();

@@ -23,6 +23,8 @@ pub struct Changes {
     /// Changed members (incident, position), stored one row each.
     pub members: Vec<(IncidentId, u32)>,
     pub problems: Vec<crate::problems::state::ProblemId>,
+    /// Incidents added to problems (problem, position), stored one row each.
+    pub problem_incidents: Vec<(crate::problems::state::ProblemId, u32)>,
     pub signatures: Vec<String>,
     /// Lines fed to the template miner, in order (appended to the store).
     pub mined: Vec<String>,
@@ -34,6 +36,7 @@ impl Changes {
             && self.groups.is_empty()
             && self.incidents.is_empty()
             && self.problems.is_empty()
+            && self.problem_incidents.is_empty()
             && self.signatures.is_empty()
             && self.mined.is_empty()
     }
@@ -69,6 +72,7 @@ impl Engine {
             incidents,
             members,
             problems,
+            problem_incidents: self.problems.take_joined(),
             signatures,
             mined: self.problems.take_mined(),
         };

@@ -635,7 +635,17 @@ fn persisted_and_restored(mut e: Engine) -> Engine {
             copy
         })
         .collect();
-    let problems = e.problems.problems.values().map(trip).collect();
+    let problems = e
+        .problems
+        .problems
+        .values()
+        .map(|p| {
+            // Stored apart from the row, as the store does.
+            let mut copy = trip(p);
+            copy.incident_ids = trip(&p.incident_ids);
+            copy
+        })
+        .collect();
     let signatures = e.problems.signatures.values().map(trip).collect();
     let mined = e.problems.take_mined();
     let (clock, stats, ec) = (e.clock(), e.stats().clone(), e.config().clone());

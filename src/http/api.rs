@@ -241,10 +241,10 @@ pub async fn incident_action(
     }
 }
 
+/// A problem with its counts; its incidents are paged by
+/// [`problem_incidents`].
 fn problem_view(p: &crate::problems::state::Problem) -> Value {
-    let mut v = p.view();
-    v.version = Some(p.version);
-    serde_json::to_value(v).unwrap_or(Value::Null)
+    serde_json::to_value(p.summary()).unwrap_or(Value::Null)
 }
 
 pub async fn list_problems(
@@ -277,6 +277,49 @@ pub async fn get_problem(
         Some(p) => Ok(Json(problem_view(&p))),
         None => Err(ApiError::not_found(format!("problem {id} not found"))),
     }
+}
+
+/// `GET /api/v1/problems/{id}/incidents?limit=&cursor=`: a problem's
+/// incident ids in join order, a page at a time from the store (a problem
+/// may hold any number of them). `next_cursor` is the position after the
+/// page, `null` on the last one.
+pub async fn problem_incidents(
+    State(state): State<Arc<AppState>>,
+    ApiPath((id, resource)): ApiPath<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    if resource != "incidents" {
+        return Err(ApiError::not_found(format!(
+            "unknown problem resource {resource:?} (incidents)"
+        )));
+    }
+    check_params(&q, &["limit", "cursor"])?;
+    let id = parse_problem_id(&id)?;
+    let limit = parse_limit(&q)?;
+    let from = match q.get("cursor").map(String::as_str) {
+        None | Some("") => 0,
+        Some(c) => c.parse::<u32>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "cursor: {c:?} is not a cursor this endpoint returned (a position)"
+            ))
+        })?,
+    };
+    let Some(p) = state.read_model.problem(id) else {
+        return Err(ApiError::not_found(format!("problem {id} not found")));
+    };
+    let store = state.store.clone();
+    let ids = tokio::task::spawn_blocking(move || store.problem_incidents(id, from, limit))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let end = u64::from(from) + ids.len() as u64;
+    let next = (end < p.incident_count && !ids.is_empty()).then(|| end.to_string());
+    Ok(Json(json!({
+        "problem_id": id,
+        "incident_count": p.incident_count,
+        "incident_ids": ids,
+        "next_cursor": next,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -74,7 +74,9 @@ pub fn router(state: Arc<AppState>, limits: BodyLimits) -> Router {
         .route("/api/v1/problems/{id}", get(api::get_problem))
         .route(
             "/api/v1/problems/{id}/{action}",
-            post(api::problem_action).route_layer(guarded),
+            post(api::problem_action)
+                .route_layer(guarded)
+                .get(api::problem_incidents),
         )
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)

@@ -50,13 +50,17 @@ fn envelope<D: Serialize>(
     serde_json::to_vec(&ce).unwrap_or_default()
 }
 
-/// A problem event: `correlator.problem.<kind>`, subject = problem id.
+/// A problem event: `correlator.problem.<kind>`, subject = problem id;
+/// `schema/problem-event.schema.json` documents it. `data` is the problem's
+/// summary (counts, never its incident list) and what changed.
 pub fn render_problem(
     ev: &crate::problems::manager::ProblemEvent,
     p: &crate::problems::state::Problem,
 ) -> Vec<u8> {
-    let mut data = p.view();
-    data.version = Some(ev.version);
+    let mut data = p.summary();
+    data.version = ev.version;
+    data.incident_id = ev.incident;
+    data.merged_from = ev.merged_from;
     envelope(
         "problem",
         ev.problem.to_string(),
@@ -91,6 +95,66 @@ pub(crate) fn incident_event<A: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Problem events follow their schema: every required field, no field it
+    /// does not name, a listed type and an id of its pattern; and they stay
+    /// small as the problem grows.
+    #[test]
+    fn problem_events_follow_their_schema_and_carry_no_incident_list() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/problem-event.schema.json")).unwrap();
+        let cfg = crate::config::Config::parse("", "t.toml").unwrap();
+        let mut e = crate::engine::Engine::new(crate::engine::EngineConfig::compile(&cfg).unwrap());
+        let mut events = Vec::new();
+        for i in 0..300 {
+            let body = format!(
+                r#"{{"labels":{{"alertname":"Storm-{i}","service":"storm"}},"annotations":{{"summary":"pod crashloop"}}}}"#
+            );
+            e.handle(body.as_bytes(), Timestamp(1_767_607_200_000 + i));
+            for ev in e.take_problem_events() {
+                events.push(render_problem(&ev, e.problem(ev.problem).unwrap()));
+            }
+        }
+        assert_eq!(events.len(), 298, "created, then one per join");
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_string())
+                .collect()
+        };
+        let re =
+            regex::Regex::new(schema["properties"]["id"]["pattern"].as_str().unwrap()).unwrap();
+        let types = names(&schema["properties"]["type"]["enum"]);
+        let def = &schema["$defs"]["problem"];
+        for bytes in &events {
+            assert!(bytes.len() < 1024, "{} bytes", bytes.len());
+            let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            for (obj, s) in [(&v, &schema), (&v["data"], def)] {
+                for k in names(&s["required"]) {
+                    assert!(obj.get(&k).is_some(), "missing {k}: {obj}");
+                }
+                for k in keys(obj) {
+                    assert!(s["properties"].get(&k).is_some(), "{k} not in the schema");
+                }
+            }
+            assert!(types.contains(&v["type"].as_str().unwrap().to_string()));
+            assert!(re.is_match(v["id"].as_str().unwrap()), "{}", v["id"]);
+        }
+        let last: serde_json::Value = serde_json::from_slice(events.last().unwrap()).unwrap();
+        assert_eq!(last["type"], "correlator.problem.updated");
+        assert_eq!(
+            (&last["data"]["incident_count"], &last["data"]["version"]),
+            (&serde_json::json!(300), &serde_json::json!(298))
+        );
+        assert!(last["data"]["incident_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("inc-"));
+    }
 
     /// Every field the schema requires is present, with the pattern it gives.
     #[test]

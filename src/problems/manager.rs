@@ -88,6 +88,10 @@ pub struct ProblemEvent {
     pub kind: ProblemEventKind,
     pub version: u64,
     pub time: Timestamp,
+    /// The incident whose joining caused it (`created`, `updated`).
+    pub incident: Option<IncidentId>,
+    /// The problem merged into this one (its `updated` after a merge).
+    pub merged_from: Option<ProblemId>,
 }
 
 /// Why a problem command was refused.
@@ -132,8 +136,12 @@ pub struct Problems {
     mined: Vec<String>,
     /// service -> cluster ids it has signatures under (derived index), so a
     /// merge check looks at one service's signatures, not all.
-    by_service: std::collections::HashMap<String, Vec<u32>>,
+    by_service: std::collections::HashMap<String, ServiceClusters>,
     events: Vec<ProblemEvent>,
+    /// (problem, position in its incident list) of each incident added
+    /// since the last [`Problems::take_joined`] (tracking only): stored one
+    /// row each, so a join writes one row however large the problem is.
+    joined: Vec<(ProblemId, u32)>,
 }
 
 impl Problems {
@@ -150,6 +158,7 @@ impl Problems {
             mined: Vec::new(),
             by_service: Default::default(),
             events: Vec::new(),
+            joined: Vec::new(),
         }
     }
 
@@ -172,7 +181,7 @@ impl Problems {
         for s in signatures {
             if let Some((svc, id)) = s.key.rsplit_once('\u{1f}') {
                 if let Ok(id) = id.parse() {
-                    self.by_service.entry(svc.to_string()).or_default().push(id);
+                    self.by_service.entry(svc.to_string()).or_default().add(id);
                 }
             }
             self.signatures.insert(s.key.clone(), s);
@@ -186,6 +195,42 @@ impl Problems {
 
     pub fn take_events(&mut self) -> Vec<ProblemEvent> {
         std::mem::take(&mut self.events)
+    }
+
+    /// Incidents added to problems since the last call, as (problem,
+    /// position in its `incident_ids`), in order.
+    pub fn take_joined(&mut self) -> Vec<(ProblemId, u32)> {
+        std::mem::take(&mut self.joined)
+    }
+
+    /// Adds incidents to problem `pid`. With `dedup`, those it already has
+    /// are skipped (a merge); without, the caller knows they are new (an
+    /// incident that just opened), and a join costs the same whatever the
+    /// size of the problem.
+    fn add_incidents(
+        &mut self,
+        pid: ProblemId,
+        ids: impl IntoIterator<Item = IncidentId>,
+        dedup: bool,
+    ) {
+        let track = self.problems.is_tracking();
+        let Some(p) = self.problems.get_mut(&pid) else {
+            return;
+        };
+        let mut known: std::collections::HashSet<IncidentId, FastHash> = if dedup {
+            p.incident_ids.iter().copied().collect()
+        } else {
+            Default::default()
+        };
+        for id in ids {
+            if dedup && !known.insert(id) {
+                continue;
+            }
+            if track {
+                self.joined.push((pid, p.incident_ids.len() as u32));
+            }
+            p.add_incident(id);
+        }
     }
 
     pub fn take_dirty(&mut self) -> (Vec<ProblemId>, Vec<String>) {
@@ -212,6 +257,19 @@ impl Problems {
     }
 
     fn emit(&mut self, id: ProblemId, kind: ProblemEventKind, t: Timestamp) {
+        self.emit_change(id, kind, t, None, None);
+    }
+
+    /// [`Problems::emit`] naming what changed: the incident that joined, or
+    /// the problem merged in.
+    fn emit_change(
+        &mut self,
+        id: ProblemId,
+        kind: ProblemEventKind,
+        t: Timestamp,
+        incident: Option<IncidentId>,
+        merged_from: Option<ProblemId>,
+    ) {
         if let Some(p) = self.problems.get_mut(&id) {
             p.version += 1;
             p.updated_at = t;
@@ -220,6 +278,8 @@ impl Problems {
                 kind,
                 version: p.version,
                 time: t,
+                incident,
+                merged_from,
             });
         }
     }
@@ -248,15 +308,14 @@ impl Problems {
                 ..Default::default()
             });
         sig.recent.retain(|(_, at)| *at >= floor);
-        sig.recent.push((id, t));
         let mut out = Classified::default();
         // An open problem collects it.
         if let Some(pid) = sig.problem {
             let open = self.problems.get(&pid).is_some_and(|p| p.state.is_open());
             if open {
+                self.add_incidents(pid, [id], false);
                 let template = self.miner.template(cluster);
                 let p = self.problems.get_mut(&pid).expect("checked");
-                p.incident_ids.push(id);
                 p.last_seen = t;
                 p.template = template;
                 out.problem = Some(pid);
@@ -268,16 +327,18 @@ impl Problems {
                         link: ke.link.clone(),
                     });
                 }
-                self.emit(pid, ProblemEventKind::Updated, t);
+                self.emit_change(pid, ProblemEventKind::Updated, t, Some(id), None);
                 return out;
             }
-            if let Some(s) = self.signatures.get_mut(&key) {
-                s.problem = None;
-            }
         }
-        let Some(sig) = self.signatures.get(&key) else {
+        let min = self.cfg.min_incidents;
+        let Some(sig) = self.signatures.get_mut(&key) else {
             return out;
         };
+        sig.problem = None;
+        sig.recent.push((id, t));
+        // Enough to tell whether `min_incidents` recurred within the lookback.
+        keep_newest(&mut sig.recent, min);
         if sig.suppressed_until.is_some_and(|u| u > t) || sig.recent.len() < self.cfg.min_incidents
         {
             return out;
@@ -300,7 +361,8 @@ impl Problems {
             key: key.clone(),
             service: service.to_string(),
             template,
-            incident_ids: recent.iter().map(|(i, _)| *i).collect(),
+            incident_ids: Vec::new(),
+            incident_count: 0,
             first_seen: recent.first().map_or(t, |r| r.1),
             last_seen: t,
             known_error: None,
@@ -310,10 +372,13 @@ impl Problems {
             version: 0,
         };
         self.problems.insert(pid, problem);
+        self.add_incidents(pid, recent.iter().map(|(i, _)| *i), false);
         if let Some(s) = self.signatures.get_mut(&key) {
             s.problem = Some(pid);
+            // Its problem holds them now.
+            s.recent.clear();
         }
-        self.emit(pid, ProblemEventKind::Created, t);
+        self.emit_change(pid, ProblemEventKind::Created, t, Some(id), None);
         out.problem = Some(pid);
         out.linked = recent
             .iter()
@@ -324,21 +389,41 @@ impl Problems {
     }
 
     /// The miner may merge clusters as it learns: signatures of this service
-    /// kept under an id that now resolves to `cluster` move to `key`.
+    /// kept under an id that now resolves to `cluster` move to `key`. Only
+    /// ids whose cluster was merged are checked (found again after each
+    /// merge the miner made), so a service with many templates costs the
+    /// same per incident as one with few.
     fn rekey_merged_clusters(&mut self, service: &str, cluster: u32, key: &str) {
-        let ids = self.by_service.entry(service.to_string()).or_default();
-        let mut stale = Vec::new();
-        ids.retain(|id| {
-            let merged = *id != cluster
-                && self.miner.resolve(crate::problems::miner::ClusterId(*id)).0 == cluster;
-            if merged {
-                stale.push(format!("{service}\u{1f}{id}"));
-            }
-            !merged
-        });
-        if !ids.contains(&cluster) {
-            ids.push(cluster);
+        let sc = self.by_service.entry(service.to_string()).or_default();
+        let miner = &self.miner;
+        let resolve = |id: u32| miner.resolve(crate::problems::miner::ClusterId(id)).0;
+        if sc.merges_seen != miner.merges() {
+            sc.merged = sc
+                .ids
+                .iter()
+                .copied()
+                .filter(|id| resolve(*id) != *id)
+                .collect();
+            sc.merges_seen = miner.merges();
         }
+        let gone: Vec<u32> = sc
+            .merged
+            .iter()
+            .copied()
+            .filter(|id| *id != cluster && resolve(*id) == cluster)
+            .collect();
+        if !gone.is_empty() {
+            sc.ids.retain(|id| !gone.contains(id));
+            sc.merged.retain(|id| !gone.contains(id));
+            for id in &gone {
+                sc.known.remove(id);
+            }
+        }
+        sc.add(cluster);
+        let stale: Vec<String> = gone
+            .iter()
+            .map(|id| format!("{service}\u{1f}{id}"))
+            .collect();
         for old in stale {
             let Some(s) = self.signatures.remove(&old) else {
                 continue;
@@ -351,6 +436,7 @@ impl Problems {
                 });
             target.recent.extend(s.recent);
             target.recent.sort_by_key(|(i, t)| (*t, *i));
+            keep_newest(&mut target.recent, self.cfg.min_incidents);
             target.problem = target.problem.or(s.problem);
             target.suppressed_until = target.suppressed_until.max(s.suppressed_until);
             if let Some(pid) = s.problem {
@@ -519,12 +605,8 @@ impl Problems {
             src.first_seen,
             src.last_seen,
         );
+        self.add_incidents(into, moved, true);
         if let Some(dst) = self.problems.get_mut(&into) {
-            for i in moved {
-                if !dst.incident_ids.contains(&i) {
-                    dst.incident_ids.push(i);
-                }
-            }
             dst.first_seen = dst.first_seen.min(first);
             dst.last_seen = dst.last_seen.max(last);
         }
@@ -532,8 +614,36 @@ impl Problems {
             s.problem = Some(into);
         }
         self.emit(from, ProblemEventKind::Merged, t);
-        self.emit(into, ProblemEventKind::Updated, t);
+        self.emit_change(into, ProblemEventKind::Updated, t, None, Some(from));
         Ok(())
+    }
+}
+
+/// The template clusters a service has signatures under (derived index).
+#[derive(Debug, Default)]
+struct ServiceClusters {
+    /// In the order they were first seen.
+    ids: Vec<u32>,
+    known: std::collections::HashSet<u32>,
+    /// Those whose cluster the miner had merged into another at its
+    /// `merges_seen`-th merge.
+    merged: Vec<u32>,
+    merges_seen: u64,
+}
+
+impl ServiceClusters {
+    fn add(&mut self, id: u32) {
+        if self.known.insert(id) {
+            self.ids.push(id);
+        }
+    }
+}
+
+/// Drops all but the newest `n` of a signature's recent incidents (kept in
+/// time order).
+fn keep_newest(recent: &mut Vec<(IncidentId, Timestamp)>, n: usize) {
+    if recent.len() > n {
+        recent.drain(..recent.len() - n);
     }
 }
 
@@ -608,6 +718,43 @@ mod tests {
             kinds,
             vec![ProblemEventKind::Created, ProblemEventKind::Updated]
         );
+    }
+
+    #[test]
+    fn events_name_what_changed_and_signatures_stay_small() {
+        let mut p = problems(3);
+        for n in 1..=100 {
+            oom(&mut p, n, 1);
+        }
+        let id = p.sorted()[0].id;
+        let evs = p.take_events();
+        assert_eq!(evs.len(), 98, "created, then one updated per join");
+        assert_eq!(
+            (evs[0].kind, evs[0].incident),
+            (ProblemEventKind::Created, Some(IncidentId(3)))
+        );
+        assert_eq!(
+            (evs[97].kind, evs[97].incident, evs[97].version),
+            (ProblemEventKind::Updated, Some(IncidentId(100)), 98)
+        );
+        let pr = p.get(id).unwrap();
+        assert_eq!((pr.incident_ids.len(), pr.incident_count), (100, 100));
+        // Its problem holds them: the signature keeps none.
+        assert!(p.signature(&pr.key).unwrap().recent.is_empty());
+        // While rejected, it keeps only the newest min_incidents.
+        p.reject(id, Timestamp(DAY)).unwrap();
+        for n in 101..=200 {
+            oom(&mut p, n, 2);
+        }
+        let key = p.get(id).unwrap().key.clone();
+        let recent: Vec<_> = p
+            .signature(&key)
+            .unwrap()
+            .recent
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(recent, [IncidentId(198), IncidentId(199), IncidentId(200)]);
     }
 
     #[test]
@@ -720,7 +867,18 @@ mod tests {
             p.merge(a, a, Timestamp(9 * DAY)),
             Err(ProblemError::SelfMerge(a))
         );
+        p.take_events();
         p.merge(a, b, Timestamp(9 * DAY)).unwrap();
+        let evs = p.take_events();
+        assert_eq!(
+            evs.iter()
+                .map(|e| (e.problem, e.kind, e.merged_from))
+                .collect::<Vec<_>>(),
+            [
+                (b, ProblemEventKind::Merged, None),
+                (a, ProblemEventKind::Updated, Some(b))
+            ]
+        );
         assert_eq!(p.get(b).unwrap().state, ProblemState::Merged);
         assert_eq!(p.get(b).unwrap().merged_into, Some(a));
         assert_eq!(p.get(a).unwrap().incident_ids.len(), 6);

@@ -211,6 +211,8 @@ pub struct TemplateMiner {
     parent: Vec<usize>,
     /// Messages per group, at the root index.
     group_size: Vec<u64>,
+    /// Groups joined so far ([`TemplateMiner::merges`]).
+    merges: u64,
     /// Outline hash → live clusters with that outline (see [`outline_eq`]).
     by_outline: FxMap<u64, Vec<usize>>,
     /// Recently seen messages: [`line_hash`] of the masked message → the
@@ -311,6 +313,7 @@ impl TemplateMiner {
             clusters: Vec::new(),
             parent: Vec::new(),
             group_size: Vec::new(),
+            merges: 0,
             by_outline: FxMap::default(),
             buf: String::new(),
             toks: Vec::new(),
@@ -392,6 +395,12 @@ impl TemplateMiner {
         ClusterId::of_index(self.root(id.index()))
     }
 
+    /// How many times two clusters' groups were joined so far: while it
+    /// stays the same, every id resolves as it did.
+    pub fn merges(&self) -> u64 {
+        self.merges
+    }
+
     /// The current template of `id`'s cluster (after [`resolve`](Self::resolve)):
     /// tokens joined by single spaces, variables as `<*>`.
     ///
@@ -446,6 +455,7 @@ impl TemplateMiner {
             return;
         }
         let (keep, gone) = (ra.min(rb), ra.max(rb));
+        self.merges += 1;
         self.parent[gone] = keep;
         self.group_size[keep] += self.group_size[gone];
         // Shorten the paths just walked.

@@ -108,7 +108,15 @@ pub struct Problem {
     pub service: String,
     /// The template as the miner currently has it.
     pub template: String,
+    /// Its incidents in join order. Stored one row each (table
+    /// `problem_incidents`), not in the problem's row, so that an incident
+    /// joining a large problem writes one small row; empty in the read
+    /// model's copies, which page them from the store.
+    #[serde(skip)]
     pub incident_ids: Vec<IncidentId>,
+    /// How many incidents it has (`incident_ids.len()` where that is loaded).
+    #[serde(default)]
+    pub incident_count: u64,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
     pub known_error: Option<KnownError>,
@@ -122,7 +130,9 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Signature {
     pub key: String,
-    /// Incidents with this signature within the lookback (opening times).
+    /// Incidents with this signature within the lookback (opening times)
+    /// that no open problem collected: the newest `min_incidents` at most,
+    /// so the row stays small whatever the number of recurrences.
     pub recent: Vec<(IncidentId, Timestamp)>,
     /// Its open problem, if any.
     pub problem: Option<ProblemId>,
@@ -148,7 +158,81 @@ pub struct ProblemView<'a> {
     pub version: Option<u64>,
 }
 
+/// A problem in events and the API: what it is and its counts, never its
+/// list of incidents (paged by `GET /api/v1/problems/{id}/incidents`), so its
+/// size does not grow with the problem.
+#[derive(Debug, Serialize)]
+pub struct ProblemSummary<'a> {
+    pub id: ProblemId,
+    pub state: &'static str,
+    pub signature: &'a str,
+    pub template: &'a str,
+    pub service: &'a str,
+    pub incident_count: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub known_error: Option<&'a KnownError>,
+    pub merged_into: Option<ProblemId>,
+    /// The incident that joined (`created`, `updated`), if that is what
+    /// changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<IncidentId>,
+    /// The problem merged into this one (`updated` after a merge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<ProblemId>,
+    pub version: u64,
+}
+
 impl Problem {
+    /// Adds an incident (the caller checks it is not there yet).
+    pub fn add_incident(&mut self, id: IncidentId) {
+        self.incident_ids.push(id);
+        self.incident_count = self.incident_ids.len() as u64;
+    }
+
+    /// A copy without the incident list (its count kept), for readers that
+    /// page the list from the store.
+    pub fn without_incidents(&self) -> Problem {
+        Problem {
+            id: self.id,
+            state: self.state,
+            signature: self.signature.clone(),
+            key: self.key.clone(),
+            service: self.service.clone(),
+            template: self.template.clone(),
+            incident_ids: Vec::new(),
+            incident_count: self.incident_count,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            known_error: self.known_error.clone(),
+            merged_into: self.merged_into,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        }
+    }
+
+    /// The problem as events and the API show it (no `incident_id` or
+    /// `merged_from`: the caller sets what changed).
+    pub fn summary(&self) -> ProblemSummary<'_> {
+        ProblemSummary {
+            id: self.id,
+            state: self.state.as_str(),
+            signature: &self.signature,
+            template: &self.template,
+            service: &self.service,
+            incident_count: self.incident_count,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            known_error: self.known_error.as_ref(),
+            merged_into: self.merged_into,
+            incident_id: None,
+            merged_from: None,
+            version: self.version,
+        }
+    }
+
+    /// The replay's problems.jsonl line: the whole incident list.
     pub fn view(&self) -> ProblemView<'_> {
         ProblemView {
             id: self.id,

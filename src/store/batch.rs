@@ -38,6 +38,7 @@ pub struct PreparedBatch {
     incidents: Vec<(u64, Range<usize>)>,
     members: Vec<((u64, u32), Range<usize>)>,
     problems: Vec<(u64, Range<usize>)>,
+    problem_incidents: Vec<((u64, u32), u64)>,
     signatures: Vec<(String, Value)>,
     mined: Vec<String>,
     clock: Vec<u8>,
@@ -104,6 +105,14 @@ impl PreparedBatch {
                 b.problems.push((id.0, v));
             }
         }
+        for (id, pos) in &changes.problem_incidents {
+            let incident = engine
+                .problem(*id)
+                .and_then(|p| p.incident_ids.get(*pos as usize));
+            if let Some(i) = incident {
+                b.problem_incidents.push(((id.0, *pos), i.0));
+            }
+        }
         for key in &changes.signatures {
             let v = b.put_opt("signatures", engine.problem_signature(key))?;
             b.signatures.push((key.clone(), v));
@@ -120,6 +129,20 @@ impl PreparedBatch {
     /// [`PreparedBatch::new_in`]).
     pub fn into_parts(self) -> (Offsets, Vec<u8>) {
         (self.write.offsets, self.bytes)
+    }
+
+    /// Bytes the batch writes: encoded state values, mined lines and outbox
+    /// payloads (keys and redb's own overhead left out).
+    pub fn encoded_len(&self) -> usize {
+        self.bytes.len()
+            + self.problem_incidents.len() * std::mem::size_of::<u64>()
+            + self.mined.iter().map(String::len).sum::<usize>()
+            + self
+                .write
+                .outbox
+                .iter()
+                .map(|e| e.payload.len())
+                .sum::<usize>()
     }
 
     /// Whether the batch leaves messages for the publisher.
@@ -173,6 +196,10 @@ impl PreparedBatch {
         let mut t = r!("open problems", tx.open_table(PROBLEMS))?;
         for (id, v) in &self.problems {
             r!("write problems", t.insert(*id, bytes(v)))?;
+        }
+        let mut t = r!("open problem_incidents", tx.open_table(PROBLEM_INCIDENTS))?;
+        for (key, incident) in &self.problem_incidents {
+            r!("write problem_incidents", t.insert(*key, *incident))?;
         }
         let mut t = r!("open signatures", tx.open_table(SIGNATURES))?;
         for (key, v) in &self.signatures {

@@ -23,7 +23,10 @@ use super::StoreError;
 /// and `occurrences` change (loading takes them from its alert's row; see
 /// `Member`): a format 3 store opens as it is (its rows are exact), while a
 /// format 3 build refuses a format 4 store instead of showing stale members.
-pub const FORMAT: u32 = 4;
+/// Format 5 stores a problem's incidents one row each (`problem_incidents`)
+/// instead of a list inside the problem's row; opening an older store moves
+/// them.
+pub const FORMAT: u32 = 5;
 
 /// Appends the encoding of `v` to `buf` (kept as it is).
 pub fn encode_append<T: Serialize + ?Sized>(

@@ -5,7 +5,8 @@
 //! and outbox entries without a payload kind byte. Format 2 differs from 3
 //! only by an outbox payload kind it never wrote, and 3 from 4 only by
 //! member rows 4 leaves stale where loading re-derives them: nothing to
-//! change.
+//! change. Formats before 5 kept a problem's incident list in its row; 5
+//! keeps one row per (problem, incident).
 
 use std::path::Path;
 
@@ -49,10 +50,12 @@ pub(super) fn migrate(tx: &redb::WriteTransaction, path: &Path) -> Result<(), St
         tracing::info!(path = %path.display(), "migrating store from format 1 (JSON values) to {}", codec::FORMAT);
         recode_json::<_, AlertState>(tx, ALERTS, "alerts")?;
         recode_json::<_, Group>(tx, GROUPS, "groups")?;
-        recode_json::<_, crate::problems::state::Problem>(tx, PROBLEMS, "problems")?;
         recode_json::<_, crate::problems::state::Signature>(tx, SIGNATURES, "signatures")?;
         migrate_incidents(tx)?;
         migrate_outbox(tx)?;
+    }
+    if found < 5 {
+        migrate_problem_incidents(tx, found == 1)?;
     }
     r!(
         "write meta",
@@ -128,6 +131,50 @@ fn migrate_incidents(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
                     (inc.id.0, pos as u32),
                     codec::encode("members", member)?.as_slice()
                 )
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Before format 5 a problem's row held its incident list: it moves to
+/// `problem_incidents`, one row each, and the row keeps the count. `json`:
+/// format 1 values were JSON.
+fn migrate_problem_incidents(tx: &redb::WriteTransaction, json: bool) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct WithIncidents {
+        #[serde(default)]
+        incident_ids: Vec<IncidentId>,
+    }
+    let mut t = r!("open problems", tx.open_table(PROBLEMS))?;
+    let mut rows = r!("open problem_incidents", tx.open_table(PROBLEM_INCIDENTS))?;
+    let mut all = Vec::new();
+    for item in r!("iter problems", t.iter())? {
+        let (k, v) = r!("read problems", item)?;
+        let id = crate::problems::state::ProblemId(k.value());
+        let (mut p, with): (crate::problems::state::Problem, WithIncidents) = if json {
+            (
+                codec::decode_json("problems", &id, v.value())?,
+                codec::decode_json("problems", &id, v.value())?,
+            )
+        } else {
+            (
+                codec::decode("problems", &id, v.value())?,
+                codec::decode("problems", &id, v.value())?,
+            )
+        };
+        p.incident_count = with.incident_ids.len() as u64;
+        all.push((p, with.incident_ids));
+    }
+    for (p, ids) in all {
+        r!(
+            "rewrite problems",
+            t.insert(p.id.0, codec::encode("problems", &p)?.as_slice())
+        )?;
+        for (pos, i) in ids.iter().enumerate() {
+            r!(
+                "write problem_incidents",
+                rows.insert((p.id.0, pos as u32), i.0)
             )?;
         }
     }

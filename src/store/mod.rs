@@ -26,7 +26,7 @@ use crate::alert::{Fingerprint, Timestamp};
 use crate::engine::persist::Changes;
 use crate::engine::state::{AlertState, Group, Incident, IncidentId, Member};
 use crate::engine::{Engine, EngineConfig, FastMap, Stats};
-use crate::problems::state::ProblemId;
+use crate::problems::state::{Problem, ProblemId};
 pub use outbox::{OutboxEntry, PayloadKind};
 use tables::*;
 
@@ -120,6 +120,7 @@ impl Store {
             r!("open meta", tx.open_table(META))?;
             r!("open problems", tx.open_table(PROBLEMS))?;
             r!("open signatures", tx.open_table(SIGNATURES))?;
+            r!("open problem_incidents", tx.open_table(PROBLEM_INCIDENTS))?;
             r!("open mined", tx.open_table(MINED))?;
             r!("open members", tx.open_table(MEMBERS))?;
             migrate::migrate(&tx, path)?;
@@ -165,7 +166,23 @@ impl Store {
             Some(v) => codec::decode_json::<Stats>("meta", &META_STATS, v.value())?,
             None => Stats::default(),
         };
-        let problems = read_all::<u64, _>(&tx, PROBLEMS, "problems", |k| ProblemId(k).to_string())?;
+        let mut problems: Vec<Problem> =
+            read_all::<u64, _>(&tx, PROBLEMS, "problems", |k| ProblemId(k).to_string())?;
+        let rows = r!("open problem_incidents", tx.open_table(PROBLEM_INCIDENTS))?;
+        for p in &mut problems {
+            p.incident_ids = read_problem_incidents(&rows, p.id, 0, usize::MAX)?;
+            if p.incident_ids.len() as u64 != p.incident_count {
+                return Err(StoreError::Corrupt {
+                    table: "problem_incidents",
+                    key: p.id.to_string(),
+                    reason: format!(
+                        "{} rows for a problem of {} incidents",
+                        p.incident_ids.len(),
+                        p.incident_count
+                    ),
+                });
+            }
+        }
         let signatures = read_all::<&str, _>(&tx, SIGNATURES, "signatures", str::to_string)?;
         let mut mined = Vec::new();
         for item in r!("iter mined", r!("open mined", tx.open_table(MINED))?.iter())? {
@@ -362,6 +379,19 @@ impl Store {
         r!("len outbox", t.len())
     }
 
+    /// Up to `limit` of problem `id`'s incidents in join order, from
+    /// position `from` on.
+    pub fn problem_incidents(
+        &self,
+        id: ProblemId,
+        from: u32,
+        limit: usize,
+    ) -> Result<Vec<IncidentId>, StoreError> {
+        let tx = r!("begin read", self.db.begin_read())?;
+        let t = r!("open problem_incidents", tx.open_table(PROBLEM_INCIDENTS))?;
+        read_problem_incidents(&t, id, from, limit)
+    }
+
     /// One stored incident (any status).
     pub fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         let tx = r!("begin read", self.db.begin_read())?;
@@ -460,6 +490,36 @@ fn read_incident(
         inc.refresh_live_members(|fp| live.get(&fp).copied());
     }
     Ok(inc)
+}
+
+/// Up to `limit` of a problem's incidents from position `from` on
+/// (positions must follow each other).
+fn read_problem_incidents(
+    t: &impl ReadableTable<(u64, u32), u64>,
+    id: ProblemId,
+    from: u32,
+    limit: usize,
+) -> Result<Vec<IncidentId>, StoreError> {
+    let mut out = Vec::new();
+    for item in r!(
+        "iter problem_incidents",
+        t.range((id.0, from)..=(id.0, u32::MAX))
+    )?
+    .take(limit)
+    {
+        let (k, v) = r!("read problem_incidents", item)?;
+        let (_, pos) = k.value();
+        let want = from as usize + out.len();
+        if pos as usize != want {
+            return Err(StoreError::Corrupt {
+                table: "problem_incidents",
+                key: format!("{id}/{pos}"),
+                reason: format!("expected position {want}"),
+            });
+        }
+        out.push(IncidentId(v.value()));
+    }
+    Ok(out)
 }
 
 /// An incident's members, in join order (positions must be 0, 1, 2, …).

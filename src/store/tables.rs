@@ -28,6 +28,11 @@ pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 pub const OUTBOX_PARKED: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_parked");
 /// problem id → Problem
 pub const PROBLEMS: TableDefinition<u64, &[u8]> = TableDefinition::new("problems");
+/// (problem id, position in join order) → incident id: a problem's
+/// incidents, one row each, so an incident joining a large problem writes
+/// one row (the problem's own row holds their count)
+pub const PROBLEM_INCIDENTS: TableDefinition<(u64, u32), u64> =
+    TableDefinition::new("problem_incidents");
 /// signature key → Signature
 pub const SIGNATURES: TableDefinition<&str, &[u8]> = TableDefinition::new("signatures");
 /// sequence → line fed to the template miner (re-fed in order on start)

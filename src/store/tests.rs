@@ -416,3 +416,174 @@ fn acknowledged_outbox_entries_go_with_the_next_batch() {
     // Nothing pending: a flush is a no-op.
     store.outbox_flush_acked().unwrap();
 }
+
+fn storm_alert(i: usize) -> Vec<u8> {
+    format!(
+        r#"{{"labels":{{"alertname":"Storm-{i}","cluster":"c1","severity":"info","service":"storm"}},"annotations":{{"summary":"pod crashloop"}}}}"#
+    )
+    .into_bytes()
+}
+
+/// A store holding one problem of 20 incidents, and the engine that wrote it.
+fn problem_of_20(path: &std::path::Path) -> (Store, Engine, ProblemId) {
+    let store = Store::open(path).unwrap();
+    let cfg = Config::parse("", "t.toml").unwrap();
+    let mut e = Engine::new(EngineConfig::compile(&cfg).unwrap());
+    e.set_tracking(true);
+    for batch in 0..4 {
+        for i in batch * 5..batch * 5 + 5 {
+            e.handle(&storm_alert(i), at(i as u64));
+        }
+        e.take_updates();
+        let c = e.take_changes();
+        store.commit(&e, &c, BatchWrite::default()).unwrap();
+    }
+    let id = e.problems_sorted()[0].id;
+    assert_eq!(e.problem(id).unwrap().incident_ids.len(), 20);
+    (store, e, id)
+}
+
+#[test]
+fn a_problems_incidents_are_stored_one_row_each_paged_and_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, e, id) = problem_of_20(&dir.path().join("s.redb"));
+    let live = e.problem(id).unwrap();
+    assert_eq!(
+        store.problem_incidents(id, 0, 8).unwrap(),
+        live.incident_ids[..8]
+    );
+    assert_eq!(
+        store.problem_incidents(id, 16, 8).unwrap(),
+        live.incident_ids[16..]
+    );
+    assert!(store.problem_incidents(id, 20, 8).unwrap().is_empty());
+    let loaded = store.load_engine(e.config().clone()).unwrap();
+    let p = loaded.problem(id).unwrap();
+    assert_eq!(
+        (&p.incident_ids, p.incident_count),
+        (&live.incident_ids, 20)
+    );
+    assert_eq!(
+        serde_json::to_string(&p.view()).unwrap(),
+        serde_json::to_string(&live.view()).unwrap()
+    );
+}
+
+#[test]
+fn a_format_4_problem_row_with_its_incident_list_is_migrated_on_open() {
+    /// A problem row as format 4 wrote it: the list inside, no count.
+    #[derive(serde::Serialize)]
+    struct Format4<'a> {
+        #[serde(flatten)]
+        problem: &'a crate::problems::state::Problem,
+        incident_ids: &'a [IncidentId],
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let (store, e, id) = problem_of_20(&path);
+    drop(store);
+    let live = e.problem(id).unwrap();
+    {
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        let mut old = live.without_incidents();
+        old.incident_count = 0;
+        let row = codec::encode(
+            "problems",
+            &Format4 {
+                problem: &old,
+                incident_ids: &live.incident_ids,
+            },
+        )
+        .unwrap();
+        tx.open_table(PROBLEMS)
+            .unwrap()
+            .insert(id.0, row.as_slice())
+            .unwrap();
+        tx.delete_table(PROBLEM_INCIDENTS).unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(META_FORMAT, b"4".as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let loaded = store.load_engine(e.config().clone()).unwrap();
+    let p = loaded.problem(id).unwrap();
+    assert_eq!(
+        (&p.incident_ids, p.incident_count),
+        (&live.incident_ids, 20)
+    );
+    assert_eq!(
+        store.problem_incidents(id, 0, 100).unwrap(),
+        live.incident_ids
+    );
+}
+
+/// A storm of `n` distinct alerts of one service and one summary template,
+/// committed 50 records a batch with its problem events in the outbox.
+/// Returns the bytes the batches wrote and the largest problem event.
+fn storm(n: usize) -> (usize, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    let cfg = Config::parse("", "t.toml").unwrap();
+    let mut e = Engine::new(EngineConfig::compile(&cfg).unwrap());
+    e.set_tracking(true);
+    let (mut written, mut largest) = (0, 0);
+    for start in (0..n).step_by(50) {
+        for i in start..(start + 50).min(n) {
+            // 10 ms apart: no alert of either storm expires before its end.
+            e.handle(
+                &storm_alert(i),
+                T0.plus(Duration::from_millis(10 * i as u64)),
+            );
+        }
+        let mut outbox = Vec::new();
+        for ev in e.take_problem_events() {
+            let payload = crate::kafka::events::render_problem(&ev, e.problem(ev.problem).unwrap());
+            largest = largest.max(payload.len());
+            outbox.push(OutboxEntry {
+                topic: "incidents".into(),
+                key: ev.problem.to_string().into_bytes(),
+                headers: Vec::new(),
+                kind: PayloadKind::Message,
+                payload,
+            });
+        }
+        e.take_updates();
+        let c = e.take_changes();
+        let b = PreparedBatch::new(
+            &e,
+            &c,
+            BatchWrite {
+                outbox,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        written += b.encoded_len();
+        store.write(&b).unwrap();
+    }
+    assert_eq!(
+        e.problems_sorted().len(),
+        1,
+        "one problem collects the storm"
+    );
+    (written, largest)
+}
+
+#[test]
+fn an_alert_storm_writes_the_same_bytes_per_alert_whatever_its_size() {
+    let (small, small_event) = storm(200);
+    let (large, large_event) = storm(2_000);
+    let (per_small, per_large) = (small as f64 / 200.0, large as f64 / 2_000.0);
+    eprintln!("bytes per alert: {per_small:.0} (200), {per_large:.0} (2,000); largest problem event {small_event}, {large_event}");
+    assert!(
+        per_large < per_small * 1.5,
+        "{per_large:.0} bytes per alert in a storm of 2,000, {per_small:.0} in one of 200"
+    );
+    assert!(
+        large_event < 2_048,
+        "a problem event of {large_event} bytes"
+    );
+}

@@ -256,7 +256,47 @@ fn api_endpoints_auth_bodies_transitions_and_webhook() {
         problems.len() == 1
     }));
     let pid = problems[0]["id"].as_str().unwrap().to_string();
-    assert_eq!(problems[0]["incident_ids"].as_array().unwrap().len(), 2);
+    // Counts on the record; the incidents are paged.
+    assert_eq!(problems[0]["incident_count"], 2, "{}", problems[0]);
+    assert!(problems[0].get("incident_ids").is_none(), "{}", problems[0]);
+    let page = |q: &str| {
+        http(
+            addr,
+            "GET",
+            &format!("/api/v1/problems/{pid}/incidents{q}"),
+            None,
+            None,
+        )
+    };
+    let (code, first) = page("?limit=1");
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(
+        first["incident_ids"].as_array().unwrap().len(),
+        1,
+        "{first}"
+    );
+    assert_eq!(first["next_cursor"], "1", "{first}");
+    let (_, second) = page("?limit=1&cursor=1");
+    assert_eq!(
+        second["incident_ids"].as_array().unwrap().len(),
+        1,
+        "{second}"
+    );
+    assert_ne!(second["incident_ids"][0], first["incident_ids"][0]);
+    assert_eq!(second["next_cursor"], Value::Null, "{second}");
+    assert_eq!(page("?cursor=x").0, 400);
+    assert_eq!(page("?limit=0").0, 400);
+    assert_eq!(
+        http(
+            addr,
+            "GET",
+            &format!("/api/v1/problems/{pid}/nope"),
+            None,
+            None
+        )
+        .0,
+        404
+    );
     assert_eq!(
         http(addr, "GET", &format!("/api/v1/problems/{pid}"), None, None).0,
         200
