@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::alert::{Fingerprint, Labels};
 use crate::config::{Config, ConfigIssue};
-use crate::engine::matchers::{parse_matchers, Matcher};
+use crate::matcher::{parse_matchers, Matcher};
 
 /// Name of the implicit rule for alerts no configured rule matches.
 pub const DEFAULT_RULE: &str = "default";
