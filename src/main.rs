@@ -278,6 +278,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
+            for w in correlator::engine::rules::mode_warnings(&cfg) {
+                eprintln!("warning: {}: {}: {}", config.display(), w.key, w.reason);
+            }
             println!(
                 "{}: ok ({} rules, {} topology services, {} alert topics)",
                 config.display(),

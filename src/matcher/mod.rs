@@ -1,50 +1,48 @@
-//! Alertmanager-compatible label matchers: `severity=~"critical|warning"`, `env!="dev"`.
+//! Alertmanager's label matchers: `severity=~"critical|warning"`, `env!="dev"`.
 //!
 //! Rules in the config select alerts with the matcher syntax operators already
 //! write in Alertmanager routes, silences and inhibit rules, so a matcher must
-//! mean here exactly what it means there. Alertmanager's code is the
-//! reference, and this module follows it closely:
+//! mean here exactly what it means there, as Alertmanager reads it by default.
+//! Alertmanager's code is the reference (`prometheus/alertmanager`), and the
+//! files here follow it:
 //!
-//! - **Semantics**, `prometheus/alertmanager: pkg/labels/matcher.go` (and its
-//!   twin `matcher/matcher.go`): `=`/`!=` compare strings; `=~`/`!~` compile
-//!   the value once as `^(?:VALUE)$`, so a regex always matches the *whole*
-//!   value; a label the alert does not have compares as `""` (so `env!="dev"`
-//!   and `env=~".*"` match an alert with no `env`).
-//! - **Syntax and errors**, the UTF-8 parser in `matcher/parse/lexer.go`,
-//!   `parse.go` and `token.go` (Alertmanager 0.27+ with `utf8-strict-mode`;
-//!   without it, Alertmanager retries what this parser rejects with its
-//!   classic parser and logs a warning asking users to fix the input): names and
-//!   values are double-quoted (Go string-literal escapes) or unquoted runs of
-//!   non-reserved characters; whitespace between tokens is ignored; an optional
-//!   `{…}` and a trailing comma are allowed; error messages start with the
-//!   column span (in characters) and the offending text, e.g.
-//!   `3:4: !: expected one of '=~': expected an operator such as '=', '!=', '=~' or '!~'`.
+//! - this file: [`Matcher`], matching, the canonical form, and [`Mode`]: how
+//!   the two parsers combine (`matcher/compat/parse.go`);
+//! - `lexer.rs`, `parse.rs`: the UTF-8 parser (`matcher/parse/`), whose
+//!   errors give the column span and the offending text;
+//! - `classic.rs`: the classic parser (`pkg/labels/parse.go`);
+//! - `regex.rs`: Go's RE2 syntax translated for Rust's `regex` crate;
+//! - `error.rs`: [`MatcherError`].
+//!
+//! **Semantics** (`pkg/labels/matcher.go`): `=`/`!=` compare strings;
+//! `=~`/`!~` compile the value once as `^(?:VALUE)$`, so a regex always
+//! matches the *whole* value; a label the alert does not have compares as
+//! `""` (so `env!="dev"` and `env=~".*"` match an alert with no `env`).
+//!
+//! **Parsers.** Alertmanager 0.27 and later parse with the UTF-8 parser and
+//! fall back to the classic one where it fails; where both accept an input
+//! and read it differently, the classic reading wins. That is
+//! [`Mode::Fallback`], the default; [`Mode::Utf8`] is Alertmanager's
+//! `utf8-strict-mode`. [`mode_dependence`] tells where the two differ.
 //!
 //! [`Display`](std::fmt::Display) prints Alertmanager's canonical form
 //! (`name="escaped value"`, or both quoted when the name has reserved
-//! characters), which always parses back to an equal matcher.
+//! characters), which parses back to an equal matcher in either mode.
 //!
 //! # Known divergences from Alertmanager
 //!
-//! Kept deliberately small and each covered by a test (as Alertmanager's own
-//! `matcher/compliance/compliance_test.go` keeps known divergences as cases):
+//! Each is covered by a test and listed in the README:
 //!
-//! - Errors Alertmanager reports without a position get the whole-input span
-//!   `0:N:` that Alertmanager itself uses for `0:8: end of input: expected
-//!   close brace`: `env` gives `0:3: end of input: expected an operator …`
-//!   (Alertmanager: `end of input: expected an operator …`), `""` gives
-//!   `0:0: no matchers`.
-//! - An empty label name (`""="x"`) is rejected: Alertmanager's parser accepts
-//!   it, but a label set cannot have one, so such a matcher is always a typo.
-//! - Regexes run on Rust's `regex` crate, not Go's RE2. The syntax is nearly
-//!   the same; where meanings differ in practice we translate: `\d \w \s`
-//!   (and `\D \W \S`, `\b \B`) are ASCII-only in Go and Unicode-aware in Rust,
-//!   so they are compiled as Go defines them (`\d` = `[0-9]`, `\s` =
-//!   `[\t\n\f\r ]`, …). Not translated: Rust's class set operations (`[a&&b]`,
-//!   `--`, `~~`) and nested classes, which Go reads as literal characters;
-//!   Go's `\Q…\E`, which Rust rejects; a few forms only Rust accepts (the
-//!   `x` flag, `\<`, repeat counts over 1000); and regex error texts, which
-//!   name Rust's error (`invalid regular expression: unclosed group`).
+//! - Error texts: the UTF-8 parser's errors are Alertmanager's, except that
+//!   errors Alertmanager reports without a position get the whole-input span
+//!   `0:N:` (`env` gives `0:3: end of input: expected an operator …`). Where
+//!   neither parser accepts an input, the UTF-8 parser's error is reported
+//!   (it has a position), or the classic parser's regex error when that was
+//!   its only objection; Alertmanager reports the classic parser's.
+//! - An empty label name (`""="x"`) is rejected: Alertmanager's UTF-8 parser
+//!   accepts it, but a label set cannot have one, so it is always a typo.
+//! - Regexes: see `regex.rs` for what is translated and the README for what
+//!   is not (Unicode property names Go does not know, Go's size limits).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -56,12 +54,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::alert::Labels;
 
+mod classic;
 mod error;
 mod lexer;
 mod parse;
 mod regex;
 
 pub use error::{Expected, MatcherError, Span};
+
+/// The regex crate's nesting limit, above what translating the deepest
+/// expression Go accepts ([`regex::MAX_DEPTH`] groups) can produce.
+const NEST_LIMIT: u32 = 4 * regex::MAX_DEPTH as u32 + 16;
 use lexer::is_reserved;
 
 /// How a matcher compares a label value.
@@ -114,13 +117,13 @@ pub struct Matcher {
 
 impl Matcher {
     /// Parses one matcher, e.g. `severity=~"critical|warning"`, `env!=dev`,
-    /// `{"service name"="checkout"}`. Like Alertmanager's `parse.Matcher`:
-    /// braces are optional and the input must hold exactly one matcher.
+    /// `{"service name"="checkout"}`, read as in [`Mode::Fallback`]: braces
+    /// are optional and the input must hold exactly one matcher.
     /// (Alertmanager's config reads each `matchers` entry with
     /// `parse.Matchers`, so `'a="b", c="d"'` there is two matchers; use
     /// [`parse_matchers`] for that.)
     pub fn parse(s: &str) -> Result<Matcher, MatcherError> {
-        let ms = parse_matchers(s)?;
+        let ms = parse_matchers(s, Mode::Fallback)?;
         let span = Span {
             start: 0,
             end: s.chars().count(),
@@ -155,10 +158,19 @@ impl Matcher {
             });
         }
         let re = if op.is_regex() {
-            let pattern = format!("^(?:{})$", regex::go_perl_classes(&value));
-            match Regex::new(&pattern) {
+            // Alertmanager anchors the value as it is, so a value can close
+            // the group (`a)|(b`); the whole anchored text is translated.
+            let compiled = regex::translate(&format!("^(?:{value})$"))
+                .map_err(|e| e.to_string())
+                .and_then(|pattern| {
+                    ::regex::RegexBuilder::new(&pattern)
+                        .nest_limit(NEST_LIMIT)
+                        .build()
+                        .map_err(|e| regex::regex_reason(&e))
+                });
+            match compiled {
                 Ok(re) => Some(re),
-                Err(e) => {
+                Err(reason) => {
                     let (span, text) = match value_at {
                         Some((span, text)) => (Some(span), text.to_string()),
                         None => {
@@ -168,11 +180,7 @@ impl Matcher {
                             (None, text)
                         }
                     };
-                    return Err(MatcherError::InvalidRegex {
-                        span,
-                        text,
-                        reason: regex::regex_reason(&e),
-                    });
+                    return Err(MatcherError::InvalidRegex { span, text, reason });
                 }
             }
         } else {
@@ -316,12 +324,110 @@ impl<'de> Deserialize<'de> for Matcher {
     }
 }
 
-/// Parses `{a="b", c=~"d"}` or `a="b", c=~"d"` (Alertmanager's matchers list
-/// form, `parse.Matchers`) into several matchers, in input order. Empty input
-/// and `{}` give no matchers; a trailing comma is allowed.
-pub fn parse_matchers(s: &str) -> Result<Vec<Matcher>, MatcherError> {
-    parse::utf8(s)
+/// Which parser reads matchers: config key `matchers.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Alertmanager's default (0.27 and later): the UTF-8 parser, the
+    /// classic one where it fails, and the classic reading where both
+    /// accept an input and read it differently.
+    #[default]
+    Fallback,
+    /// The UTF-8 parser alone (Alertmanager's `utf8-strict-mode`).
+    Utf8,
 }
 
+/// Parses `{a="b", c=~"d"}` or `a="b", c=~"d"` (Alertmanager's matchers list
+/// form, as its config reads each `matchers` entry) into several matchers, in
+/// input order. Empty input and `{}` give no matchers; a trailing comma is
+/// allowed.
+pub fn parse_matchers(s: &str, mode: Mode) -> Result<Vec<Matcher>, MatcherError> {
+    let utf8 = parse::utf8(s);
+    if mode == Mode::Utf8 {
+        return utf8;
+    }
+    match (utf8, classic::parse(s)) {
+        (_, Ok(classic)) => Ok(classic),
+        (Ok(utf8), Err(_)) => Ok(utf8),
+        (Err(e @ MatcherError::InvalidRegex { .. }), Err(_)) => Err(e),
+        (Err(_), Err(classic::ClassicError::Regex(e))) => Err(e),
+        (Err(e), Err(classic::ClassicError::Syntax(_))) => Err(e),
+    }
+}
+
+/// How an input's reading depends on the [`Mode`], when it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModeDependence {
+    /// Only the classic parser accepts the input: [`Mode::Fallback`] reads
+    /// it, [`Mode::Utf8`] refuses it with `utf8_error`.
+    ClassicOnly {
+        classic: Vec<Matcher>,
+        utf8_error: MatcherError,
+    },
+    /// Both parsers accept the input and read it differently:
+    /// [`Mode::Fallback`] reads `classic`, [`Mode::Utf8`] reads `utf8`.
+    Disagree {
+        classic: Vec<Matcher>,
+        utf8: Vec<Matcher>,
+    },
+}
+
+/// Whether the two parsers read `s` differently (what `check-config` warns
+/// about, and Alertmanager logs). `None` when they agree or both refuse it.
+pub fn mode_dependence(s: &str) -> Option<ModeDependence> {
+    match (parse::utf8(s), classic::parse(s)) {
+        (Ok(utf8), Ok(classic)) if utf8 != classic => {
+            Some(ModeDependence::Disagree { classic, utf8 })
+        }
+        (Err(utf8_error), Ok(classic)) => Some(ModeDependence::ClassicOnly {
+            classic,
+            utf8_error,
+        }),
+        _ => None,
+    }
+}
+
+impl fmt::Display for ModeDependence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Control characters shown by code point: a tab the UTF-8 parser
+        // read from `\t` would be invisible.
+        let list = |ms: &[Matcher]| {
+            let v: Vec<String> = ms.iter().map(Matcher::to_string).collect();
+            let mut out = String::from("{");
+            for c in v.join(", ").chars() {
+                if c.is_control() {
+                    out.push_str(&format!("<U+{:04X}>", c as u32));
+                } else {
+                    out.push(c);
+                }
+            }
+            out.push('}');
+            out
+        };
+        match self {
+            ModeDependence::ClassicOnly {
+                classic,
+                utf8_error,
+            } => write!(
+                f,
+                "only the classic parser accepts this, reading {c}; matchers.mode = \"utf8\" \
+                 (as Alertmanager's UTF-8 strict mode) refuses it ({utf8_error}); \
+                 write {c} to read the same in both modes",
+                c = list(classic),
+            ),
+            ModeDependence::Disagree { classic, utf8 } => write!(
+                f,
+                "read as {c} in matchers.mode = \"fallback\" (the classic reading, as \
+                 Alertmanager's default) but as {u} in \"utf8\"; write {c} to read the \
+                 same in both modes",
+                c = list(classic),
+                u = list(utf8),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod golden;
 #[cfg(test)]
 mod tests;
