@@ -62,9 +62,6 @@ mod regex;
 
 pub use error::{Expected, MatcherError, Span};
 
-/// The regex crate's nesting limit, above what translating the deepest
-/// expression Go accepts ([`regex::MAX_DEPTH`] groups) can produce.
-const NEST_LIMIT: u32 = 4 * regex::MAX_DEPTH as u32 + 16;
 use lexer::is_reserved;
 
 /// How a matcher compares a label value.
@@ -163,10 +160,10 @@ impl Matcher {
             let compiled = regex::translate(&format!("^(?:{value})$"))
                 .map_err(|e| e.to_string())
                 .and_then(|pattern| {
-                    ::regex::RegexBuilder::new(&pattern)
-                        .nest_limit(NEST_LIMIT)
-                        .build()
-                        .map_err(|e| regex::regex_reason(&e))
+                    // The regex crate's limits (nesting, compiled size)
+                    // apply: its compiler recurses, so its nesting
+                    // limit guards the stack.
+                    Regex::new(&pattern).map_err(|e| regex::regex_reason(&e))
                 });
             match compiled {
                 Ok(re) => Some(re),

@@ -33,8 +33,8 @@ use std::fmt;
 const MAX_REPEAT: u32 = 1000;
 
 /// Deepest nesting of groups accepted, as Go's parser limits the depth of an
-/// expression to 1000.
-pub(super) const MAX_DEPTH: usize = 1000;
+/// expression to 1000. (The regex crate's own nesting limit is lower.)
+const MAX_DEPTH: usize = 1000;
 
 /// Go's `syntax.Error`: what is wrong and the offending text, printed as Go
 /// prints it after `error parsing regexp: `.
@@ -295,7 +295,7 @@ impl<'a> Translator<'a> {
                     negated = true;
                     saw_flag = false;
                 }
-                ':' | ')' if !(negated && !saw_flag) => {
+                ':' | ')' if !negated || saw_flag => {
                     let mut flags = on;
                     if !off.is_empty() {
                         flags.push('-');

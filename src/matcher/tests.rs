@@ -408,8 +408,14 @@ fn grammar_string() -> impl Strategy<Value = String> {
 
 proptest! {
     #[test]
-    fn parse_never_panics(s in any::<String>(), g in grammar_string()) {
-        for input in [&s, &g] {
+    fn parse_never_panics(
+        s in any::<String>(),
+        g in grammar_string(),
+        re in "[a-c0-9\\\\{}\\[\\]()*+?|^$.:,&~<>PpQEdxu_-]{0,16}",
+    ) {
+        // A regex in the classic syntax (backslashes as they are).
+        let re = format!("x=~{re}");
+        for input in [&s, &g, &re] {
             match parse_matchers(input, Mode::Utf8) {
                 Ok(ms) => {
                     for m in ms {
@@ -424,6 +430,14 @@ proptest! {
                 }
             }
             let _ = Matcher::parse(input);
+            // Fallback mode: the classic parser and the regex translation
+            // never panic either, and what is read prints back to itself.
+            if let Ok(ms) = parse_matchers(input, Mode::Fallback) {
+                for m in ms {
+                    prop_assert_eq!(Matcher::parse(&m.to_string()), Ok(m.clone()));
+                }
+            }
+            let _ = mode_dependence(input);
         }
     }
 
@@ -450,7 +464,14 @@ proptest! {
         prop_assert_eq!(back.as_ref(), Ok(&matcher), "shown as {}", shown);
         // As a list, in Alertmanager's `{a,b}` form, too.
         let list = format!("{{{shown},{shown}}}");
-        prop_assert_eq!(parse_matchers(&list, Mode::Utf8), Ok(vec![matcher.clone(), matcher.clone()]));
+        // In both modes: the canonical form reads the same in each.
+        for mode in [Mode::Utf8, Mode::Fallback] {
+            prop_assert_eq!(
+                parse_matchers(&list, mode),
+                Ok(vec![matcher.clone(), matcher.clone()]),
+                "{:?}", mode
+            );
+        }
         // The parsed matcher behaves the same.
         if let Ok(back) = back {
             for probe in [value.as_str(), "", "x", name.as_str()] {
@@ -458,4 +479,34 @@ proptest! {
             }
         }
     }
+}
+
+/// Limits: Go nests at most 1000 levels deep, the regex crate (whose
+/// compiler recurses) 250, counting groups, repetitions and classes; past
+/// either the matcher is refused with its reason, never a stack overflow.
+/// The regex crate's size limit applies too (Go accepts `\pL{1000}`).
+#[test]
+fn regex_limits() {
+    let nested = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+    assert!(m("x", RE, &nested(100)).matches_value("a"));
+    let cases: &[(String, &str)] = &[
+        (nested(300), "nested parentheses/brackets (250)"),
+        (nested(1000), "expression nests too deeply"),
+        (nested(5000), "expression nests too deeply"),
+        (r"\pL{1000}".to_string(), "exceeds size limit"),
+    ];
+    let mut failures = Vec::new();
+    for (value, want) in cases {
+        let got = Matcher::new("x", RE, value).map_err(|e| e.to_string());
+        if !matches!(&got, Err(e) if e.contains(want)) {
+            let got = format!("{got:?}");
+            let tail: Vec<char> = got.chars().rev().take(120).collect();
+            let got: String = tail.into_iter().rev().collect();
+            failures.push(format!(
+                "value of {} chars: want {want:?}, got {got}",
+                value.len()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
