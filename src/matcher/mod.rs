@@ -11,7 +11,8 @@
 //! - `lexer.rs`, `parse.rs`: the UTF-8 parser (`matcher/parse/`), whose
 //!   errors give the column span and the offending text;
 //! - `classic.rs`: the classic parser (`pkg/labels/parse.go`);
-//! - `regex.rs`: Go's RE2 syntax translated for Rust's `regex` crate;
+//! - `regex.rs`, `regex/class.rs`: Go's RE2 syntax translated for Rust's
+//!   `regex` crate;
 //! - `error.rs`: [`MatcherError`].
 //!
 //! **Semantics** (`pkg/labels/matcher.go`): `=`/`!=` compare strings;
