@@ -193,6 +193,9 @@ fn init_logging(json: bool) {
 
 fn load_engine(path: &std::path::Path) -> anyhow::Result<Engine> {
     let cfg = Config::load(path)?;
+    for w in correlator::engine::rules::mode_warnings(&cfg) {
+        tracing::warn!(key = %w.key, "matcher reads differently per matchers.mode: {}", w.reason);
+    }
     // `load` validated everything `compile` checks.
     let ec = EngineConfig::compile(&cfg).map_err(|issues| ConfigError::Invalid {
         file: path.display().to_string(),

@@ -99,9 +99,10 @@ pub enum MatcherError {
     /// `""="x"`: no label can have an empty name.
     #[error("{}empty label name", origin(.span, .text))]
     EmptyLabelName { span: Option<Span>, text: String },
-    /// `=~`/`!~` with a value Rust's regex engine rejects. `span`/`text`
-    /// locate the value when parsed; from [`Matcher::new`] `text` is the
-    /// matcher's canonical form.
+    /// `=~`/`!~` with a value Go's regex syntax refuses (`reason` is Go's
+    /// message and the offending text of the anchored pattern), or that
+    /// exceeds the regex crate's limits. `span`/`text` locate the value when
+    /// parsed; from [`Matcher::new`] `text` is the matcher's canonical form.
     #[error("{}invalid regular expression: {reason}", origin(.span, .text))]
     InvalidRegex {
         span: Option<Span>,

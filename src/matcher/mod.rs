@@ -137,7 +137,7 @@ impl Matcher {
     }
 
     /// Builds a matcher from its parts (`value` unescaped). Fails on an empty
-    /// name, or for `=~`/`!~` on a value that is not a valid regex.
+    /// name, or for `=~`/`!~` on a value that is not a valid Go regex.
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Matcher, MatcherError> {
         Matcher::build(name.to_string(), op, value.to_string(), None)
     }
