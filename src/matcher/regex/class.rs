@@ -63,7 +63,8 @@ pub(super) fn unicode_class(s: &str) -> Result<(String, &str), GoRegexError> {
         // no name for them.
         "C" => r"\p{Cc}\p{Cf}\p{Co}".to_string(),
         "Cs" => String::new(),
-        n if GO_CATEGORIES.contains(&n) || is_script_name(n) => format!(r"\p{{{n}}}"),
+        n if GO_CATEGORIES.contains(&n) => format!(r"\p{{{n}}}"),
+        n if is_script_name(n) => format!(r"\p{{sc={n}}}"),
         _ => return Err(err(INVALID_CHAR_RANGE, seq)),
     };
     let items = match (negated, items.is_empty()) {
@@ -75,13 +76,15 @@ pub(super) fn unicode_class(s: &str) -> Result<(String, &str), GoRegexError> {
 }
 
 /// Whether `name` is spelt as Go spells a script (`Greek`, `Old_Italic`)
-/// and the regex crate knows it. Go matches names exactly; the regex crate
-/// ignores case and underscores and knows more names (see the README).
+/// and the regex crate knows it as a script (`sc=`: not a binary property
+/// such as `Alphabetic`, nor a category's long name such as `Letter`, which
+/// Go does not know). The regex crate also takes a script's four-letter
+/// code (`Grek`), which Go does not (see the README).
 fn is_script_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_uppercase())
         && chars.all(|c| c.is_ascii_alphabetic() || c == '_')
-        && ::regex::Regex::new(&format!(r"\p{{{name}}}")).is_ok()
+        && ::regex::Regex::new(&format!(r"\p{{sc={name}}}")).is_ok()
 }
 
 /// Go's `parseClass`: a bracketed class at the start of `s`, written as a
