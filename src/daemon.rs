@@ -27,6 +27,10 @@ pub struct RunOptions {
 
 pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut cfg = Config::load(&opts.config)?;
+    // As Alertmanager logs matchers whose reading depends on its parser.
+    for w in crate::engine::rules::mode_warnings(&cfg) {
+        tracing::warn!(key = %w.key, "matcher reads differently per matchers.mode: {}", w.reason);
+    }
     let engine_cfg = EngineConfig::compile(&cfg).map_err(|issues| ConfigError::Invalid {
         file: opts.config.display().to_string(),
         issues,

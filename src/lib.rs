@@ -5,6 +5,7 @@
 //! - [`alert`]: the canonical alert, labels and Alertmanager's fingerprint.
 //! - [`decode`]: the wire formats, auto-detected per record.
 //! - [`config`]: the TOML configuration and its validation.
+//! - [`matcher`]: Alertmanager's label matcher language, as Alertmanager reads it.
 //! - [`engine`]: the pure, deterministic core: dedup, correlation rules,
 //!   topology, incident lifecycle, priority. No I/O, no clock: `now` is passed in.
 //! - [`problems`]: template mining, signatures, problem lifecycle, known errors.
@@ -23,6 +24,7 @@ pub mod decode;
 pub mod engine;
 pub mod http;
 pub mod kafka;
+pub mod matcher;
 pub mod metrics;
 pub mod mine;
 pub mod problems;

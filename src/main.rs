@@ -198,6 +198,9 @@ fn init_logging(json: bool) {
 
 fn load_engine(path: &std::path::Path) -> anyhow::Result<Engine> {
     let cfg = Config::load(path)?;
+    for w in correlator::engine::rules::mode_warnings(&cfg) {
+        tracing::warn!(key = %w.key, "matcher reads differently per matchers.mode: {}", w.reason);
+    }
     // `load` validated everything `compile` checks.
     let ec = EngineConfig::compile(&cfg).map_err(|issues| ConfigError::Invalid {
         file: path.display().to_string(),
@@ -303,6 +306,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
+            for w in correlator::engine::rules::mode_warnings(&cfg) {
+                eprintln!("warning: {}: {}: {}", config.display(), w.key, w.reason);
+            }
             println!(
                 "{}: ok ({} rules, {} topology services, {} alert topics)",
                 config.display(),

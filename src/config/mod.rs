@@ -68,6 +68,8 @@ pub struct Config {
     #[serde(default)]
     pub incidents: IncidentsConfig,
     #[serde(default)]
+    pub matchers: MatchersConfig,
+    #[serde(default)]
     pub rules: Vec<RuleConfig>,
     #[serde(default)]
     pub topology: TopologyConfig,
@@ -225,6 +227,14 @@ impl Default for IncidentsConfig {
             default_reopen_window: secs(1800),
         }
     }
+}
+
+/// How rule matchers are read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchersConfig {
+    /// `"fallback"` (Alertmanager's default) or `"utf8"` (its strict mode).
+    pub mode: crate::matcher::Mode,
 }
 
 #[derive(Debug, Clone, Deserialize)]

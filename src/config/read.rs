@@ -13,8 +13,8 @@ use serde::Deserialize;
 use toml::{Table, Value};
 
 use super::{
-    Config, ConfigIssue, DedupConfig, HttpConfig, IncidentsConfig, KafkaConfig, PriorityConfig,
-    ProblemsConfig, RuleConfig, StoreConfig, TopologyConfig,
+    Config, ConfigIssue, DedupConfig, HttpConfig, IncidentsConfig, KafkaConfig, MatchersConfig,
+    PriorityConfig, ProblemsConfig, RuleConfig, StoreConfig, TopologyConfig,
 };
 use crate::decode::Limits;
 
@@ -39,6 +39,7 @@ pub(super) fn read(text: &str, mut table: Table) -> Result<Config, Vec<ConfigIss
             "http" => probe::<HttpConfig>(&name, v, issues),
             "dedup" => probe::<DedupConfig>(&name, v, issues),
             "incidents" => probe::<IncidentsConfig>(&name, v, issues),
+            "matchers" => probe::<MatchersConfig>(&name, v, issues),
             "topology" => probe::<TopologyConfig>(&name, v, issues),
             "priority" => probe::<PriorityConfig>(&name, v, issues),
             "problems" => probe::<ProblemsConfig>(&name, v, issues),

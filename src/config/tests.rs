@@ -289,3 +289,23 @@ fn toml_syntax_errors_keep_line_and_column() {
     let e = err("[dedup]\nresolve_timeout = \n");
     assert!(e.starts_with("c.toml: TOML parse error at line 2"), "{e}");
 }
+
+#[test]
+fn matchers_mode_selects_the_parser() {
+    let rule = "[[rules]]\nname = \"r\"\nmatchers = ['foo=~\"\\d+\"']\n";
+    // Fallback, the default: the classic parser reads the backslash.
+    let c = Config::parse(rule, "c.toml").unwrap();
+    let engine = crate::engine::EngineConfig::compile(&c).unwrap();
+    assert_eq!(engine.rules[0].matchers[0].value(), r"\d+");
+    // utf8: `\d` is no Go string escape.
+    let e = err(&format!("[matchers]\nmode = \"utf8\"\n{rule}"));
+    assert!(
+        e.contains("rules[0].matchers[0]") && e.contains("invalid input"),
+        "{e}"
+    );
+    let e = err("[matchers]\nmode = \"strict\"\n");
+    assert!(
+        e.contains("matchers.mode") && e.contains("`fallback`") && e.contains("`utf8`"),
+        "{e}"
+    );
+}

@@ -6,7 +6,7 @@
 //! - [`dedup`]: per-fingerprint state, duplicates, re-sends, expiry, flapping.
 //! - [`correlate`]: rules, thresholds, topology joins and merges.
 //! - [`lifecycle`]: open → acknowledged → resolved → closed / merged.
-//! - [`rules`], [`matchers`], [`topology`], [`priority`]: compiled config.
+//! - [`rules`], [`topology`], [`priority`]: compiled config.
 //! - [`state`]: the persistent data; [`deadlines`]: timers on the engine clock.
 //! - [`view`]: the incident as published and written by replay.
 
@@ -14,7 +14,6 @@ pub mod correlate;
 pub mod deadlines;
 pub mod dedup;
 pub mod lifecycle;
-pub mod matchers;
 pub mod persist;
 pub mod priority;
 pub mod problem_link;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::alert::{Fingerprint, Labels};
 use crate::config::{Config, ConfigIssue};
-use crate::engine::matchers::{parse_matchers, Matcher};
+use crate::matcher::{mode_dependence, parse_matchers, Matcher};
 
 /// Name of the implicit rule for alerts no configured rule matches.
 pub const DEFAULT_RULE: &str = "default";
@@ -81,7 +81,7 @@ pub fn compile(cfg: &Config, issues: &mut Vec<ConfigIssue>) -> Vec<Rule> {
         let mut matchers = Vec::with_capacity(r.matchers.len());
         for (j, m) in r.matchers.iter().enumerate() {
             // Like Alertmanager's config, an entry may hold several matchers.
-            match parse_matchers(m) {
+            match parse_matchers(m, cfg.matchers.mode) {
                 Ok(ms) => matchers.extend(ms),
                 Err(e) => issues.push(ConfigIssue {
                     key: format!("rules[{i}].matchers[{j}]"),
@@ -112,6 +112,24 @@ pub fn compile(cfg: &Config, issues: &mut Vec<ConfigIssue>) -> Vec<Rule> {
         reopen_window: cfg.incidents.default_reopen_window.0,
     });
     rules
+}
+
+/// Warnings for `check-config`: each `matchers` entry the UTF-8 and classic
+/// parsers read differently, so that its meaning depends on `matchers.mode`
+/// (and on Alertmanager's mode, for a matcher shared with it).
+pub fn mode_warnings(cfg: &Config) -> Vec<ConfigIssue> {
+    let mut warnings = Vec::new();
+    for (i, r) in cfg.rules.iter().enumerate() {
+        for (j, m) in r.matchers.iter().enumerate() {
+            if let Some(d) = mode_dependence(m) {
+                warnings.push(ConfigIssue {
+                    key: format!("rules[{i}].matchers[{j}]"),
+                    reason: format!("{m:?}: {d}"),
+                });
+            }
+        }
+    }
+    warnings
 }
 
 /// Index of the first rule matching `labels` (the default rule always matches).

@@ -45,6 +45,24 @@ fn check_config_accepts_the_shipped_config() {
     assert_eq!(text(&out.stderr), "");
 }
 
+/// A matcher the UTF-8 and classic parsers read differently is accepted
+/// with a warning naming its key, its reading in each mode and what to
+/// write instead (`tests/golden/matchers/mode_dependent.warn`).
+#[test]
+fn check_config_warns_where_a_matcher_reads_differently_per_mode() {
+    let file = "tests/golden/matchers/mode_dependent.toml";
+    let out = correlator(&["check-config", file]);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        text(&out.stderr)
+    );
+    let want = std::fs::read_to_string(repo_root().join(file.replace(".toml", ".warn")))
+        .expect("the .warn file");
+    assert_eq!(text(&out.stderr), want);
+}
+
 /// Every config the golden replays use is valid too.
 #[test]
 fn check_config_accepts_every_golden_replay_config() {
