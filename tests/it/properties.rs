@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use correlator::alert::{Alert, AlertStatus, Fingerprint, Labels, Signal, Timestamp};
+use correlator::alert::{Alert, AlertStatus, Fingerprint, Format, Labels, Signal, Timestamp};
 use correlator::engine::state::{IncidentId, IncidentStatus};
 use correlator::engine::{Engine, EventKind, IncidentEvent};
 
@@ -711,6 +711,8 @@ fn apply_op(
                     starts_at: starts.map(|d| Timestamp(t + d)),
                     ends_at: ends.map(|d| Timestamp(t + d)),
                     generator_url: None,
+                    annotations: Vec::new(),
+                    format: Format::AlertmanagerApiV2,
                 }));
             }
             e.handle_signals(signals, now)
@@ -1333,6 +1335,8 @@ fn still_firing_alert_after_hand_resolution_is_not_orphaned() {
             starts_at: None,
             ends_at: None,
             generator_url: None,
+            annotations: Vec::new(),
+            format: Format::AlertmanagerApiV2,
         })]
     };
     e.handle_signals(fire(), Timestamp(T0));
