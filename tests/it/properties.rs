@@ -264,6 +264,10 @@ fn stream(slots: usize, len: usize) -> impl Strategy<Value = Vec<(i64, Rec)>> {
 const SHOP_CONFIG: &str = r#"
 [dedup]
 resolve_timeout = "5m"
+# One timeout for every wire format, so that after the flush every alert has
+# resolved and the model needs no per-format expiry.
+webhook_resolve_timeout = "5m"
+pagerduty_resolve_timeout = "5m"
 flap_window = "15m"
 flap_threshold = 4
 
@@ -908,7 +912,7 @@ proptest! {
 // (e) A naive model.
 //
 // Config: one rule grouping by service, min_alerts 1, no topology, flapping
-// disabled, resolve_timeout T = 5m, reopen_window R = 10m. Notifications are
+// disabled, every resolve timeout T = 5m, reopen_window R = 10m. Notifications are
 // webhook alerts without startsAt/endsAt. From the documented semantics
 // (engine/dedup.rs, correlate.rs, lifecycle.rs), written without the engine's
 // data structures:
@@ -930,6 +934,9 @@ proptest! {
 const MODEL_CONFIG: &str = r#"
 [dedup]
 resolve_timeout = "5m"
+# The model has one timeout T for every wire format.
+webhook_resolve_timeout = "5m"
+pagerduty_resolve_timeout = "5m"
 flap_window = "1s"
 flap_threshold = 1000
 
