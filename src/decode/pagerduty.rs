@@ -224,7 +224,7 @@ fn required<'t>(value: &'t Option<Text<'_>>, path: &str) -> Result<&'t str, Deco
 /// `resolved`, `num_firing`, `num_resolved`, which change with every
 /// notification of a group) and the usual names of prose. Compared
 /// ASCII-case-insensitively.
-pub(crate) const FREE_TEXT_DETAILS: [&str; 10] = [
+const FREE_TEXT_DETAILS: [&str; 10] = [
     "firing",
     "resolved",
     "num_firing",
@@ -237,7 +237,9 @@ pub(crate) const FREE_TEXT_DETAILS: [&str; 10] = [
     "body",
 ];
 
-/// Marker appended to a value cut to `limits.max_annotation_bytes`.
+/// `value` whole if it fits in `limit` bytes, else its first `limit` bytes
+/// (back to a character boundary) followed by `…[truncated, N bytes]`, N
+/// being the original size.
 fn truncated(value: &str, limit: usize) -> String {
     if value.len() <= limit {
         return value.to_string();
