@@ -24,7 +24,17 @@ fn main() {
     let cfg = Config::parse(&faults::config_toml(3), "problem_quality.toml").expect("config");
     println!(
         "{:>5} {:>6} {:>5} {:>6} {:>8} {:>9} {:>8} {:>7} {:>7} {:>7} {:>8}",
-        "seed", "faults", "days", "occurs", "records", "incidents", "problems", "P", "R", "F1", "replay"
+        "seed",
+        "faults",
+        "days",
+        "occurs",
+        "records",
+        "incidents",
+        "problems",
+        "P",
+        "R",
+        "F1",
+        "replay"
     );
     let mut worst = f64::MAX;
     for (faults_n, days) in [(16usize, 14i64), (40, 30)] {

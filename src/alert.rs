@@ -557,6 +557,14 @@ pub struct Alert {
     /// resolved alert, in the future for a firing one that expires unless re-sent.
     pub ends_at: Option<Timestamp>,
     pub generator_url: Option<String>,
+    /// Free text the sender attached that is neither a label nor the
+    /// summary, sorted by name: the PagerDuty `custom_details` entries that
+    /// do not become labels (see `decode/pagerduty.rs`), each cut to
+    /// `limits.max_annotation_bytes`. Never part of identity.
+    pub annotations: Vec<(String, String)>,
+    /// The wire format the alert came in: it decides how a firing alert
+    /// that is not re-sent expires (see `engine/dedup.rs`).
+    pub format: Format,
 }
 
 /// What a record asks the engine to do.

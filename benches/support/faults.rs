@@ -58,33 +58,137 @@ pub struct Kind {
 }
 
 pub const KINDS: &[Kind] = &[
-    Kind { name: "HighMemoryUsage", severity: "warning", summary: "Memory usage on {host} is {n}% (limit {m} MiB)" },
-    Kind { name: "CacheEvictionsHigh", severity: "warning", summary: "{n} evictions/s on {pod}" },
-    Kind { name: "DiskUsageHigh", severity: "critical", summary: "Disk usage of {db} data volume on {host} at {n}%" },
-    Kind { name: "SlowQueries", severity: "warning", summary: "{n} queries slower than {m} ms on {db}" },
-    Kind { name: "ConnectionPoolExhausted", severity: "critical", summary: "{db} connection pool exhausted ({n} of {m} in use)" },
-    Kind { name: "HighErrorRate", severity: "critical", summary: "{n}% of requests to {svc} fail with 5xx ({m} req/s)" },
-    Kind { name: "NodeFilesystemAlmostFull", severity: "warning", summary: "Filesystem / on {host} has {n}% left" },
-    Kind { name: "PodCrashLooping", severity: "critical", summary: "Pod {pod} restarted {n} times in {m} minutes" },
-    Kind { name: "HighLatency", severity: "warning", summary: "p99 latency of {svc} is {n} ms (SLO {m} ms)" },
-    Kind { name: "QueueBacklogGrowing", severity: "warning", summary: "Queue {svc}-jobs has {n} messages waiting ({m}/s in)" },
-    Kind { name: "ReplicationLag", severity: "warning", summary: "Replica {host} of {db} is {n} s behind" },
-    Kind { name: "OOMKilled", severity: "critical", summary: "Container {svc} in pod {pod} was OOM killed ({n} MiB)" },
-    Kind { name: "CPUThrottling", severity: "warning", summary: "{n}% of CPU periods throttled for {pod}" },
-    Kind { name: "CertificateExpiringSoon", severity: "warning", summary: "Certificate of {svc} expires in {n} days" },
-    Kind { name: "TooManyOpenFiles", severity: "warning", summary: "{n} open files on {host} (limit {m})" },
-    Kind { name: "DeadlocksDetected", severity: "critical", summary: "{n} deadlocks on {db} in the last {m} minutes" },
-    Kind { name: "GCPauseLong", severity: "warning", summary: "GC pauses of {n} ms on {pod}" },
-    Kind { name: "UpstreamTimeouts", severity: "critical", summary: "{n} timeouts calling {svc} upstream in {m} s" },
-    Kind { name: "KafkaConsumerLag", severity: "warning", summary: "Consumer group {svc} lags {n} records on partition {m}" },
-    Kind { name: "DNSResolutionErrors", severity: "warning", summary: "{n} DNS lookups failed on {host} in {m} s" },
-    Kind { name: "BackupFailed", severity: "critical", summary: "Backup of {db} failed after {n} s (exit {m})" },
-    Kind { name: "ThreadPoolSaturated", severity: "warning", summary: "Thread pool of {svc} at {n} of {m} threads" },
+    Kind {
+        name: "HighMemoryUsage",
+        severity: "warning",
+        summary: "Memory usage on {host} is {n}% (limit {m} MiB)",
+    },
+    Kind {
+        name: "CacheEvictionsHigh",
+        severity: "warning",
+        summary: "{n} evictions/s on {pod}",
+    },
+    Kind {
+        name: "DiskUsageHigh",
+        severity: "critical",
+        summary: "Disk usage of {db} data volume on {host} at {n}%",
+    },
+    Kind {
+        name: "SlowQueries",
+        severity: "warning",
+        summary: "{n} queries slower than {m} ms on {db}",
+    },
+    Kind {
+        name: "ConnectionPoolExhausted",
+        severity: "critical",
+        summary: "{db} connection pool exhausted ({n} of {m} in use)",
+    },
+    Kind {
+        name: "HighErrorRate",
+        severity: "critical",
+        summary: "{n}% of requests to {svc} fail with 5xx ({m} req/s)",
+    },
+    Kind {
+        name: "NodeFilesystemAlmostFull",
+        severity: "warning",
+        summary: "Filesystem / on {host} has {n}% left",
+    },
+    Kind {
+        name: "PodCrashLooping",
+        severity: "critical",
+        summary: "Pod {pod} restarted {n} times in {m} minutes",
+    },
+    Kind {
+        name: "HighLatency",
+        severity: "warning",
+        summary: "p99 latency of {svc} is {n} ms (SLO {m} ms)",
+    },
+    Kind {
+        name: "QueueBacklogGrowing",
+        severity: "warning",
+        summary: "Queue {svc}-jobs has {n} messages waiting ({m}/s in)",
+    },
+    Kind {
+        name: "ReplicationLag",
+        severity: "warning",
+        summary: "Replica {host} of {db} is {n} s behind",
+    },
+    Kind {
+        name: "OOMKilled",
+        severity: "critical",
+        summary: "Container {svc} in pod {pod} was OOM killed ({n} MiB)",
+    },
+    Kind {
+        name: "CPUThrottling",
+        severity: "warning",
+        summary: "{n}% of CPU periods throttled for {pod}",
+    },
+    Kind {
+        name: "CertificateExpiringSoon",
+        severity: "warning",
+        summary: "Certificate of {svc} expires in {n} days",
+    },
+    Kind {
+        name: "TooManyOpenFiles",
+        severity: "warning",
+        summary: "{n} open files on {host} (limit {m})",
+    },
+    Kind {
+        name: "DeadlocksDetected",
+        severity: "critical",
+        summary: "{n} deadlocks on {db} in the last {m} minutes",
+    },
+    Kind {
+        name: "GCPauseLong",
+        severity: "warning",
+        summary: "GC pauses of {n} ms on {pod}",
+    },
+    Kind {
+        name: "UpstreamTimeouts",
+        severity: "critical",
+        summary: "{n} timeouts calling {svc} upstream in {m} s",
+    },
+    Kind {
+        name: "KafkaConsumerLag",
+        severity: "warning",
+        summary: "Consumer group {svc} lags {n} records on partition {m}",
+    },
+    Kind {
+        name: "DNSResolutionErrors",
+        severity: "warning",
+        summary: "{n} DNS lookups failed on {host} in {m} s",
+    },
+    Kind {
+        name: "BackupFailed",
+        severity: "critical",
+        summary: "Backup of {db} failed after {n} s (exit {m})",
+    },
+    Kind {
+        name: "ThreadPoolSaturated",
+        severity: "warning",
+        summary: "Thread pool of {svc} at {n} of {m} threads",
+    },
 ];
 
 pub const SERVICES: &[&str] = &[
-    "checkout", "payments", "postgres", "inventory", "search", "catalog", "web", "api", "cache",
-    "auth", "orders", "shipping", "mailer", "reports", "billing", "ledger", "gateway", "images",
+    "checkout",
+    "payments",
+    "postgres",
+    "inventory",
+    "search",
+    "catalog",
+    "web",
+    "api",
+    "cache",
+    "auth",
+    "orders",
+    "shipping",
+    "mailer",
+    "reports",
+    "billing",
+    "ledger",
+    "gateway",
+    "images",
 ];
 
 /// Dependency chains a cascade follows (first depends on second, …).
@@ -157,8 +261,17 @@ pub fn label_key(labels: &BTreeMap<String, String>) -> String {
 }
 
 fn fill(rng: &mut Rng, k: &Kind, svc: &str) -> (String, String, String) {
-    let host = format!("ip-10-{}-{}-{}", rng.below(256), rng.below(256), rng.below(256));
-    let pod = format!("{svc}-{:x}-{:05x}", rng.next() % 0xffff_ffff, rng.below(0xfffff));
+    let host = format!(
+        "ip-10-{}-{}-{}",
+        rng.below(256),
+        rng.below(256),
+        rng.below(256)
+    );
+    let pod = format!(
+        "{svc}-{:x}-{:05x}",
+        rng.next() % 0xffff_ffff,
+        rng.below(0xfffff)
+    );
     let db = format!("{svc}-db");
     let s = k
         .summary
@@ -188,7 +301,13 @@ fn alert(
     labels.insert("severity".to_string(), k.severity.to_string());
     labels.insert("instance".to_string(), host);
     labels.insert("pod".to_string(), pod);
-    Firing { at, until, labels, summary, fault }
+    Firing {
+        at,
+        until,
+        labels,
+        summary,
+        fault,
+    }
 }
 
 const MIN: i64 = 60_000;
@@ -375,8 +494,16 @@ pub fn score(incidents_jsonl: &str, truth: &HashMap<String, usize>) -> Score {
             }
         }
     }
-    let precision = if tp + fp == 0 { 1.0 } else { tp as f64 / (tp + fp) as f64 };
-    let recall = if tp + fn_ == 0 { 1.0 } else { tp as f64 / (tp + fn_) as f64 };
+    let precision = if tp + fp == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let recall = if tp + fn_ == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fn_) as f64
+    };
     let f1 = if precision + recall == 0.0 {
         0.0
     } else {

@@ -10,6 +10,10 @@ use correlator::alert::Timestamp;
 pub const RULES: &str = r#"
 [dedup]
 resolve_timeout = "5m"
+# The generated webhook and PagerDuty senders re-send within minutes and
+# resolve by silence: they expire like the API v2 ones.
+webhook_resolve_timeout = "5m"
+pagerduty_resolve_timeout = "5m"
 [[rules]]
 name = "by-service"
 matchers = ['severity=~"critical|warning"', 'env!="dev"']

@@ -196,9 +196,18 @@ impl Default for HttpConfig {
 pub struct DedupConfig {
     /// Labels that make up alert identity; empty = all labels (Alertmanager).
     pub identity_labels: Vec<String>,
-    /// A firing alert not re-sent for this long resolves (Alertmanager's
+    /// An API v2 alert (Prometheus, the native format) sent without a future
+    /// `endsAt` and not re-sent for this long resolves (Alertmanager's
     /// `resolve_timeout`); an `endsAt` sent with the alert takes precedence.
     pub resolve_timeout: HumanDuration,
+    /// A firing alert from a notifier webhook (Alertmanager v4, Grafana) not
+    /// re-sent for this long resolves. Those senders never send a firing
+    /// alert's end and re-send only every `repeat_interval` (4h by default
+    /// in both), so this must exceed it.
+    pub webhook_resolve_timeout: HumanDuration,
+    /// A PagerDuty trigger not re-sent for this long resolves; 0 = never (it
+    /// stays open until its `resolve`, as in PagerDuty).
+    pub pagerduty_resolve_timeout: HumanDuration,
     pub flap_window: HumanDuration,
     pub flap_threshold: usize,
 }
@@ -208,6 +217,8 @@ impl Default for DedupConfig {
         DedupConfig {
             identity_labels: Vec::new(),
             resolve_timeout: secs(300),
+            webhook_resolve_timeout: secs(5 * 3600),
+            pagerduty_resolve_timeout: secs(0),
             flap_window: secs(900),
             flap_threshold: 4,
         }

@@ -89,11 +89,13 @@ pub const TICK_INTERVAL: Range<Duration> = Range::new(Duration::from_millis(10),
 /// `group.min/max.session.timeout.ms`, 6 s..30 min by default).
 pub const SESSION_TIMEOUT: Range<Duration> = Range::new(SEC, HOUR);
 /// A window or timeout that must be positive: `dedup.resolve_timeout`,
-/// `dedup.flap_window`, `topology.window`, `problems.lookback`.
+/// `dedup.webhook_resolve_timeout`, `dedup.flap_window`, `topology.window`,
+/// `problems.lookback`.
 pub const WINDOW: Range<Duration> = Range::new(SEC, Duration::from_secs(365 * 86_400));
 /// A window where 0 has a meaning: reopen windows (0 = never reopen),
-/// `rules[].window` (0 with `min_alerts = 1`: no counting) and
-/// `problems.reject_suppression` (0 = a rejection does not suppress).
+/// `rules[].window` (0 with `min_alerts = 1`: no counting),
+/// `problems.reject_suppression` (0 = a rejection does not suppress) and
+/// `dedup.pagerduty_resolve_timeout` (0 = a trigger waits for its resolve).
 pub const WINDOW_OR_ZERO: Range<Duration> =
     Range::new(Duration::ZERO, Duration::from_secs(365 * 86_400));
 /// `http.header_timeout`: the longest wait for a request's headers.

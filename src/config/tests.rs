@@ -126,6 +126,18 @@ fn every_duration_and_size_key_has_a_range() {
         ),
         (
             "dedup",
+            "webhook_resolve_timeout",
+            "\"0s\"",
+            "0s is out of range 1s..=365d",
+        ),
+        (
+            "dedup",
+            "pagerduty_resolve_timeout",
+            "\"366d\"",
+            "366d is out of range 0s..=365d",
+        ),
+        (
+            "dedup",
             "flap_window",
             "\"366d\"",
             "366d is out of range 1s..=365d",

@@ -142,6 +142,18 @@ impl Config {
             d.resolve_timeout,
             ranges::WINDOW,
         );
+        duration(
+            &mut push,
+            "dedup.webhook_resolve_timeout",
+            d.webhook_resolve_timeout,
+            ranges::WINDOW,
+        );
+        duration(
+            &mut push,
+            "dedup.pagerduty_resolve_timeout",
+            d.pagerduty_resolve_timeout,
+            ranges::WINDOW_OR_ZERO,
+        );
         if d.flap_threshold < 2 {
             push(
                 "dedup.flap_threshold".into(),

@@ -125,7 +125,14 @@ pub(super) fn decode_webhook(
             Err(e) => out.errors.push(e),
         }
     }
-    out.format = Some(format(grafana));
+    // Known only now: one alert with Grafana's fields makes every alert Grafana's.
+    let format = format(grafana);
+    for s in &mut out.signals {
+        if let Signal::Alert(a) = s {
+            a.format = format;
+        }
+    }
+    out.format = Some(format);
     out
 }
 
@@ -179,6 +186,12 @@ pub(super) fn to_alert(
         starts_at,
         ends_at,
         generator_url,
+        annotations: Vec::new(),
+        // A webhook's alerts are retagged once the record's format is known.
+        format: match rule {
+            StatusRule::Explicit => Format::AlertmanagerWebhook,
+            StatusRule::EndsAt(_) => Format::AlertmanagerApiV2,
+        },
     })
 }
 

@@ -9,12 +9,23 @@
 //! ```
 //!
 //! Mapping onto [`Alert`]:
-//! - labels: the flat string entries of `custom_details`, plus `source`,
-//!   `severity`, `component`, `group` and `class` when present (the payload
-//!   fields win on a clash). Non-string `custom_details` values (numbers,
-//!   nested objects) are skipped, and so is a `custom_details` that is not an
-//!   object. The string entries are labels like any other: names non-empty,
-//!   sizes within [`Limits`].
+//! - labels: `source`, `severity`, `component`, `group` and `class` when
+//!   present (checked like any label: a bad one fails the event), plus the
+//!   `custom_details` entries that are label-like: a string value of one line
+//!   within `limits.max_label_value_bytes`, under a non-empty key within
+//!   `limits.max_label_name_bytes` that is not a payload field name and not
+//!   one of the free-text keys [`FREE_TEXT_DETAILS`] (`firing`, `resolved`,
+//!   `num_firing`, `num_resolved`, `description`, `details`, `message`,
+//!   `summary`, `text`, `body`), while the alert has fewer than
+//!   `limits.max_labels` labels.
+//! - annotations: every other string entry of `custom_details`, cut to
+//!   `limits.max_annotation_bytes` with the marker `…[truncated, N bytes]`
+//!   (N the original size). A `custom_details` entry never fails the event
+//!   and free text never becomes identity: Alertmanager's notifier sends its
+//!   multi-line `firing`/`resolved` lists, different with every
+//!   notification of a group and often over any label limit, there.
+//!   Non-string values (numbers, nested objects) are skipped, and so is a
+//!   `custom_details` that is not an object.
 //! - identity: `dedup_key` when present and non-empty (16 hex digits are used
 //!   as the fingerprint as is, any other key is hashed), `keyed = true`;
 //!   otherwise the label fingerprint.
@@ -110,8 +121,8 @@ fn decode_event(event: Event<'_>, limits: &Limits) -> Result<Signal, DecodeError
         }),
         Action::Resolve => {
             let fingerprint = require_key("resolve")?;
-            let (labels, summary, ends_at) = match event.payload {
-                None => (Labels::default(), None, None),
+            let ((labels, annotations), summary, ends_at) = match event.payload {
+                None => ((Labels::default(), Vec::new()), None, None),
                 Some(item) => {
                     let p = object(item, || "payload".to_string())?;
                     (labels(&p, limits)?, summary(&p, limits)?, timestamp(&p)?)
@@ -126,6 +137,8 @@ fn decode_event(event: Event<'_>, limits: &Limits) -> Result<Signal, DecodeError
                 starts_at: None,
                 ends_at,
                 generator_url,
+                annotations,
+                format: Format::PagerDuty,
             }))
         }
         Action::Trigger => {
@@ -145,7 +158,7 @@ fn decode_event(event: Event<'_>, limits: &Limits) -> Result<Signal, DecodeError
                 );
                 return Err(DecodeError::field("payload.severity".to_string(), reason));
             }
-            let labels = labels(&p, limits)?;
+            let (labels, annotations) = labels(&p, limits)?;
             let summary = summary(&p, limits)?;
             let starts_at = timestamp(&p)?;
             let (fingerprint, keyed) = match keyed {
@@ -161,6 +174,8 @@ fn decode_event(event: Event<'_>, limits: &Limits) -> Result<Signal, DecodeError
                 starts_at,
                 ends_at: None,
                 generator_url,
+                annotations,
+                format: Format::PagerDuty,
             }))
         }
     }
@@ -204,20 +219,59 @@ fn required<'t>(value: &'t Option<Text<'_>>, path: &str) -> Result<&'t str, Deco
     }
 }
 
-fn labels(p: &Payload<'_>, limits: &Limits) -> Result<Labels, DecodeError> {
-    let mut pairs: Vec<(&str, &str)> = Vec::new();
-    if let Some(Pairs::Map(details)) = &p.custom_details {
-        pairs.reserve(details.len() + 5);
-        for (name, value) in details {
-            // Only flat strings become labels.
-            let Text::Str(value) = value else { continue };
-            check_label(name, value, limits, || {
-                Loc::Root.entry("payload.custom_details", name)
-            })?;
-            pairs.push((name, value));
-        }
+/// `custom_details` keys that hold free text, never a label: the per-notification
+/// summaries and counts of Alertmanager's PagerDuty notifier (`firing`,
+/// `resolved`, `num_firing`, `num_resolved`, which change with every
+/// notification of a group) and the usual names of prose. Compared
+/// ASCII-case-insensitively.
+const FREE_TEXT_DETAILS: [&str; 10] = [
+    "firing",
+    "resolved",
+    "num_firing",
+    "num_resolved",
+    "description",
+    "details",
+    "message",
+    "summary",
+    "text",
+    "body",
+];
+
+/// `value` whole if it fits in `limit` bytes, else its first `limit` bytes
+/// (back to a character boundary) followed by `…[truncated, N bytes]`, N
+/// being the original size.
+fn truncated(value: &str, limit: usize) -> String {
+    if value.len() <= limit {
+        return value.to_string();
     }
-    // Pushed after custom_details: on equal names the last pair wins.
+    let mut end = limit;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[truncated, {} bytes]", &value[..end], value.len())
+}
+
+/// Whether a `custom_details` entry is a label: a short single-line string
+/// under a key that is not free text, with a valid name (see the module doc).
+fn is_label_detail(name: &str, value: &str, limits: &Limits) -> bool {
+    !name.is_empty()
+        && name.len() <= limits.max_label_name_bytes
+        && value.len() <= limits.max_label_value_bytes
+        && !value.contains(['\n', '\r'])
+        && !FREE_TEXT_DETAILS
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(name))
+}
+
+/// Labels and annotations of a payload. Only the payload fields can fail
+/// (they are checked like any label); a `custom_details` entry never does:
+/// what is not a label is an annotation.
+fn labels(
+    p: &Payload<'_>,
+    limits: &Limits,
+) -> Result<(Labels, Vec<(String, String)>), DecodeError> {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    // Pushed first so that, on equal names, the custom_details entry loses.
     let fields = [
         ("source", &p.source),
         ("severity", &p.severity),
@@ -232,8 +286,36 @@ fn labels(p: &Payload<'_>, limits: &Limits) -> Result<Labels, DecodeError> {
             pairs.push((name, value));
         }
     }
+    let fixed = pairs.len();
+    let mut annotations: Vec<(String, String)> = Vec::new();
+    if let Some(Pairs::Map(details)) = &p.custom_details {
+        // Flat string entries, a repeated key keeping its last value (as
+        // Go's decoder does); non-string values (numbers, objects, lists)
+        // are skipped.
+        let mut last: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+        let mut order: Vec<&str> = Vec::new();
+        for (name, value) in details {
+            let Text::Str(value) = value else { continue };
+            if last.insert(name, value).is_none() {
+                order.push(name);
+            }
+        }
+        for name in order {
+            let value = last[name];
+            let taken = pairs[..fixed].iter().any(|(n, _)| *n == name);
+            if !taken && is_label_detail(name, value, limits) && pairs.len() < limits.max_labels {
+                pairs.push((name, value));
+            } else {
+                let value = truncated(value, limits.max_annotation_bytes);
+                annotations.push((name.to_string(), value));
+            }
+        }
+    }
+    annotations.sort();
     check_label_count(pairs.len(), limits, || "payload".to_string())?;
-    Labels::from_pairs(pairs).map_err(|e| DecodeError::field("payload".to_string(), e))
+    let labels =
+        Labels::from_pairs(pairs).map_err(|e| DecodeError::field("payload".to_string(), e))?;
+    Ok((labels, annotations))
 }
 
 fn summary(p: &Payload<'_>, limits: &Limits) -> Result<Option<String>, DecodeError> {
@@ -435,10 +517,6 @@ mod tests {
                 "payload.timestamp: invalid RFC 3339 timestamp \"noon\": premature end of input",
             ),
             (
-                format!(r#"{{"event_action":"trigger","payload":{{{ok},"custom_details":{{"":"x"}}}}}}"#),
-                r#"payload.custom_details."": label name must not be empty"#,
-            ),
-            (
                 format!(r#"{{"event_action":"trigger","client_url":{{}},"payload":{{{ok}}}}}"#),
                 "client_url: expected a string, found an object",
             ),
@@ -476,14 +554,6 @@ mod tests {
         };
         let cases = [
             (
-                r#"{"event_action":"trigger","payload":{"summary":"s","source":"h","severity":"info","custom_details":{"a":"1","b":"2"}}}"#,
-                "payload: 4 labels, over the limit of 3 (limits.max_labels)",
-            ),
-            (
-                r#"{"event_action":"trigger","payload":{"summary":"s","source":"h","severity":"info","custom_details":{"a":"123456789"}}}"#,
-                r#"payload.custom_details."a": 9 bytes, over the limit of 8 (limits.max_label_value_bytes)"#,
-            ),
-            (
                 r#"{"event_action":"trigger","payload":{"summary":"s","source":"123456789","severity":"info"}}"#,
                 "payload.source: 9 bytes, over the limit of 8 (limits.max_label_value_bytes)",
             ),
@@ -496,6 +566,68 @@ mod tests {
             let d = decode(input.as_bytes(), NOW, &limits);
             assert_eq!(errors(&d), [want], "input: {input}");
         }
+    }
+
+    /// What an SRE sees in `custom_details` as prose (Alertmanager's
+    /// notifier's `firing` list, a description) or over a limit becomes an
+    /// annotation, cut with a marker; the event never fails for it, and the
+    /// labels (and so a keyless identity) stay the same from one
+    /// notification to the next.
+    #[test]
+    fn free_text_and_oversized_custom_details_are_annotations() {
+        let limits = Limits {
+            max_labels: 4,
+            max_label_value_bytes: 8,
+            max_annotation_bytes: 10,
+            ..Limits::default()
+        };
+        let event = |firing: &str| {
+            format!(
+                r#"{{"event_action":"trigger","payload":{{"summary":"s","source":"h",
+                "severity":"info","custom_details":{{"firing":{firing},"num_firing":"7",
+                "Description":"short","long":"123456789","multi":"a\nb","":"x",
+                "env":"prod","source":"other","team":"db","zone":"eu","n":5,"env":"dev"}}}}}}"#
+            )
+        };
+        let big = format!("\"{}\"", "é".repeat(5000));
+        let d = decode(event(&big).as_bytes(), NOW, &limits);
+        assert_eq!(errors(&d), Vec::<String>::new());
+        let a = alert(&d);
+        let labels: Vec<_> = a.labels.iter().collect();
+        // Payload fields first, then custom_details in order while there is
+        // room (max_labels = 4); a repeated key keeps its last value.
+        assert_eq!(
+            labels,
+            [
+                ("env", "dev"),
+                ("severity", "info"),
+                ("source", "h"),
+                ("team", "db")
+            ]
+        );
+        let annotations: Vec<(&str, &str)> = a
+            .annotations
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let cut = "ééééé\u{2026}[truncated, 10000 bytes]";
+        assert_eq!(
+            annotations,
+            [
+                ("", "x"),
+                ("Description", "short"),
+                ("firing", cut),
+                ("long", "123456789"),
+                ("multi", "a\nb"),
+                ("num_firing", "7"),
+                ("source", "other"),
+                ("zone", "eu"),
+            ]
+        );
+        // Another notification of the same group: other free text, same labels.
+        let d2 = decode(event("\"Labels:\\n - x\"").as_bytes(), NOW, &limits);
+        assert_eq!(alert(&d2).labels, a.labels);
+        assert_eq!(alert(&d2).fingerprint, a.fingerprint);
     }
 
     #[test]

@@ -265,7 +265,7 @@ fn render(d: &Decoded) -> Value {
 }
 
 fn render_alert(a: &Alert) -> Value {
-    json!({
+    let mut v = json!({
         "fingerprint": a.fingerprint.to_string(),
         "keyed": a.keyed,
         "labels": a.labels,
@@ -274,7 +274,17 @@ fn render_alert(a: &Alert) -> Value {
         "starts_at": a.starts_at,
         "ends_at": a.ends_at,
         "generator_url": a.generator_url,
-    })
+    });
+    // Only where there are some, so the other formats' files stay as they are.
+    if !a.annotations.is_empty() {
+        let annotations: serde_json::Map<String, Value> = a
+            .annotations
+            .iter()
+            .map(|(n, v)| (n.clone(), json!(v)))
+            .collect();
+        v["annotations"] = Value::Object(annotations);
+    }
+    v
 }
 
 fn golden_inputs(root: &Path) -> Vec<PathBuf> {
@@ -321,6 +331,19 @@ fn golden_files() {
 the Decoder's result (pass {pass}) differs from decode()'s",
                     input.display()
                 ));
+            }
+        }
+        // Each alert carries its record's format (its expiry depends on it).
+        for s in &fresh.signals {
+            if let Signal::Alert(a) = s {
+                if Some(a.format) != fresh.format {
+                    failures.push(format!(
+                        "file: {}\nalert format {:?}, record format {:?}",
+                        input.display(),
+                        a.format,
+                        fresh.format
+                    ));
+                }
             }
         }
         let got = render(&fresh);

@@ -9,12 +9,18 @@
 //!   sender itself resolved (same `startsAt`);
 //! - a resolved notification resolves a firing alert unless it is older than
 //!   the current episode; for an unknown or resolved alert it changes nothing;
-//! - a firing alert not re-sent resolves at its expiry: the sender's future
-//!   `endsAt`, else last notification + `resolve_timeout`;
+//! - a firing alert not re-sent resolves at its expiry, read as its sender
+//!   means it (the format is known per alert): a future `endsAt` sent with
+//!   it; else, from the last notification, `resolve_timeout` for API v2
+//!   (Prometheus, whose `endsAt` is normally there), `webhook_resolve_timeout`
+//!   for notifier webhooks (Alertmanager v4, Grafana: they never send a
+//!   firing alert's end and re-send every `repeat_interval`), and
+//!   `pagerduty_resolve_timeout` for a PagerDuty trigger, by default never
+//!   (it stays open until its `resolve`, as in PagerDuty);
 //! - `flap_threshold` transitions within `flap_window` mark it flapping: it
 //!   stays in its incident, whose resolution waits until it settles.
 
-use crate::alert::{Alert, AlertStatus, Fingerprint, Timestamp};
+use crate::alert::{Alert, AlertStatus, Fingerprint, Format, Timestamp};
 use crate::engine::deadlines::Deadline;
 use crate::engine::state::AlertState;
 use crate::engine::{priority, rules, Engine};
@@ -61,8 +67,8 @@ impl Engine {
             starts_at: a.starts_at,
             resolved_at: None,
             sender_resolved: false,
-            expires_at: Some(expires_at),
-            scheduled_expiry: Some(expires_at),
+            expires_at,
+            scheduled_expiry: expires_at,
             occurrences: 1,
             changes: Vec::new(),
             flapping: false,
@@ -72,8 +78,9 @@ impl Engine {
             pending: false,
         };
         self.alerts.insert(fp, st);
-        self.deadlines
-            .schedule(expires_at, Deadline::AlertExpiry(fp));
+        if let Some(e) = expires_at {
+            self.deadlines.schedule(e, Deadline::AlertExpiry(fp));
+        }
         self.attach(fp, t);
     }
 
@@ -111,10 +118,12 @@ impl Engine {
                     );
                     st.labels = a.labels;
                 }
-                st.expires_at = Some(expiry);
+                st.expires_at = expiry;
                 // Expiry only moves later on re-sends; the deadline catches up
-                // lazily when it fires. An earlier expiry must move it now.
-                if st.scheduled_expiry.is_none_or(|s| expiry < s) {
+                // lazily when it fires (and is dropped then if there is no
+                // expiry any more). An earlier expiry must move it now.
+                if let Some(expiry) = expiry.filter(|e| st.scheduled_expiry.is_none_or(|s| *e < s))
+                {
                     if let Some(old) = st.scheduled_expiry {
                         self.deadlines.cancel(old, Deadline::AlertExpiry(fp));
                     }
@@ -177,12 +186,14 @@ impl Engine {
                     st.summary = Some(new.into());
                 }
                 st.labels = a.labels;
-                st.expires_at = Some(expiry);
+                st.expires_at = expiry;
                 if let Some(old) = st.scheduled_expiry {
                     self.deadlines.cancel(old, Deadline::AlertExpiry(fp));
                 }
-                st.scheduled_expiry = Some(expiry);
-                self.deadlines.schedule(expiry, Deadline::AlertExpiry(fp));
+                st.scheduled_expiry = expiry;
+                if let Some(e) = expiry {
+                    self.deadlines.schedule(e, Deadline::AlertExpiry(fp));
+                }
                 self.record_change(fp, t);
                 self.attach(fp, t);
             }
@@ -226,7 +237,9 @@ impl Engine {
                 st.scheduled_expiry = Some(e);
                 self.deadlines.schedule(e, Deadline::AlertExpiry(fp));
             }
-            _ => {
+            // No expiry any more (a PagerDuty re-trigger): it waits for its resolve.
+            None => {}
+            Some(_) => {
                 st.sender_resolved = false;
                 self.resolve_alert(fp, at, at);
             }
@@ -259,13 +272,19 @@ impl Engine {
         }
     }
 
-    /// Expiry for a firing notification: the sender's future `endsAt`, else
-    /// `resolve_timeout` from now.
-    fn expiry_for(&self, a: &Alert, t: Timestamp) -> Timestamp {
-        match a.ends_at {
-            Some(e) if e > t => e,
-            _ => t.plus(self.cfg.resolve_timeout),
+    /// Expiry for a firing notification at `t`: the sender's future
+    /// `endsAt`, else the timeout of its format from `t`; `None` = it never
+    /// expires (a PagerDuty trigger with `pagerduty_resolve_timeout = 0`).
+    fn expiry_for(&self, a: &Alert, t: Timestamp) -> Option<Timestamp> {
+        if let Some(e) = a.ends_at.filter(|e| *e > t) {
+            return Some(e);
         }
+        let timeout = match a.format {
+            Format::AlertmanagerApiV2 => Some(self.cfg.resolve_timeout),
+            Format::AlertmanagerWebhook | Format::Grafana => Some(self.cfg.webhook_resolve_timeout),
+            Format::PagerDuty => self.cfg.pagerduty_resolve_timeout,
+        };
+        timeout.map(|d| t.plus(d))
     }
 
     /// Counts a firing/resolved transition for flap detection.

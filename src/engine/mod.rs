@@ -45,7 +45,12 @@ pub struct EngineConfig {
     pub topology: Topology,
     /// Sorted, unique; empty = all labels.
     pub identity_labels: Vec<String>,
+    /// Expiry of an API v2 alert without a future `endsAt`.
     pub resolve_timeout: Duration,
+    /// Expiry of a notifier webhook's firing alert (Alertmanager, Grafana).
+    pub webhook_resolve_timeout: Duration,
+    /// Expiry of a PagerDuty trigger; `None` = never (waits for its resolve).
+    pub pagerduty_resolve_timeout: Option<Duration>,
     pub flap_window: Duration,
     pub flap_threshold: usize,
     pub impact_label: String,
@@ -72,6 +77,9 @@ impl EngineConfig {
             topology,
             identity_labels,
             resolve_timeout: cfg.dedup.resolve_timeout.0,
+            webhook_resolve_timeout: cfg.dedup.webhook_resolve_timeout.0,
+            pagerduty_resolve_timeout: Some(cfg.dedup.pagerduty_resolve_timeout.0)
+                .filter(|d| !d.is_zero()),
             flap_window: cfg.dedup.flap_window.0,
             flap_threshold: cfg.dedup.flap_threshold,
             impact_label: cfg.priority.impact_label.clone(),
@@ -85,6 +93,8 @@ impl EngineConfig {
     pub fn horizon(&self) -> Duration {
         let mut h = self
             .resolve_timeout
+            .max(self.webhook_resolve_timeout)
+            .max(self.pagerduty_resolve_timeout.unwrap_or_default())
             .max(self.flap_window)
             .max(self.topology.window);
         for r in &self.rules {
@@ -517,5 +527,7 @@ impl Engine {
     }
 }
 
+#[cfg(test)]
+mod expiry_tests;
 #[cfg(test)]
 mod tests;

@@ -65,7 +65,8 @@ pub struct AlertState {
     /// The sender itself said resolved (not our resolve timeout): a late
     /// firing copy of that same episode (same `startsAt`) is stale.
     pub sender_resolved: bool,
-    /// When a firing alert resolves unless re-sent (`endsAt` or resolve_timeout).
+    /// When a firing alert resolves unless re-sent (`endsAt` or its format's
+    /// timeout); `None` while firing: never (a PagerDuty trigger).
     pub expires_at: Option<Timestamp>,
     /// Where its expiry deadline currently sits (index, not persisted).
     #[serde(skip)]

@@ -1,6 +1,6 @@
 //! Engine behaviour tests on decoded signals (no wire format involved).
 
-use crate::alert::{Alert, AlertStatus, Labels, Signal, Timestamp};
+use crate::alert::{Alert, AlertStatus, Format, Labels, Signal, Timestamp};
 use crate::config::Config;
 use crate::engine::state::{IncidentId, IncidentStatus};
 use crate::engine::{CommandError, Engine, EngineConfig, EventKind, IncidentEvent};
@@ -28,6 +28,8 @@ fn alert(pairs: &[(&str, &str)], status: AlertStatus) -> Signal {
         starts_at: None,
         ends_at: None,
         generator_url: None,
+        annotations: Vec::new(),
+        format: Format::AlertmanagerApiV2,
     })
 }
 
@@ -474,6 +476,8 @@ fn stale_firing_after_sender_resolution_is_ignored() {
             starts_at: Some(at(starts)),
             ends_at: None,
             generator_url: None,
+            annotations: Vec::new(),
+            format: Format::AlertmanagerApiV2,
         })
     };
     e.handle_signals(vec![mk(AlertStatus::Firing, 0)], at(0));
@@ -680,6 +684,8 @@ fn oom(pod: &str) -> Signal {
         starts_at: None,
         ends_at: None,
         generator_url: None,
+        annotations: Vec::new(),
+        format: Format::AlertmanagerApiV2,
     })
 }
 
@@ -766,6 +772,8 @@ fn problems_survive_restore() {
                 starts_at: None,
                 ends_at: None,
                 generator_url: None,
+                annotations: Vec::new(),
+                format: Format::AlertmanagerApiV2,
             })],
             at(-86_400),
         );

@@ -5,7 +5,9 @@
 //!   broker reachable (503 with the reasons otherwise). `/metrics`.
 //! - [`api`]: `/api/v1/incidents…`, `/api/v1/problems…`; mutations need the
 //!   bearer token and go to the pipeline thread as commands (one write path).
-//! - [`webhook`]: `POST /api/v1/alerts`, produced to Kafka before answering.
+//! - [`webhook`]: `POST /api/v1/alerts`, produced to Kafka before answering;
+//!   `POST /api/v2/alerts` and `/-/healthy`, `/-/ready`: Alertmanager's
+//!   paths, so Prometheus can use correlator as its Alertmanager.
 //!
 //! - [`guard`]: in front of every mutation, the bearer token before the
 //!   body, and the body under a size limit and a deadline.
@@ -64,6 +66,12 @@ pub fn router(state: Arc<AppState>, limits: BodyLimits) -> Router {
             webhook::PATH,
             post(webhook::receive).route_layer(guarded.clone()),
         )
+        .route(
+            webhook::PATH_V2,
+            post(webhook::receive_v2).route_layer(guarded.clone()),
+        )
+        .route("/-/healthy", get(am_healthy))
+        .route("/-/ready", get(am_ready))
         .route("/api/v1/incidents", get(api::list_incidents))
         .route("/api/v1/incidents/{id}", get(api::get_incident))
         .route(
@@ -82,6 +90,22 @@ pub fn router(state: Arc<AppState>, limits: BodyLimits) -> Router {
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(limits.max_bytes))
         .with_state(state)
+}
+
+/// `/-/healthy`, Alertmanager's liveness path (for Prometheus' and load
+/// balancers' checks of an Alertmanager): 200 `OK` while the process is up.
+async fn am_healthy() -> &'static str {
+    "OK"
+}
+
+/// `/-/ready`, Alertmanager's readiness path: 200 `OK` when `/readyz` would
+/// answer 200 (store writable, broker reachable), else 503.
+async fn am_ready(State(s): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+    if s.health.ready() {
+        (StatusCode::OK, "OK")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+    }
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {

@@ -467,3 +467,72 @@ token_env = "{env}"
     assert!(msg.contains("limits.max_record_bytes"), "{msg}");
     d.shutdown().unwrap();
 }
+
+/// Prometheus pointed at correlator as its Alertmanager: its alert API
+/// path and its health paths answer as Alertmanager's do.
+#[test]
+fn alertmanager_api_v2_and_health_paths() {
+    let kafka = MockKafka::start(1);
+    for (t, p) in [("alerts", 1), ("incidents", 1), ("alerts-dlq", 1)] {
+        kafka.create_topic(t, p);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = format!("CORRELATOR_TEST_TOKEN_V2_{}", std::process::id());
+    std::env::set_var(&env, TOKEN);
+    let d = start(&kafka, dir.path(), &env);
+    let addr = d.http_addr;
+
+    let (code, v) = http(addr, "GET", "/-/healthy", None, None);
+    assert_eq!((code, v), (200, Value::String("OK".into())));
+    // Ready once /readyz is (store and broker checked).
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            http(addr, "GET", "/readyz", None, None).0 == 200
+        }),
+        "never ready"
+    );
+    let (code, v) = http(addr, "GET", "/-/ready", None, None);
+    assert_eq!((code, v), (200, Value::String("OK".into())));
+
+    // What Prometheus 2.42 posts (see tests/golden/decode/README.md).
+    let post = serde_json::json!([{
+        "annotations": {"summary": "checkout always firing (value 1)"},
+        "endsAt": "2099-01-01T00:04:00.190Z",
+        "startsAt": "2026-01-05T09:58:59.190Z",
+        "generatorURL": "http://prometheus-0:9090/graph?g0.expr=vector%281%29&g0.tab=1",
+        "labels": {"alertname": "AlwaysFiring", "service": "checkout", "pod": "checkout-0",
+                   "severity": "warning"}
+    }])
+    .to_string();
+    assert_eq!(
+        http(addr, "POST", "/api/v2/alerts", None, Some(&post)).0,
+        401
+    );
+    for (body, want) in [
+        ("{not json", "invalid JSON"),
+        (r#"[{"labels":{}}]"#, "at least one label"),
+        (
+            r#"{"labels":{"alertname":"One"}}"#,
+            "expected a JSON array of postable alerts",
+        ),
+        (
+            r#"{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"a":"b"}}]}"#,
+            "expected a JSON array of postable alerts",
+        ),
+    ] {
+        let (code, v) = http(addr, "POST", "/api/v2/alerts", Some(TOKEN), Some(body));
+        assert_eq!(code, 400, "{body}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or("").contains(want),
+            "{body}: {v}"
+        );
+    }
+    let (code, v) = http(addr, "POST", "/api/v2/alerts", Some(TOKEN), Some(&post));
+    assert_eq!((code, v), (200, Value::String(String::new())));
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            incidents(addr, "?service=checkout").len() == 1
+        }),
+        "the posted alert became no incident"
+    );
+}

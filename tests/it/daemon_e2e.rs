@@ -98,6 +98,9 @@ listen = "127.0.0.1:0"
 [dedup]
 identity_labels = []
 resolve_timeout = "5m"
+# The generated webhook senders re-send within minutes; their silent
+# expiries happen after 5m, as for API v2.
+webhook_resolve_timeout = "5m"
 flap_window = "15m"
 flap_threshold = 4
 

@@ -9,6 +9,8 @@
 //!   every PromQL query of the Grafana dashboard runs and returns data.
 //! - The Grafana dashboard and the alerting rules reference only metrics the
 //!   daemon really exports (checked against a live scrape).
+//! - A real Prometheus with the daemon as its Alertmanager (no Alertmanager
+//!   between): its always-firing rule opens an incident.
 //! - A real Alertmanager with its webhook pointed at the daemon: an alert
 //!   posted to Alertmanager becomes an incident whose alert fingerprint is
 //!   the one Alertmanager reports, and its resolution resolves the incident.
@@ -566,7 +568,7 @@ fn alertmanager_config(daemon: SocketAddr) -> String {
   group_by: [cluster, alertname]
   group_wait: 1s
   group_interval: 1s
-  # Re-sends keep a firing alert alive in correlator (dedup.resolve_timeout).
+  # Re-sends keep a firing alert alive in correlator (dedup.webhook_resolve_timeout).
   repeat_interval: 1s
 receivers:
   - name: correlator
@@ -1107,9 +1109,9 @@ fn alertmanager_webhook_alert_becomes_incident_with_alertmanager_fingerprint() {
     let alertmanager = tool("prometheus-alertmanager", "prometheus-alertmanager");
     // Alertmanager does not expose a firing alert's endsAt in its webhook:
     // correlator keeps it firing only while it is re-sent (repeat_interval)
-    // within resolve_timeout. Short here, to check that it stays firing.
+    // within webhook_resolve_timeout. Short here, to check that it stays firing.
     let resolve_timeout = Duration::from_secs(10);
-    let mut d = Daemon::start_with("[dedup]\nresolve_timeout = \"10s\"\n");
+    let mut d = Daemon::start_with("[dedup]\nwebhook_resolve_timeout = \"10s\"\n");
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("alertmanager.yml");
     std::fs::write(&config, alertmanager_config(d.addr)).expect("write");
@@ -1255,6 +1257,145 @@ fn alertmanager_webhook_alert_becomes_incident_with_alertmanager_fingerprint() {
         "resolved {after} s after the resolution was posted: by timeout, not by \
          Alertmanager's resolved notification ({incident})"
     );
+}
+
+// ---------------------------------------------------------------------------
+// A real Prometheus sending its alerts to the daemon, no Alertmanager between.
+
+#[test]
+fn prometheus_sends_alerts_to_correlator_as_its_alertmanager() {
+    let prometheus = tool("prometheus", "prometheus");
+    let mut d = Daemon::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = format!("PrometheusDirect{}", std::process::id());
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"groups:
+  - name: direct
+    interval: 1s
+    rules:
+      - alert: {name}
+        expr: vector(1)
+        labels:
+          severity: critical
+          service: checkout
+          cluster: eu-1
+        annotations:
+          summary: "checkout always firing"
+"#
+        ),
+    )
+    .expect("write rules");
+    // Correlator as Prometheus' Alertmanager: its host and port, the
+    // default path prefix (so /api/v2/alerts), the bearer token.
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"global:
+  evaluation_interval: 1s
+rule_files:
+  - "{rules}"
+alerting:
+  alertmanagers:
+    - scheme: http
+      api_version: v2
+      authorization:
+        type: Bearer
+        credentials: "{TOKEN}"
+      static_configs:
+        - targets: ["{daemon}"]
+"#,
+            rules = rules.display(),
+            daemon = d.addr,
+        ),
+    )
+    .expect("write config");
+    let port = free_port();
+    let prom_addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut cmd = Command::new(&prometheus);
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        // Re-send every second (default 1m): a first send made before the
+        // Alertmanager list is known is dropped.
+        .arg("--rules.alert.resend-delay=1s")
+        .arg("--log.level=info");
+    let mut prom = Proc::spawn("prometheus", cmd, dir.path().join("prometheus.log"));
+    prom.wait_for("Prometheus /-/ready", Duration::from_secs(60), || {
+        get(prom_addr, "/-/ready").ok().filter(|r| r.status == 200)
+    });
+
+    let daemon_addr = d.addr;
+    let find = || {
+        let r = get(daemon_addr, "/api/v1/incidents?limit=1000").ok()?;
+        if r.status != 200 {
+            return None;
+        }
+        let v = r.json();
+        v["incidents"].as_array()?.iter().find_map(|inc| {
+            let alert = inc["alerts"]
+                .as_array()?
+                .iter()
+                .find(|a| a["labels"]["alertname"] == json!(name))?;
+            Some((inc.clone(), alert.clone()))
+        })
+    };
+    let Some((incident, alert)) = poll(Duration::from_secs(60), find) else {
+        d.proc.assert_running();
+        panic!(
+            "no incident for Prometheus' always-firing rule {name} after 60 s\n{}\n{}",
+            d.proc.log_tail(),
+            prom.log_tail()
+        );
+    };
+    assert_eq!(incident["status"], "open", "{incident}");
+    assert_eq!(incident["rule"], "by-service", "{incident}");
+    assert_eq!(alert["status"], "firing", "{incident}");
+    assert_eq!(
+        alert["labels"],
+        json!({"alertname": name, "severity": "critical", "service": "checkout",
+               "cluster": "eu-1"}),
+        "{incident}"
+    );
+
+    // Prometheus saw its posts accepted: sent, no errors.
+    let scrape = get(prom_addr, "/metrics")
+        .expect("Prometheus /metrics")
+        .text();
+    let sample = |prefix: &str| -> f64 {
+        scrape
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in Prometheus' metrics"))
+    };
+    assert!(
+        sample("prometheus_notifications_sent_total{") >= 1.0,
+        "Prometheus sent nothing"
+    );
+    assert_eq!(
+        sample("prometheus_notifications_errors_total{"),
+        0.0,
+        "Prometheus' posts failed\n{}\n{}",
+        d.proc.log_tail(),
+        prom.log_tail()
+    );
+    // Its endsAt re-sent every second keeps the alert firing: still one
+    // incident, more occurrences.
+    let more = poll(Duration::from_secs(30), || {
+        find().filter(|(_, a)| a["occurrences"].as_u64() > Some(2))
+    });
+    let Some((incident, _)) = more else {
+        panic!("Prometheus' re-sends were not counted: {:?}", find());
+    };
+    assert_eq!(incident["status"], "open", "{incident}");
 }
 
 // ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use correlator::alert::{Alert, AlertStatus, Fingerprint, Labels, Signal, Timestamp};
+use correlator::alert::{Alert, AlertStatus, Fingerprint, Format, Labels, Signal, Timestamp};
 use correlator::engine::state::{IncidentId, IncidentStatus};
 use correlator::engine::{Engine, EventKind, IncidentEvent};
 
@@ -264,6 +264,10 @@ fn stream(slots: usize, len: usize) -> impl Strategy<Value = Vec<(i64, Rec)>> {
 const SHOP_CONFIG: &str = r#"
 [dedup]
 resolve_timeout = "5m"
+# One timeout for every wire format, so that after the flush every alert has
+# resolved and the model needs no per-format expiry.
+webhook_resolve_timeout = "5m"
+pagerduty_resolve_timeout = "5m"
 flap_window = "15m"
 flap_threshold = 4
 
@@ -711,6 +715,8 @@ fn apply_op(
                     starts_at: starts.map(|d| Timestamp(t + d)),
                     ends_at: ends.map(|d| Timestamp(t + d)),
                     generator_url: None,
+                    annotations: Vec::new(),
+                    format: Format::AlertmanagerApiV2,
                 }));
             }
             e.handle_signals(signals, now)
@@ -906,7 +912,7 @@ proptest! {
 // (e) A naive model.
 //
 // Config: one rule grouping by service, min_alerts 1, no topology, flapping
-// disabled, resolve_timeout T = 5m, reopen_window R = 10m. Notifications are
+// disabled, every resolve timeout T = 5m, reopen_window R = 10m. Notifications are
 // webhook alerts without startsAt/endsAt. From the documented semantics
 // (engine/dedup.rs, correlate.rs, lifecycle.rs), written without the engine's
 // data structures:
@@ -928,6 +934,9 @@ proptest! {
 const MODEL_CONFIG: &str = r#"
 [dedup]
 resolve_timeout = "5m"
+# The model has one timeout T for every wire format.
+webhook_resolve_timeout = "5m"
+pagerduty_resolve_timeout = "5m"
 flap_window = "1s"
 flap_threshold = 1000
 
@@ -1333,6 +1342,8 @@ fn still_firing_alert_after_hand_resolution_is_not_orphaned() {
             starts_at: None,
             ends_at: None,
             generator_url: None,
+            annotations: Vec::new(),
+            format: Format::AlertmanagerApiV2,
         })]
     };
     e.handle_signals(fire(), Timestamp(T0));

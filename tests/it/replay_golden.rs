@@ -423,6 +423,7 @@ golden_cases!(
     identity_labels,
     no_rule_match,
     severity_escalation,
+    source_expiry,
 );
 
 /// Cases that document a bug: they state what should happen and are
