@@ -26,11 +26,35 @@ pub struct IncidentView<'a, A = MemberView<'a>> {
     pub reopened: u32,
     pub flapping: bool,
     pub root_cause: Option<Fingerprint>,
+    /// The root cause alert with the labels a reader needs to name it. Only
+    /// in the event and API form (`with_version`): the replay line's shape
+    /// is fixed by the replay contract.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_cause_alert: Option<RootCauseView<'a>>,
     pub alerts: Vec<A>,
     pub problem_id: Option<crate::problems::state::ProblemId>,
     pub known_error: Option<&'a crate::problems::state::KnownErrorRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
+}
+
+/// The root cause alert: its fingerprint and its `service` and `alertname`
+/// labels (null when the alert has no such label).
+#[derive(Debug, Serialize)]
+pub struct RootCauseView<'a> {
+    pub fingerprint: Fingerprint,
+    pub service: Option<&'a str>,
+    pub alertname: Option<&'a str>,
+}
+
+impl<'a> RootCauseView<'a> {
+    pub fn of(m: &'a Member) -> RootCauseView<'a> {
+        RootCauseView {
+            fingerprint: m.fingerprint,
+            service: m.labels.get("service"),
+            alertname: m.labels.get("alertname"),
+        }
+    }
 }
 
 /// The grouping labels as a JSON object.
@@ -114,6 +138,11 @@ impl Incident {
             reopened: self.reopened,
             flapping: self.flapping,
             root_cause: self.root_cause,
+            root_cause_alert: self
+                .root_cause
+                .filter(|_| with_version)
+                .and_then(|fp| self.member(fp))
+                .map(RootCauseView::of),
             alerts: members.into_iter().map(alert).collect(),
             problem_id: self.problem_id,
             known_error: self.known_error.as_deref(),
