@@ -8,19 +8,15 @@
 //!   deletes them once the broker acknowledged.
 //! - [`events`]: incident events as CloudEvents.
 //! - [`embedded`]: librdkafka's in-process mock cluster for `--embedded-kafka`.
-//! - [`demo`]: sample traffic for `--demo`.
-//! - [`tools`]: `correlator send` and `correlator tail`.
 
 pub mod committer;
 pub mod consumer;
-pub mod demo;
 pub mod embedded;
 pub mod events;
 pub mod fetch;
 pub mod merge;
 pub mod publisher;
 pub mod snapshot;
-pub mod tools;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
