@@ -7,8 +7,11 @@
 //! - [`publisher`]: delivers outbox entries with the idempotent producer and
 //!   deletes them once the broker acknowledged.
 //! - [`events`]: incident events as CloudEvents.
+//! - [`activity`]: the daemon's INFO lines about incidents, problems and
+//!   throughput.
 //! - [`embedded`]: librdkafka's in-process mock cluster for `--embedded-kafka`.
 
+pub mod activity;
 pub mod committer;
 pub mod consumer;
 pub mod embedded;
