@@ -69,8 +69,9 @@ pub trait Formatter {
     fn problem_list(&mut self, list: &Value) -> io::Result<()>;
     /// One problem.
     fn problem(&mut self, problem: &Value) -> io::Result<()>;
-    /// One CloudEvent from the incidents topic.
-    fn event(&mut self, event: &Value) -> io::Result<()>;
+    /// One CloudEvent from the incidents topic: its bytes as published
+    /// and their parse.
+    fn event(&mut self, raw: &[u8], event: &Value) -> io::Result<()>;
 }
 
 /// The formatter for `format`, writing to `out`.
@@ -309,7 +310,7 @@ impl Formatter for Simple<'_> {
     fn problem(&mut self, problem: &Value) -> io::Result<()> {
         table(problem_rows(std::slice::from_ref(problem)), self.out)
     }
-    fn event(&mut self, event: &Value) -> io::Result<()> {
+    fn event(&mut self, _raw: &[u8], event: &Value) -> io::Result<()> {
         let line = self.event_line(event);
         writeln!(self.out, "{}", line.trim_end())?;
         self.out.flush()
@@ -488,14 +489,15 @@ impl Formatter for Extended<'_> {
     fn problem(&mut self, problem: &Value) -> io::Result<()> {
         self.write_problem(problem)
     }
-    fn event(&mut self, event: &Value) -> io::Result<()> {
-        self.simple.event(event)
+    fn event(&mut self, raw: &[u8], event: &Value) -> io::Result<()> {
+        self.simple.event(raw, event)
     }
 }
 
 // ---- json ----
 
-/// API answers pretty-printed; events one per line (as on the topic).
+/// API answers pretty-printed; events one per line, byte for byte as
+/// published.
 pub struct Json<'a> {
     out: &'a mut dyn Write,
 }
@@ -520,8 +522,8 @@ impl Formatter for Json<'_> {
     fn problem(&mut self, problem: &Value) -> io::Result<()> {
         self.pretty(problem)
     }
-    fn event(&mut self, event: &Value) -> io::Result<()> {
-        serde_json::to_writer(&mut *self.out, event)?;
+    fn event(&mut self, raw: &[u8], _event: &Value) -> io::Result<()> {
+        self.out.write_all(raw)?;
         writeln!(self.out)?;
         self.out.flush()
     }
@@ -573,12 +575,12 @@ mod tests {
             "title": "Down", "alerts": [{}]}});
         let mut plain = Vec::new();
         formatter(Format::Simple, Style { color: false }, &mut plain)
-            .event(&ev)
+            .event(b"", &ev)
             .unwrap();
         assert!(!plain.contains(&0x1b));
         let mut coloured = Vec::new();
         formatter(Format::Simple, Style { color: true }, &mut coloured)
-            .event(&ev)
+            .event(b"", &ev)
             .unwrap();
         assert!(coloured.contains(&0x1b));
     }

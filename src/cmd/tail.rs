@@ -117,7 +117,7 @@ pub fn print_event(
     out: &mut dyn Formatter,
 ) -> anyhow::Result<()> {
     match serde_json::from_slice::<serde_json::Value>(payload) {
-        Ok(v) => out.event(&v)?,
+        Ok(v) => out.event(payload, &v)?,
         Err(e) => {
             let mut err = std::io::stderr().lock();
             writeln!(

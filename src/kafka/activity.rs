@@ -62,13 +62,13 @@ fn incident(kind: EventKind, inc: &Incident) {
     let merged_into = inc.merged_into.map(|id| id.to_string());
     info!(
         incident_id = %inc.id,
-        priority = inc.priority.as_str(),
-        severity = inc.severity.as_str(),
+        priority = %inc.priority.as_str(),
+        severity = %inc.severity.as_str(),
         title = %inc.title,
-        root_cause_service = label("service"),
-        root_cause_alertname = label("alertname"),
+        root_cause_service = %label("service"),
+        root_cause_alertname = %label("alertname"),
         alerts = inc.members.len(),
-        merged_into = merged_into.as_deref().unwrap_or("-"),
+        merged_into = %merged_into.as_deref().unwrap_or("-"),
         "incident {}",
         kind.as_str()
     );
@@ -81,7 +81,7 @@ pub fn problem_event(ev: &ProblemEvent, p: &Problem) {
     }
     info!(
         problem_id = %p.id,
-        state = p.state.as_str(),
+        state = %p.state.as_str(),
         signature = %p.signature,
         incidents = p.incident_ids.len(),
         "problem {}",
@@ -98,7 +98,7 @@ fn summary(records_per_second: f64, m: &Metrics) {
             .sum()
     };
     info!(
-        records_per_second = format!("{records_per_second:.1}"),
+        records_per_second = %format!("{records_per_second:.1}"),
         open_incidents = sum(&m.incidents_open),
         lag = sum(&m.consumer_lag),
         outbox_backlog = m.outbox_backlog.get(),
