@@ -141,17 +141,15 @@ pub fn start(args: RunArgs) -> anyhow::Result<Running> {
     })
 }
 
-/// How to run this binary again: `cargo run --release --` from a cargo
-/// build directory, else `correlator`.
+/// How to run this binary again: `cargo run --release --` for a binary in
+/// a cargo profile directory (`…/release/`, `…/debug/`), else `correlator`.
 pub fn self_command() -> String {
     let exe = std::env::current_exe().unwrap_or_default();
-    let exe = exe.to_string_lossy();
-    if exe.contains("/target/release/") {
-        "cargo run --release --".into()
-    } else if exe.contains("/target/debug/") {
-        "cargo run --".into()
-    } else {
-        "correlator".into()
+    let profile = exe.parent().and_then(|d| d.file_name());
+    match profile.and_then(|p| p.to_str()) {
+        Some("release") => "cargo run --release --".into(),
+        Some("debug") => "cargo run --".into(),
+        _ => "correlator".into(),
     }
 }
 

@@ -30,7 +30,7 @@ pub struct IncidentView<'a, A = MemberView<'a>> {
     /// in the event and API form (`with_version`): the replay line's shape
     /// is fixed by the replay contract.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub root_cause_alert: Option<RootCauseView<'a>>,
+    pub root_cause_alert: Option<RootCauseView>,
     pub alerts: Vec<A>,
     pub problem_id: Option<crate::problems::state::ProblemId>,
     pub known_error: Option<&'a crate::problems::state::KnownErrorRef>,
@@ -41,18 +41,18 @@ pub struct IncidentView<'a, A = MemberView<'a>> {
 /// The root cause alert: its fingerprint and its `service` and `alertname`
 /// labels (null when the alert has no such label).
 #[derive(Debug, Serialize)]
-pub struct RootCauseView<'a> {
+pub struct RootCauseView {
     pub fingerprint: Fingerprint,
-    pub service: Option<&'a str>,
-    pub alertname: Option<&'a str>,
+    pub service: Option<String>,
+    pub alertname: Option<String>,
 }
 
-impl<'a> RootCauseView<'a> {
-    pub fn of(m: &'a Member) -> RootCauseView<'a> {
+impl RootCauseView {
+    pub fn of(m: &Member) -> RootCauseView {
         RootCauseView {
             fingerprint: m.fingerprint,
-            service: m.labels.get("service"),
-            alertname: m.labels.get("alertname"),
+            service: m.labels.get("service").map(str::to_string),
+            alertname: m.labels.get("alertname").map(str::to_string),
         }
     }
 }

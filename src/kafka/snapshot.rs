@@ -41,7 +41,7 @@ use serde_json::value::RawValue;
 
 use crate::alert::Fingerprint;
 use crate::engine::state::{Incident, IncidentId, Member};
-use crate::engine::view::MemberView;
+use crate::engine::view::{MemberView, RootCauseView};
 use crate::engine::{FastMap, IncidentEvent};
 use crate::kafka::events;
 use crate::store::codec;
@@ -304,6 +304,14 @@ fn render_part<'a>(
     // alerts are the rendered ones, already in view order.
     let mut view = incident.view_with(true, |_| RawValue::NULL);
     view.alerts = alerts;
+    // Nor, so, its root cause alert: named from the member listed above.
+    if let Some((bytes, _)) = view
+        .root_cause
+        .and_then(|fp| cache.members.get(&(incident.id, fp)))
+    {
+        let m: Member = codec::decode("outbox", &"incident snapshot member", bytes)?;
+        view.root_cause_alert = Some(RootCauseView::of(&m));
+    }
     Ok(events::incident_event(&ev, view))
 }
 
