@@ -1,4 +1,4 @@
-//! `correlator run`: wires the store, the pipeline thread, the outbox
+//! The daemon behind `correlator run`: wires the store, the pipeline thread, the outbox
 //! publisher and the HTTP server together, and shuts them down in order on
 //! SIGINT/SIGTERM: stop fetching → finish the batch in hand (committed) →
 //! flush the outbox → exit, all under `--shutdown-timeout`.
@@ -10,59 +10,12 @@ use std::time::Duration;
 use anyhow::Context;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::engine::EngineConfig;
 use crate::kafka::consumer::{Command, Pipeline};
-use crate::kafka::embedded::Embedded;
 use crate::kafka::publisher::Publisher;
 use crate::kafka::Health;
 use crate::store::Store;
-
-pub struct RunOptions {
-    pub config: std::path::PathBuf,
-    pub embedded_kafka: bool,
-    pub demo: bool,
-    pub shutdown_timeout: Duration,
-}
-
-pub fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let mut cfg = Config::load(&opts.config)?;
-    // As Alertmanager logs matchers whose reading depends on its parser.
-    for w in crate::engine::rules::mode_warnings(&cfg) {
-        tracing::warn!(key = %w.key, "matcher reads differently per matchers.mode: {}", w.reason);
-    }
-    let engine_cfg = EngineConfig::compile(&cfg).map_err(|issues| ConfigError::Invalid {
-        file: opts.config.display().to_string(),
-        issues,
-    })?;
-    // The mock cluster is not Send: it stays on this thread for the whole run.
-    let embedded = if opts.embedded_kafka {
-        let e = Embedded::start(&cfg.kafka).context("starting the embedded Kafka broker")?;
-        cfg.kafka.brokers = e.bootstrap();
-        // One daemon owns the embedded broker: no group to join (a join
-        // takes a session timeout, while producers may already send).
-        cfg.kafka.assignment = crate::config::Assignment::Manual;
-        println!("embedded Kafka broker at {}", cfg.kafka.brokers);
-        println!(
-            "watch incidents: correlator tail --brokers {} --topic {}",
-            cfg.kafka.brokers, cfg.kafka.incident_topic
-        );
-        Some(e)
-    } else {
-        None
-    };
-    let daemon = Daemon::start(
-        cfg,
-        engine_cfg,
-        embedded.is_some(),
-        opts.demo,
-        opts.shutdown_timeout,
-    )?;
-    daemon.wait_for_signal();
-    let r = daemon.shutdown();
-    drop(embedded);
-    r
-}
 
 /// How the pipeline thread ended: its result, or its panic.
 type PipelineExit = std::thread::Result<Result<(), crate::kafka::KafkaError>>;
@@ -227,7 +180,8 @@ impl Daemon {
         )?;
         let pub_stop = Arc::new(AtomicBool::new(false));
         let publisher = rt.spawn(publisher.run(pub_stop.clone(), shutdown_timeout / 2));
-        let demo = demo.then(|| rt.spawn(crate::kafka::demo::run(cfg.kafka.clone(), stop.clone())));
+        let demo =
+            demo.then(|| rt.spawn(crate::cmd::demo::traffic(cfg.kafka.clone(), stop.clone())));
         Ok(Daemon {
             rt,
             stop,

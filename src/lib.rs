@@ -9,15 +9,15 @@
 //! - [`engine`]: the pure, deterministic core: dedup, correlation rules,
 //!   topology, incident lifecycle, priority. No I/O, no clock: `now` is passed in.
 //! - [`problems`]: template mining, signatures, problem lifecycle, known errors.
-//! - [`mine`]: `correlator mine`, the miner on a text file.
 //! - [`replay`]: runs a recorded JSONL stream through the engine.
 //! - [`store`]: redb: state, offsets and outbox, one transaction per batch.
-//! - [`kafka`]: consumer pipeline, outbox publisher, embedded broker, tools.
+//! - [`kafka`]: consumer pipeline, outbox publisher, embedded broker.
 //! - [`http`]: health, readiness.
-//! - [`daemon`]: `correlator run`, wiring it all together.
+//! - [`daemon`]: the running daemon, wiring it all together.
+//! - [`cmd`]: the subcommands, one file each, and their output formats.
 
 pub mod alert;
-pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod decode;
@@ -26,7 +26,6 @@ pub mod http;
 pub mod kafka;
 pub mod matcher;
 pub mod metrics;
-pub mod mine;
 pub mod problems;
 pub mod read_model;
 pub mod replay;

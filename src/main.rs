@@ -1,13 +1,14 @@
-//! The `correlator` command line. Errors are reported with their whole
+//! The `correlator` command line: parses the arguments and calls the
+//! subcommand in `correlator::cmd`. Errors are reported with their whole
 //! chain (`{:#}`); configuration errors exit with 78 (EX_CONFIG).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use correlator::config::{Config, ConfigError};
-use correlator::engine::{Engine, EngineConfig};
+use correlator::cmd;
+use correlator::config::ConfigError;
 
 /// mimalloc: the daemon allocates and frees large batches (tens of
 /// thousands of records and their state) many times a second, where it
@@ -66,95 +67,48 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: consume alerts, keep state in redb, publish incidents.
+    Run(cmd::run::RunArgs),
+    /// Try it out: the daemon on an embedded broker with sample alerts, and
+    /// its incident events printed as they happen, in one terminal.
+    Demo(cmd::demo::DemoArgs),
     /// Run a recorded JSONL alert stream through the engine and write the
     /// resulting incidents, problems, rejections and a summary.
-    Replay {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long)]
-        out_dir: PathBuf,
-    },
+    Replay(cmd::replay::ReplayArgs),
     /// List, show, acknowledge or resolve incidents (through the HTTP API).
     Incidents {
         #[command(flatten)]
-        api: correlator::cli::ApiArgs,
+        api: cmd::client::ApiArgs,
         #[command(subcommand)]
-        cmd: correlator::cli::IncidentsCmd,
+        cmd: cmd::incidents::IncidentsCmd,
     },
     /// Review problem candidates and record known errors (through the HTTP API).
     Problems {
         #[command(flatten)]
-        api: correlator::cli::ApiArgs,
+        api: cmd::client::ApiArgs,
         #[command(subcommand)]
-        cmd: correlator::cli::ProblemsCmd,
+        cmd: cmd::problems::ProblemsCmd,
     },
+    /// Produce alert JSON lines (alert bodies or replay records) to a topic.
+    Send(cmd::send::SendArgs),
+    /// Print incident events from the incidents topic as they arrive.
+    Tail(cmd::tail::TailArgs),
     /// Mine templates from a text file (one message per line) into a CSV
     /// `LineId,ClusterId,Template`.
-    Mine(correlator::mine::MineArgs),
+    Mine(cmd::mine::MineArgs),
     /// Validate a configuration file and print every problem found.
     CheckConfig {
         /// The TOML file.
         config: PathBuf,
     },
-    /// Run the daemon: consume alerts, keep state in redb, publish incidents.
-    Run {
-        #[arg(long, default_value = "config/correlator.toml")]
-        config: PathBuf,
-        /// Start an in-process Kafka-protocol broker (librdkafka's mock
-        /// cluster) with the configured topics, and use it.
-        #[arg(long)]
-        embedded_kafka: bool,
-        /// Also produce a realistic stream of sample alerts.
-        #[arg(long)]
-        demo: bool,
-        /// Log format: pretty (for a terminal) or json.
-        #[arg(long, default_value = "pretty")]
-        log_format: LogFormat,
-        /// Longest a graceful shutdown may take.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        shutdown_timeout: std::time::Duration,
+    /// Print the shell completion script (e.g. `correlator completions bash
+    /// > /etc/bash_completion.d/correlator`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
-    /// Produce alert JSON lines (alert bodies or replay records) to a topic.
-    Send {
-        #[arg(long)]
-        brokers: String,
-        #[arg(long, default_value = "alerts")]
-        topic: String,
-        /// Label whose value keys each record (the correlation domain).
-        #[arg(long, default_value = "cluster")]
-        partition_key: String,
-        /// Largest message (value, key and framing) the producer sends;
-        /// a line over it is reported and skipped.
-        #[arg(long, default_value_t = correlator::kafka::tools::DEFAULT_MAX_MESSAGE_BYTES,
-              value_parser = clap::value_parser!(u32).range(1_000..=1_000_000_000))]
-        max_message_bytes: u32,
-        /// A JSONL file, or - for standard input.
-        file: PathBuf,
-    },
-    /// Print incident events from the incidents topic as they arrive.
-    Tail {
-        #[arg(long)]
-        brokers: String,
-        #[arg(long, default_value = "incidents")]
-        topic: String,
-        /// Start from the oldest event instead of new ones only.
-        #[arg(long)]
-        from_beginning: bool,
-        /// Stop after this many events.
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Stop after this long without an event.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        idle: Option<std::time::Duration>,
-    },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Pretty,
-    Json,
+    /// Print the man page (roff): `correlator man > correlator.1`.
+    Man,
 }
 
 const EX_CONFIG: u8 = 78;
@@ -162,14 +116,15 @@ const EX_CONFIG: u8 = 78;
 fn main() -> ExitCode {
     tune_memory();
     let cli = Cli::parse();
-    let json = matches!(
-        &cli.command,
-        Command::Run {
-            log_format: LogFormat::Json,
-            ..
-        }
-    );
-    init_logging(json);
+    match &cli.command {
+        Command::Run(a) => cmd::logging::init(
+            a.log_format == cmd::run::LogFormat::Json,
+            "info,rdkafka=warn",
+        ),
+        // The events are the output: the daemon's own lines only when wrong.
+        Command::Demo(_) => cmd::logging::init(false, "warn,rdkafka=error"),
+        _ => cmd::logging::init(false, "info,rdkafka=warn"),
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -183,140 +138,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        b.json().try_init()
-    } else {
-        b.try_init()
-    };
-}
-
-fn load_engine(path: &std::path::Path) -> anyhow::Result<Engine> {
-    let cfg = Config::load(path)?;
-    for w in correlator::engine::rules::mode_warnings(&cfg) {
-        tracing::warn!(key = %w.key, "matcher reads differently per matchers.mode: {}", w.reason);
-    }
-    // `load` validated everything `compile` checks.
-    let ec = EngineConfig::compile(&cfg).map_err(|issues| ConfigError::Invalid {
-        file: path.display().to_string(),
-        issues,
-    })?;
-    Ok(Engine::new(ec))
-}
-
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ok = |()| ExitCode::SUCCESS;
     match cli.command {
-        Command::Replay {
-            config,
-            input,
-            out_dir,
-        } => {
-            let mut engine = load_engine(&config)?;
-            let summary = correlator::replay::run(&mut engine, &input, &out_dir)?;
-            println!("{}", serde_json::to_string(&summary)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Run {
-            config,
-            embedded_kafka,
-            demo,
-            shutdown_timeout,
-            ..
-        } => {
-            correlator::daemon::run(correlator::daemon::RunOptions {
-                config,
-                embedded_kafka,
-                demo,
-                shutdown_timeout,
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Send {
-            brokers,
-            topic,
-            partition_key,
-            max_message_bytes,
-            file,
-        } => {
-            let records = if file.as_os_str() == "-" {
-                correlator::kafka::tools::read_records(std::io::stdin().lock(), &partition_key)?
-            } else {
-                let f = std::fs::File::open(&file)
-                    .map_err(|e| anyhow::anyhow!("opening {}: {e}", file.display()))?;
-                correlator::kafka::tools::read_records(std::io::BufReader::new(f), &partition_key)?
-            };
-            let rt = tokio::runtime::Runtime::new()?;
-            let total = records.len();
-            let report = rt.block_on(correlator::kafka::tools::send(
-                &brokers,
-                &topic,
-                records,
-                max_message_bytes,
-            ))?;
-            let source = if file.as_os_str() == "-" {
-                "standard input".to_string()
-            } else {
-                file.display().to_string()
-            };
-            for n in &report.not_sent {
-                eprintln!("{source}: {n}");
-            }
-            eprintln!("sent {} of {total} records to {topic}", report.sent);
-            if report.not_sent.is_empty() {
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("error: {} records not sent", report.not_sent.len());
-                Ok(ExitCode::FAILURE)
-            }
-        }
-        Command::Tail {
-            brokers,
-            topic,
-            from_beginning,
-            limit,
-            idle,
-        } => {
-            correlator::kafka::tools::tail(
-                &brokers,
-                &topic,
-                from_beginning,
-                limit,
-                idle,
-                std::io::stdout().lock(),
-            )?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Incidents { api, cmd } => {
-            correlator::cli::incidents(&api, cmd)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Problems { api, cmd } => {
-            correlator::cli::problems(&api, cmd)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Mine(args) => {
-            let report = correlator::mine::run(&args)?;
+        Command::Run(a) => cmd::run::run(a).map(ok),
+        Command::Demo(a) => cmd::demo::run(a).map(ok),
+        Command::Replay(a) => cmd::replay::run(&a).map(ok),
+        Command::Incidents { api, cmd } => cmd::incidents::run(&api, cmd).map(ok),
+        Command::Problems { api, cmd } => cmd::problems::run(&api, cmd).map(ok),
+        Command::Send(a) => Ok(if cmd::send::run(a)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
+        Command::Tail(a) => cmd::tail::run(&a).map(|_| ExitCode::SUCCESS),
+        Command::Mine(a) => {
+            let report = cmd::mine::run(&a)?;
             eprintln!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => {
-            let cfg = Config::load(&config)?;
-            for w in correlator::engine::rules::mode_warnings(&cfg) {
-                eprintln!("warning: {}: {}: {}", config.display(), w.key, w.reason);
-            }
-            println!(
-                "{}: ok ({} rules, {} topology services, {} alert topics)",
-                config.display(),
-                cfg.rules.len(),
-                cfg.topology.depends_on.len(),
-                cfg.kafka.alert_topics.len()
-            );
+            println!("{}", cmd::check_config::run(&config)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            cmd::completions::completions(shell, &mut Cli::command(), &mut out).map(ok)
+        }
+        Command::Man => {
+            cmd::completions::man(Cli::command(), &mut std::io::stdout().lock()).map(ok)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's own consistency checks (duplicate flags, bad defaults).
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -28,6 +28,9 @@ mod properties;
 #[path = "it/cli.rs"]
 mod cli;
 
+#[path = "it/cli_output.rs"]
+mod cli_output;
+
 #[path = "support/mod.rs"]
 mod brokers;
 

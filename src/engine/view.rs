@@ -26,6 +26,11 @@ pub struct IncidentView<'a, A = MemberView<'a>> {
     pub reopened: u32,
     pub flapping: bool,
     pub root_cause: Option<Fingerprint>,
+    /// The root cause alert with the labels a reader needs to name it. Only
+    /// in the event and API form (`with_version`): the replay line's shape
+    /// is fixed by the replay contract.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_cause_alert: Option<RootCauseView>,
     pub alerts: Vec<A>,
     /// Alerts left out of `alerts` so that an event fits the largest
     /// message the broker takes (see `kafka::snapshot::render`); absent
@@ -36,6 +41,25 @@ pub struct IncidentView<'a, A = MemberView<'a>> {
     pub known_error: Option<&'a crate::problems::state::KnownErrorRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
+}
+
+/// The root cause alert: its fingerprint and its `service` and `alertname`
+/// labels (null when the alert has no such label).
+#[derive(Debug, Clone, Serialize)]
+pub struct RootCauseView {
+    pub fingerprint: Fingerprint,
+    pub service: Option<String>,
+    pub alertname: Option<String>,
+}
+
+impl RootCauseView {
+    pub fn of(m: &Member) -> RootCauseView {
+        RootCauseView {
+            fingerprint: m.fingerprint,
+            service: m.labels.get("service").map(str::to_string),
+            alertname: m.labels.get("alertname").map(str::to_string),
+        }
+    }
 }
 
 /// The grouping labels as a JSON object.
@@ -119,6 +143,11 @@ impl Incident {
             reopened: self.reopened,
             flapping: self.flapping,
             root_cause: self.root_cause,
+            root_cause_alert: self
+                .root_cause
+                .filter(|_| with_version)
+                .and_then(|fp| self.member(fp))
+                .map(RootCauseView::of),
             alerts: members.into_iter().map(alert).collect(),
             problem_id: self.problem_id,
             known_error: self.known_error.as_deref(),

@@ -411,6 +411,7 @@ impl Pipeline {
                     self.offsets.insert((t.clone(), *p), *o);
                 }
                 self.observe_batch(&batch, &events);
+                super::activity::batch(&self.engine, batch.len(), &events, &self.metrics);
                 let job = Job {
                     batch: prepared,
                     records: batch.len() as u64,
@@ -1041,6 +1042,7 @@ impl Pipeline {
     fn render(&mut self, events: &[IncidentEvent], write: &mut BatchWrite) {
         for ev in self.engine.take_problem_events() {
             if let Some(p) = self.engine.problem(ev.problem) {
+                super::activity::problem_event(&ev, p);
                 write.outbox.push(OutboxEntry {
                     topic: self.cfg.kafka.incident_topic.clone(),
                     key: ev.problem.to_string().into_bytes(),

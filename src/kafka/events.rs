@@ -189,4 +189,43 @@ mod tests {
         assert!(re.is_match(v["id"].as_str().unwrap()), "{}", v["id"]);
         assert_eq!(v["data"]["version"], 1);
     }
+
+    /// The root cause travels as an object naming its service and alertname
+    /// beside the bare fingerprint, as the schema describes it; the replay
+    /// line (no version) keeps its fixed shape without it.
+    #[test]
+    fn event_names_the_root_cause_alert_and_replay_line_does_not() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/incident-event.schema.json")).unwrap();
+        let rca = &schema["$defs"]["incident"]["properties"]["root_cause_alert"];
+        let cfg = crate::config::Config::parse(
+            "[[rules]]\nname = \"r\"\ngroup_by = [\"env\"]\n[topology]\nlabel = \"service\"\n\
+             [topology.depends_on]\ncheckout = [\"postgres\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let mut e = crate::engine::Engine::new(crate::engine::EngineConfig::compile(&cfg).unwrap());
+        let t = Timestamp(1_767_607_200_000);
+        e.handle(
+            br#"{"labels":{"alertname":"CheckoutErrors","service":"checkout","env":"prod","severity":"critical"}}"#,
+            t,
+        );
+        let out = e.handle(
+            br#"{"labels":{"alertname":"PgDown","service":"postgres","env":"prod","severity":"warning"}}"#,
+            Timestamp(t.0 + 1_000),
+        );
+        let ev = *out.events.last().unwrap();
+        let inc = e.incident(ev.incident).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&render(&ev, inc)).unwrap();
+        let root = &v["data"]["root_cause_alert"];
+        assert_eq!(root["service"], "postgres", "{v}");
+        assert_eq!(root["alertname"], "PgDown");
+        assert_eq!(root["fingerprint"], v["data"]["root_cause"]);
+        for k in rca["required"].as_array().unwrap() {
+            assert!(root.get(k.as_str().unwrap()).is_some(), "missing {k}");
+        }
+        let line = serde_json::to_value(inc.view(false)).unwrap();
+        assert!(line.get("root_cause_alert").is_none(), "{line}");
+        assert_eq!(line["root_cause"], v["data"]["root_cause"]);
+    }
 }

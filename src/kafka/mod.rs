@@ -7,20 +7,19 @@
 //! - [`publisher`]: delivers outbox entries with the idempotent producer and
 //!   deletes them once the broker acknowledged.
 //! - [`events`]: incident events as CloudEvents.
+//! - [`activity`]: the daemon's INFO lines about incidents, problems and
+//!   throughput.
 //! - [`embedded`]: librdkafka's in-process mock cluster for `--embedded-kafka`.
-//! - [`demo`]: sample traffic for `--demo`.
-//! - [`tools`]: `correlator send` and `correlator tail`.
 
+pub mod activity;
 pub mod committer;
 pub mod consumer;
-pub mod demo;
 pub mod embedded;
 pub mod events;
 pub mod fetch;
 pub mod merge;
 pub mod publisher;
 pub mod snapshot;
-pub mod tools;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};

@@ -41,7 +41,7 @@ use serde_json::value::RawValue;
 
 use crate::alert::Fingerprint;
 use crate::engine::state::{Incident, IncidentId, Member};
-use crate::engine::view::MemberView;
+use crate::engine::view::{MemberView, RootCauseView};
 use crate::engine::{FastMap, IncidentEvent};
 use crate::kafka::events;
 use crate::store::codec;
@@ -315,11 +315,30 @@ fn render_part<'a>(
     // alerts are the rendered ones, already in view order.
     let mut view = incident.view_with(true, |_| RawValue::NULL);
     view.alerts = alerts;
+    // Nor, so, its root cause alert: named from the member listed above.
+    let root_cause_alert = match view
+        .root_cause
+        .and_then(|fp| cache.members.get(&(incident.id, fp)))
+    {
+        Some((bytes, _)) => {
+            let m: Member = codec::decode("outbox", &"incident snapshot member", bytes)?;
+            Some(RootCauseView::of(&m))
+        }
+        None => None,
+    };
+    view.root_cause_alert = root_cause_alert.clone();
     let event = events::incident_event(&ev, view);
     if event.len() <= max_bytes {
         return Ok(event);
     }
-    Ok(fit_event(&ev, &incident, &keys, cache, max_bytes))
+    Ok(fit_event(
+        &ev,
+        &incident,
+        &keys,
+        cache,
+        max_bytes,
+        root_cause_alert,
+    ))
 }
 
 /// Room kept for `"alerts_omitted":N` and rounding.
@@ -333,9 +352,11 @@ fn fit_event(
     keys: &[(IncidentId, Fingerprint)],
     cache: &RenderCache,
     max_bytes: usize,
+    root_cause_alert: Option<RootCauseView>,
 ) -> Vec<u8> {
     let mut view = incident.view_with(true, |_| RawValue::NULL);
     view.alerts = Vec::new();
+    view.root_cause_alert = root_cause_alert.clone();
     let base = events::incident_event(ev, view).len() + OMITTED_FIELD_BYTES;
     let mut room = max_bytes.saturating_sub(base);
     let root = keys
@@ -358,6 +379,7 @@ fn fit_event(
     }
     kept.sort_unstable();
     let mut view = incident.view_with(true, |_| RawValue::NULL);
+    view.root_cause_alert = root_cause_alert;
     view.alerts = kept
         .iter()
         .filter_map(|i| cache.members.get(&keys[*i]).map(|(_, j)| &**j))

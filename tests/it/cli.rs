@@ -328,7 +328,7 @@ fn send_reports_a_line_over_the_message_limit_and_sends_the_rest() {
         "stderr: {stderr}"
     );
     assert!(
-        stderr.ends_with("error: 1 records not sent\n"),
+        stderr.ends_with("error: 1 record not sent\n"),
         "stderr: {stderr}"
     );
 

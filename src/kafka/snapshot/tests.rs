@@ -4,7 +4,9 @@ use crate::engine::Engine;
 use std::time::Duration;
 
 fn engine() -> Engine {
-    let toml = "[[rules]]\nname = \"svc\"\ngroup_by = [\"service\"]\n";
+    // With a topology, so events carry a root cause (and its alert).
+    let toml = "[[rules]]\nname = \"svc\"\ngroup_by = [\"service\"]\n\
+                [topology]\nlabel = \"service\"\n[topology.depends_on]\napi = [\"storage\"]\n";
     let cfg = crate::config::Config::parse(toml, "t.toml").unwrap();
     Engine::new(crate::engine::EngineConfig::compile(&cfg).unwrap())
 }

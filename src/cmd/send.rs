@@ -1,12 +1,11 @@
-//! `correlator send` (produce alert JSON to any broker) and `correlator tail`
-//! (print incident events as they are published).
+//! `correlator send`: produce alert JSON lines (alert bodies or replay
+//! records) to a topic of any broker.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
@@ -18,6 +17,64 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_000_000;
 
 /// The range librdkafka accepts for `message.max.bytes`.
 pub const MAX_MESSAGE_BYTES_RANGE: std::ops::RangeInclusive<u32> = 1_000..=1_000_000_000;
+
+/// Arguments of `correlator send`.
+#[derive(clap::Args, Debug)]
+pub struct SendArgs {
+    #[arg(long)]
+    pub brokers: String,
+    #[arg(long, default_value = "alerts")]
+    pub topic: String,
+    /// Label whose value keys each record (the correlation domain).
+    #[arg(long, default_value = "cluster")]
+    pub partition_key: String,
+    /// Largest message (value, key and framing) the producer sends;
+    /// a line over it is reported and skipped.
+    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES,
+          value_parser = clap::value_parser!(u32).range(1_000..=1_000_000_000))]
+    pub max_message_bytes: u32,
+    /// A JSONL file, or - for standard input.
+    pub file: PathBuf,
+}
+
+/// Sends the file; false when some records were not sent (each reported on
+/// standard error with its line).
+pub fn run(a: SendArgs) -> anyhow::Result<bool> {
+    let stdin = a.file.as_os_str() == "-";
+    let records = if stdin {
+        read_records(std::io::stdin().lock(), &a.partition_key)?
+    } else {
+        let f = std::fs::File::open(&a.file)
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", a.file.display()))?;
+        read_records(std::io::BufReader::new(f), &a.partition_key)?
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let total = records.len();
+    let report = rt.block_on(send(&a.brokers, &a.topic, records, a.max_message_bytes))?;
+    let source = if stdin {
+        "standard input".to_string()
+    } else {
+        a.file.display().to_string()
+    };
+    for n in &report.not_sent {
+        eprintln!("{source}: {n}");
+    }
+    eprintln!(
+        "sent {} of {} to {}",
+        report.sent,
+        crate::cmd::format::plural(total as u64, "record", "records"),
+        a.topic
+    );
+    if report.not_sent.is_empty() {
+        Ok(true)
+    } else {
+        eprintln!(
+            "error: {} not sent",
+            crate::cmd::format::plural(report.not_sent.len() as u64, "record", "records")
+        );
+        Ok(false)
+    }
+}
 
 /// One record to produce.
 pub struct Outgoing {
@@ -191,49 +248,6 @@ pub async fn send(
     }
     report.not_sent.sort_by_key(|n| n.line);
     Ok(report)
-}
-
-/// Prints each message of `topic` as one line until `limit` messages or
-/// `idle` without any (None = forever).
-pub fn tail(
-    brokers: &str,
-    topic: &str,
-    from_beginning: bool,
-    limit: Option<usize>,
-    idle: Option<Duration>,
-    mut out: impl Write,
-) -> anyhow::Result<usize> {
-    let group = format!("correlator-tail-{}", std::process::id());
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set(
-            "auto.offset.reset",
-            if from_beginning { "earliest" } else { "latest" },
-        )
-        .set("fetch.wait.max.ms", "50")
-        .create()?;
-    consumer.subscribe(&[topic])?;
-    let mut n = 0;
-    let mut last = std::time::Instant::now();
-    loop {
-        if limit.is_some_and(|l| n >= l) || idle.is_some_and(|d| last.elapsed() > d) {
-            break;
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                out.write_all(m.payload().unwrap_or_default())?;
-                out.write_all(b"\n")?;
-                out.flush()?;
-                n += 1;
-                last = std::time::Instant::now();
-            }
-            Some(Err(e)) => anyhow::bail!("consuming {topic}: {e}"),
-            None => {}
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

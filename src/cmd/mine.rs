@@ -231,10 +231,13 @@ mod tests {
     #[test]
     fn golden_alerts() {
         let dir = tempfile::tempdir().unwrap();
-        let a = args(dir.path(), include_str!("../tests/golden/mine/alerts.txt"));
+        let a = args(
+            dir.path(),
+            include_str!("../../tests/golden/mine/alerts.txt"),
+        );
         run(&a).unwrap();
         let got = fs::read_to_string(&a.output).unwrap();
-        let want = include_str!("../tests/golden/mine/alerts.expected.csv");
+        let want = include_str!("../../tests/golden/mine/alerts.expected.csv");
         assert!(
             got == want,
             "output differs from tests/golden/mine/alerts.expected.csv \

@@ -1,5 +1,7 @@
-//! `--demo`: a realistic stream of sample alerts, so a newcomer sees incidents
-//! open, correlate and resolve within a minute.
+//! `correlator demo` (the daemon, the embedded broker, sample alerts and
+//! `tail`, in one terminal) and `correlator run --demo`'s sample alerts: a
+//! realistic stream, so a newcomer sees incidents open, correlate and
+//! resolve within a minute.
 //!
 //! A two-minute cycle, repeated: checkout errors caused by payments caused
 //! by postgres (one topology incident, root cause postgres), an OOM-killed
@@ -15,8 +17,74 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tracing::{info, warn};
 
+use crate::cmd::format::{ColorChoice, Format, Style};
+use crate::cmd::run::{LogFormat, RunArgs};
+use crate::cmd::tail::TailArgs;
 use crate::config::KafkaConfig;
 use crate::kafka::{producer_config, KafkaError};
+
+/// Arguments of `correlator demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "config/correlator.toml")]
+    pub config: std::path::PathBuf,
+    /// Where other programs reach the embedded broker (see `run`).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub embedded_kafka_listen: String,
+    /// Keep the store in this file instead of a temporary directory.
+    #[arg(long)]
+    pub store: Option<std::path::PathBuf>,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Colour: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+/// Runs the daemon on the embedded broker with sample alerts and prints
+/// the incident events below, until Ctrl-C.
+pub fn run(a: DemoArgs) -> anyhow::Result<()> {
+    let running = crate::cmd::run::start(RunArgs {
+        config: a.config,
+        embedded_kafka: true,
+        embedded_kafka_listen: a.embedded_kafka_listen,
+        demo: true,
+        store: a.store,
+        log_format: LogFormat::Pretty,
+        shutdown_timeout: Duration::from_secs(30),
+    })?;
+    let me = crate::cmd::run::self_command();
+    let brokers = running.broker_hint.clone().unwrap_or_default();
+    println!("demo: sample alerts on an embedded broker at {brokers}; Ctrl-C stops");
+    println!(
+        "in another terminal: {me} incidents list --url http://{}",
+        running.daemon.http_addr
+    );
+    let mut tail = TailArgs::new(brokers, running.incident_topic.clone());
+    tail.color = a.color;
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    let json = a.json;
+    let printer = std::thread::spawn(move || {
+        let mut out = std::io::stdout().lock();
+        let style = Style {
+            color: tail.color.enabled(),
+        };
+        let format = if json { Format::Json } else { Format::Simple };
+        let mut f = crate::cmd::format::formatter(format, style, &mut out);
+        crate::cmd::tail::tail(&tail, f.as_mut(), &st)
+    });
+    running.daemon.wait_for_signal();
+    stop.store(true, Ordering::Relaxed);
+    let tailed = printer.join();
+    let r = running.stop();
+    match tailed {
+        Ok(Ok(_)) => r,
+        Ok(Err(e)) => r.and(Err(e.context("printing the incidents topic"))),
+        Err(_) => r.and(Err(anyhow::anyhow!("the event printer panicked"))),
+    }
+}
 
 struct Fault {
     name: &'static str,
@@ -99,7 +167,7 @@ const FAULTS: &[Fault] = &[
 const CYCLE: u64 = 120;
 
 /// Produces demo alerts to the first alert topic until `stop`.
-pub async fn run(k: KafkaConfig, stop: Arc<AtomicBool>) -> Result<(), KafkaError> {
+pub async fn traffic(k: KafkaConfig, stop: Arc<AtomicBool>) -> Result<(), KafkaError> {
     let producer: FutureProducer =
         producer_config(&k, crate::decode::Limits::default().max_record_bytes).create()?;
     let topic = k
