@@ -1017,6 +1017,14 @@ fn without_version(v: &Value) -> Value {
         // What changed last (problem events): not part of the final state.
         o.remove("incident_id");
         o.remove("merged_from");
+        // Events name the root cause alert (replay lines give only its
+        // fingerprint): it must be that alert.
+        if let Some(rca) = o.remove("root_cause_alert") {
+            let root = o.get("root_cause").cloned().unwrap_or(Value::Null);
+            if !rca.is_null() && rca["fingerprint"] != root {
+                o.insert("root_cause_alert (not the root cause)".into(), rca);
+            }
+        }
     }
     v
 }
