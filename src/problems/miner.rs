@@ -691,17 +691,18 @@ impl TemplateMiner {
         }
         let leaf = self.clusters[c].leaf;
         let mine = &self.clusters[c].template;
-        let mut found = std::mem::take(&mut self.found);
         // A merge must keep a constant at a position outside the variable
-        // ones, where every member agrees with `c`. If `c`'s constants are
-        // words, or it has more than MAX_VARIABLE_POSITIONS of them (the
-        // others may conflict in at most that many), a member agrees with
-        // `c` at one of its words: only those clusters can be merged.
+        // ones, where every member agrees with `c`. If all of `c`'s
+        // constants are words, or it has more words than a member may
+        // conflict in (MAX_VARIABLE_POSITIONS), a member agrees with `c` at
+        // one of its words: only the clusters the index finds there can be
+        // merged. Otherwise every cluster of the leaf is a candidate.
         let words = mine.iter().filter(|t| is_word(t)).count();
         let only_words = mine.iter().all(|t| is_word(t) || is_wild(t));
         if only_words && words == 0 {
             return; // wildcards only: nothing to keep constant
         }
+        let mut found = std::mem::take(&mut self.found);
         if self.scan_leaves
             || !((only_words || words > MAX_VARIABLE_POSITIONS)
                 && self.index.agreeing(leaf, mine, &mut found))
