@@ -49,8 +49,15 @@
 //! slices, and the masks are one regex compiled once.
 //!
 //! Cost: one regex pass, a few hash lookups and a comparison with the
-//! clusters of one or two leaves; creating a cluster also scans its leaf.
-//! Memory grows with the clusters (and a bounded map of recent messages).
+//! clusters of one or two leaves that can take the message: a cluster with
+//! another word at one of the message's word positions cannot, and an index
+//! of each leaf by word and position ([`index`]) skips it. So a storm of
+//! distinct messages, which fills one leaf with as many clusters, costs the
+//! same per message whatever their number. (A message of values only, or
+//! a short one mixing values with at most three words when it creates a
+//! cluster, is compared with its whole leaf.) Memory grows with the
+//! clusters: their templates and one index entry per token (and a bounded
+//! map of recent messages).
 
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
@@ -58,6 +65,9 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use super::masks::{default_masks, MaskError, Masker, WILDCARD};
 use super::token::{generalise, is_variable_like, relate, subsumes, Relation};
 use super::tree::{FxHasher, FxMap, PrefixTree};
+
+mod index;
+use index::{is_word, LeafIndex};
 
 /// Settings of a [`TemplateMiner`]. `Default` is the miner's own tuning:
 /// built-in masks, similarity 0.4, depth 4, max 100 children, variables
@@ -221,10 +231,22 @@ pub struct TemplateMiner {
     /// and repeats skip the search. Emptied when it reaches
     /// [`RECENT_CAPACITY`] entries, to bound memory.
     recent: FxMap<u64, usize>,
-    /// Reused buffers: masked text, token slices, candidate leaves.
+    /// The clusters of each leaf by word and position, so that a search
+    /// visits only the clusters that can qualify, however full the leaf.
+    index: LeafIndex,
+    /// Clusters compared with a message or template so far: the miner's
+    /// work, which stays proportional to the messages however many
+    /// templates there are (tests bound it).
+    compared: u64,
+    /// Scan whole leaves instead of asking the index (tests check that both
+    /// give the same clusters).
+    scan_leaves: bool,
+    /// Reused buffers: masked text, token slices, candidate leaves and
+    /// clusters.
     buf: String,
     toks: Vec<&'static str>,
     leaves: Vec<usize>,
+    found: Vec<usize>,
 }
 
 /// Most messages [`TemplateMiner::recent`] remembers (about 16 bytes each).
@@ -315,9 +337,13 @@ impl TemplateMiner {
             group_size: Vec::new(),
             merges: 0,
             by_outline: FxMap::default(),
+            index: LeafIndex::default(),
+            compared: 0,
+            scan_leaves: false,
             buf: String::new(),
             toks: Vec::new(),
             leaves: Vec::new(),
+            found: Vec::new(),
             recent: FxMap::default(),
         })
     }
@@ -521,10 +547,18 @@ impl TemplateMiner {
         let mut leaves = std::mem::take(&mut self.leaves);
         leaves.clear();
         self.tree.candidates(toks, &mut leaves);
+        let mut found = std::mem::take(&mut self.found);
         let mut best: Option<(usize, Score)> = None;
         for &leaf in &leaves {
             let mut best_here: Option<(usize, Score)> = None;
-            for &c in self.tree.clusters(leaf) {
+            // Only clusters without a conflicting word can score; in leaf
+            // order, so ties go as in a scan of the leaf.
+            if self.scan_leaves || !self.index.matching(leaf, toks, &mut found) {
+                found.clear();
+                found.extend_from_slice(self.tree.clusters(leaf));
+            }
+            self.compared += found.len() as u64;
+            for &c in &found {
                 let Some(s) = self.score(c, toks) else {
                     continue;
                 };
@@ -543,6 +577,7 @@ impl TemplateMiner {
             }
         }
         self.leaves = leaves;
+        self.found = found;
         best.filter(|(_, s)| self.similar_enough(s.covered, toks.len()))
             .map(|(c, _)| c)
     }
@@ -552,9 +587,12 @@ impl TemplateMiner {
         let root = self.root(c);
         self.group_size[root] += 1;
         let mut changed = false;
-        for (t, w) in self.clusters[c].template.iter_mut().zip(toks) {
+        let leaf = self.clusters[c].leaf;
+        for (pos, (t, w)) in self.clusters[c].template.iter_mut().zip(toks).enumerate() {
             if let Some(g) = generalise(t, w) {
-                *t = g.into_boxed_str();
+                let g = g.into_boxed_str();
+                self.index.update(leaf, c, pos, t, &g);
+                *t = g;
                 changed = true;
             }
         }
@@ -568,13 +606,28 @@ impl TemplateMiner {
     /// `c`), then re-files the result by outline.
     fn settle(&mut self, mut c: usize) {
         let leaf = self.clusters[c].leaf;
+        let mut found = std::mem::take(&mut self.found);
         // Merging can generalise the survivor further: repeat to a fixpoint.
-        while let Some(d) = self.tree.clusters(leaf).iter().copied().find(|&d| {
-            let (mine, theirs) = (&self.clusters[c].template, &self.clusters[d].template);
-            d != c && mine.iter().zip(theirs).all(|(a, b)| subsumes(a, b))
-        }) {
+        loop {
+            // Only clusters holding each of its words can be subsumed.
+            if self.scan_leaves
+                || !self
+                    .index
+                    .sharing_words(leaf, &self.clusters[c].template, &mut found)
+            {
+                found.clear();
+                found.extend_from_slice(self.tree.clusters(leaf));
+            }
+            self.compared += found.len() as u64;
+            let Some(d) = found.iter().copied().find(|&d| {
+                let (mine, theirs) = (&self.clusters[c].template, &self.clusters[d].template);
+                d != c && mine.iter().zip(theirs).all(|(a, b)| subsumes(a, b))
+            }) else {
+                break;
+            };
             c = self.merge(c, d);
         }
+        self.found = found;
         self.reindex(c);
     }
 
@@ -591,6 +644,7 @@ impl TemplateMiner {
         self.parent.push(c);
         self.group_size.push(1);
         self.tree.attach(leaf, c);
+        self.index.insert(leaf, c, &self.clusters[c].template);
         self.reindex(c);
         c
     }
@@ -637,9 +691,30 @@ impl TemplateMiner {
         }
         let leaf = self.clusters[c].leaf;
         let mine = &self.clusters[c].template;
-        // (conflict positions, cluster) for every other cluster of the leaf.
+        // A merge must keep a constant at a position outside the variable
+        // ones, where every member agrees with `c`. If all of `c`'s
+        // constants are words, or it has more words than a member may
+        // conflict in (MAX_VARIABLE_POSITIONS), a member agrees with `c` at
+        // one of its words: only the clusters the index finds there can be
+        // merged. Otherwise every cluster of the leaf is a candidate.
+        let words = mine.iter().filter(|t| is_word(t)).count();
+        let only_words = mine.iter().all(|t| is_word(t) || is_wild(t));
+        if only_words && words == 0 {
+            return; // wildcards only: nothing to keep constant
+        }
+        let mut found = std::mem::take(&mut self.found);
+        if self.scan_leaves
+            || !((only_words || words > MAX_VARIABLE_POSITIONS)
+                && self.index.agreeing(leaf, mine, &mut found))
+        {
+            found.clear();
+            found.extend_from_slice(self.tree.clusters(leaf));
+        }
+        self.compared += found.len() as u64;
+        // (conflict positions, cluster) for every other cluster of the leaf
+        // that can be merged with `c`.
         let mut others: Vec<(Vec<usize>, usize)> = Vec::new();
-        for &d in self.tree.clusters(leaf) {
+        for &d in &found {
             if d == c {
                 continue;
             }
@@ -695,14 +770,26 @@ impl TemplateMiner {
                 best = Some((set, group));
             }
         }
-        let Some((set, mut group)) = best else { return };
+        let Some((set, mut group)) = best else {
+            self.found = found;
+            return;
+        };
         let template = self.merged_template(&group, set);
+        self.found = found;
         group.sort_unstable();
         let mut survivor = group[0];
         for &m in &group[1..] {
             survivor = self.merge(survivor, m);
         }
-        self.clusters[survivor].template = template;
+        let old = std::mem::replace(&mut self.clusters[survivor].template, template);
+        let leaf = self.clusters[survivor].leaf;
+        for (pos, (a, b)) in old
+            .iter()
+            .zip(&self.clusters[survivor].template)
+            .enumerate()
+        {
+            self.index.update(leaf, survivor, pos, a, b);
+        }
         self.settle(survivor);
     }
 
@@ -728,11 +815,20 @@ impl TemplateMiner {
     fn merge(&mut self, a: usize, b: usize) -> usize {
         let (keep, gone) = (a.min(b), a.max(b));
         let other = std::mem::take(&mut self.clusters[gone].template);
-        for (t, w) in self.clusters[keep].template.iter_mut().zip(other.iter()) {
+        let leaf = self.clusters[keep].leaf;
+        for (pos, (t, w)) in self.clusters[keep]
+            .template
+            .iter_mut()
+            .zip(other.iter())
+            .enumerate()
+        {
             if let Some(g) = generalise(t, w) {
-                *t = g.into_boxed_str();
+                let g = g.into_boxed_str();
+                self.index.update(leaf, keep, pos, t, &g);
+                *t = g;
             }
         }
+        self.index.remove(self.clusters[gone].leaf, gone, &other);
         self.clusters[gone].template = other;
         self.clusters[gone].merged_into = Some(keep);
         self.reindex(gone);

@@ -357,3 +357,100 @@ proptest! {
         }
     }
 }
+
+/// A storm line `k` like the storm benchmark's: 3 in 10 share one template
+/// (`CrashLoop pod crashloop-<k> restarting`), the others are three
+/// letters-only words of their own (a template each, all in the leaf of the
+/// full first-token node).
+fn storm_line(k: u64) -> String {
+    if k % 10 < 3 {
+        return format!("CrashLoop pod crashloop-{k} restarting");
+    }
+    let word = |salt: u64| {
+        let mut x = (k + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt;
+        (0..6)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (b'a' + (x % 26) as u8) as char
+            })
+            .collect::<String>()
+    };
+    format!("Q{} {} {}", word(1), word(2), word(3))
+}
+
+/// Clusters compared per line while mining `n` storm lines.
+fn storm_work(n: u64) -> f64 {
+    let mut m = miner();
+    for k in 0..n {
+        m.add(&storm_line(k));
+    }
+    assert!(m.len() as u64 > n / 2, "mostly distinct templates");
+    m.compared as f64 / n as f64
+}
+
+#[test]
+fn work_per_line_does_not_grow_with_the_templates_of_a_leaf() {
+    // Thousands of distinct templates share the `<*>` leaf of the full
+    // first-token node; a line is compared only with the clusters that can
+    // take it, so the work per line is the same for 2,000 lines and 8,000.
+    let (small, large) = (storm_work(2_000), storm_work(8_000));
+    assert!(
+        small <= 4.0 && large <= 4.0,
+        "clusters compared per line: {small:.1} for 2,000 lines, {large:.1} for 8,000"
+    );
+}
+
+/// Lines whose first tokens vary over more words than a node's children, so
+/// that leaves fill up: mixes of words, values and patterns.
+fn crowded_lines() -> impl Strategy<Value = Vec<String>> {
+    let first = prop::sample::select(vec![
+        "alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "<*>", "x1",
+    ]);
+    let token = prop::sample::select(vec![
+        "a",
+        "b",
+        "c",
+        "d",
+        "e",
+        "root",
+        "x1",
+        "x22",
+        "10.0.0.1",
+        "()",
+        "(h1.example.org)",
+        "uid=0",
+        "uid=root",
+        "<*>",
+        "blk_1",
+        "Jun",
+        "start",
+        "stop",
+    ]);
+    prop::collection::vec(
+        (first, prop::collection::vec(token, 0..6))
+            .prop_map(|(f, t)| format!("{f} {}", t.join(" "))),
+        1..80,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_index_finds_what_a_scan_of_the_leaf_finds(lines in crowded_lines()) {
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        for (depth, max_children) in [(4, 3), (5, 2), (3, 2)] {
+            let cfg = MinerConfig { depth, max_children, ..MinerConfig::default() };
+            let mut indexed = TemplateMiner::new(cfg.clone()).unwrap();
+            let mut scanning = TemplateMiner::new(cfg).unwrap();
+            scanning.scan_leaves = true;
+            let a = mine(&mut indexed, &refs);
+            let b = mine(&mut scanning, &refs);
+            prop_assert_eq!(&a, &b, "depth {} max_children {}", depth, max_children);
+            prop_assert_eq!(indexed.merges(), scanning.merges());
+            prop_assert!(indexed.compared <= scanning.compared);
+        }
+    }
+}
