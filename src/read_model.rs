@@ -19,7 +19,8 @@ use crate::problems::state::{Problem, ProblemId};
 #[derive(Debug, Default)]
 pub struct ReadModelDelta {
     incidents: Vec<(IncidentId, Option<Arc<Incident>>)>,
-    problems: Vec<(ProblemId, Arc<Problem>)>,
+    /// `None`: deleted by retention.
+    problems: Vec<(ProblemId, Option<Arc<Problem>>)>,
 }
 
 #[derive(Default)]
@@ -56,7 +57,7 @@ impl ReadModel {
                 .collect(),
             problems: problems
                 .iter()
-                .filter_map(|id| engine.problem(*id).map(|p| (*id, Arc::new(p.clone()))))
+                .map(|id| (*id, engine.problem(*id).map(|p| Arc::new(p.clone()))))
                 .collect(),
         }
     }
@@ -74,7 +75,12 @@ impl ReadModel {
         }
         if !d.problems.is_empty() {
             if let Ok(mut m) = self.problems.write() {
-                m.extend(d.problems);
+                for (id, p) in d.problems {
+                    match p {
+                        Some(p) => m.insert(id, p),
+                        None => m.remove(&id),
+                    };
+                }
             }
         }
     }

@@ -23,7 +23,13 @@ use super::StoreError;
 /// and `occurrences` change (loading takes them from its alert's row; see
 /// `Member`): a format 3 store opens as it is (its rows are exact), while a
 /// format 3 build refuses a format 4 store instead of showing stale members.
-pub const FORMAT: u32 = 4;
+/// Format 5 snapshots the template miner's state (table `miner`) and keeps
+/// in `mined` only the lines fed after the snapshot, and retention deletes
+/// incidents, members, alerts and problems: a format 4 store opens as it is
+/// (its full `mined` log is re-fed once and the first snapshot replaces
+/// it), while a format 4 build refuses a format 5 store, whose miner it
+/// would rebuild from the last few lines only.
+pub const FORMAT: u32 = 5;
 
 /// Appends the encoding of `v` to `buf` (kept as it is).
 pub fn encode_append<T: Serialize + ?Sized>(

@@ -416,3 +416,5 @@ fn acknowledged_outbox_entries_go_with_the_next_batch() {
     // Nothing pending: a flush is a no-op.
     store.outbox_flush_acked().unwrap();
 }
+
+mod retention;
