@@ -54,6 +54,11 @@ pub enum StoreError {
     Encode { table: &'static str, reason: String },
     #[error("store {path}: written by a newer correlator (format {found}; this build reads up to {FORMAT})", FORMAT = codec::FORMAT)]
     NewerFormat { path: PathBuf, found: u32 },
+    #[error("store {path}: cannot compact: {source}")]
+    Compact {
+        path: PathBuf,
+        source: redb::CompactionError,
+    },
     #[error("store table {table}, key {key}: corrupt entry: {reason}")]
     Corrupt {
         table: &'static str,
@@ -78,6 +83,16 @@ pub use batch::{BatchWrite, PreparedBatch};
 
 /// Next offset to consume, per (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
+
+/// Free space below this is never worth a compaction at start.
+const COMPACT_MIN_FREE: u64 = 64 << 20;
+
+/// A store file's size and free space, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub file_bytes: u64,
+    pub free_bytes: u64,
+}
 
 /// The redb database.
 pub struct Store {
@@ -136,6 +151,51 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's size and how much of it is free (pages freed by deletions,
+    /// reused by later writes but not given back to the file system).
+    pub fn space(&self) -> Result<Space, StoreError> {
+        let file_bytes = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let tx = r!("begin", self.db.begin_write())?;
+        let stats = r!("stats", tx.stats())?;
+        let free_bytes = stats.fragmented_bytes();
+        tx.abort().ok();
+        Ok(Space {
+            file_bytes,
+            free_bytes,
+        })
+    }
+
+    /// Gives the file's free pages back to the file system (redb's
+    /// `compact`). Needs the store to itself: run at start, before the
+    /// pipeline, or by `correlator compact` on a stopped daemon's store.
+    /// Takes time in proportion to the file.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        // Each pass moves what it can; a few suffice.
+        for _ in 0..8 {
+            let moved = self.db.compact().map_err(|source| StoreError::Compact {
+                path: self.path.clone(),
+                source,
+            })?;
+            if !moved {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Compacts when at least half the file (and 64 MiB) is free: after
+    /// retention first deleted a long history, say. Under a steady stream
+    /// the free pages are reused and this finds little to do. Returns the
+    /// space before and after, if it compacted.
+    pub fn compact_if_worth_it(&mut self) -> Result<Option<(Space, Space)>, StoreError> {
+        let before = self.space()?;
+        if before.free_bytes < COMPACT_MIN_FREE || before.free_bytes * 2 < before.file_bytes {
+            return Ok(None);
+        }
+        self.compact()?;
+        Ok(Some((before, self.space()?)))
     }
 
     /// Rebuilds the engine from the stored state: live entities, the final
