@@ -49,10 +49,16 @@ impl Daemon {
     ) -> anyhow::Result<Daemon> {
         // Before anything else: a blank token is a mistake, not "no token".
         let token = crate::http::token_from_env(&cfg.http.token_env)?;
-        let store = Arc::new(Store::open_with_cache(
-            &cfg.store.path,
-            cfg.store.cache_bytes(),
-        )?);
+        let mut store = Store::open_with_cache(&cfg.store.path, cfg.store.cache_bytes())?;
+        if let Some((before, after)) = store.compact_if_worth_it()? {
+            info!(
+                store = %cfg.store.path.display(),
+                bytes_before = before.file_bytes,
+                bytes_after = after.file_bytes,
+                "store compacted"
+            );
+        }
+        let store = Arc::new(store);
         let engine = store.load_engine(engine_cfg)?;
         info!(
             store = %cfg.store.path.display(),

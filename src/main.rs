@@ -96,6 +96,13 @@ enum Command {
     /// Mine templates from a text file (one message per line) into a CSV
     /// `LineId,ClusterId,Template`.
     Mine(cmd::mine::MineArgs),
+    /// Give a store's free space back to the file system (stop the daemon
+    /// first: compaction needs the file to itself).
+    Compact {
+        /// The store file (`store.path`).
+        #[arg(long)]
+        store: PathBuf,
+    },
     /// Validate a configuration file and print every problem found.
     CheckConfig {
         /// The TOML file.
@@ -155,6 +162,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mine(a) => {
             let report = cmd::mine::run(&a)?;
             eprintln!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compact { store } => {
+            if !store.is_file() {
+                anyhow::bail!("store {}: no such file", store.display());
+            }
+            let mut s = correlator::store::Store::open(&store)?;
+            let before = s.space()?;
+            s.compact()?;
+            let after = s.space()?;
+            println!(
+                "{}: {} bytes -> {} bytes ({} were free)",
+                store.display(),
+                before.file_bytes,
+                after.file_bytes,
+                before.free_bytes
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => {

@@ -20,7 +20,8 @@ use crate::problems::state::{Problem, ProblemId};
 #[derive(Debug, Default)]
 pub struct ReadModelDelta {
     incidents: Vec<(IncidentId, Option<Arc<Incident>>)>,
-    problems: Vec<(ProblemId, Arc<Problem>)>,
+    /// `None`: deleted by retention.
+    problems: Vec<(ProblemId, Option<Arc<Problem>>)>,
 }
 
 #[derive(Default)]
@@ -57,10 +58,13 @@ impl ReadModel {
                 .collect(),
             problems: problems
                 .iter()
-                .filter_map(|id| {
-                    engine
-                        .problem(*id)
-                        .map(|p| (*id, Arc::new(p.without_incidents())))
+                .map(|id| {
+                    (
+                        *id,
+                        engine
+                            .problem(*id)
+                            .map(|p| Arc::new(p.without_incidents())),
+                    )
                 })
                 .collect(),
         }
@@ -79,7 +83,12 @@ impl ReadModel {
         }
         if !d.problems.is_empty() {
             if let Ok(mut m) = self.problems.write() {
-                m.extend(d.problems);
+                for (id, p) in d.problems {
+                    match p {
+                        Some(p) => m.insert(id, p),
+                        None => m.remove(&id),
+                    };
+                }
             }
         }
     }

@@ -138,6 +138,8 @@ pub struct Generator {
     r: Rng,
     start: i64,
     k: i64,
+    /// Milliseconds between records (1 unless [`Generator::spread`]).
+    step: i64,
 }
 
 impl Generator {
@@ -146,13 +148,24 @@ impl Generator {
             r: Rng(42),
             start,
             k: 0,
+            step: 1,
+        }
+    }
+
+    /// The same stream with records `step_ms` apart and each alert's
+    /// `startsAt` a minute before its record: a long history of separate
+    /// episodes (for benches that need days of engine time).
+    pub fn spread(start: i64, step_ms: i64) -> Generator {
+        Generator {
+            step: step_ms,
+            ..Generator::new(start)
         }
     }
 
     pub fn next_record(&mut self) -> GenRecord {
         const POOL: u64 = 20_000;
         let r = &mut self.r;
-        let ts = Timestamp(self.start + self.k);
+        let ts = Timestamp(self.start + self.k * self.step);
         self.k += 1;
         let i = if r.below(4) == 0 {
             r.below(POOL)
@@ -167,7 +180,12 @@ impl Generator {
             i % SERVICES,
             r.below(1000)
         );
-        let started = Timestamp(self.start - 60_000).to_rfc3339();
+        let started = if self.step == 1 {
+            Timestamp(self.start - 60_000)
+        } else {
+            Timestamp(ts.0 - 60_000)
+        }
+        .to_rfc3339();
         let value = match r.below(20) {
             0..=11 => serde_json::json!({
                 "version": "4", "groupKey": format!("{{}}:{{service=\"svc-{}\"}}", i % SERVICES),

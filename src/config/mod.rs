@@ -78,6 +78,8 @@ pub struct Config {
     #[serde(default)]
     pub problems: ProblemsConfig,
     #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
     pub limits: Limits,
 }
 
@@ -333,6 +335,33 @@ impl Default for ProblemsConfig {
             similarity: None,
             depth: None,
             reject_suppression: secs(30 * 86400),
+        }
+    }
+}
+
+/// How long the store keeps what no longer changes (see the README,
+/// "Retention"). Decided on the engine clock, so replay agrees.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// A closed or merged incident is deleted (with its members) this long
+    /// after it closed or merged; a resolved alert no incident or group
+    /// holds, this long after it resolved.
+    pub closed_incidents: HumanDuration,
+    /// A resolved, rejected or merged problem is deleted this long after
+    /// its last change.
+    pub resolved_problems: HumanDuration,
+    /// Lines fed to the template miner between two snapshots of its state:
+    /// a start re-feeds at most this many (plus one batch's).
+    pub miner_snapshot_lines: usize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            closed_incidents: secs(30 * 86400),
+            resolved_problems: secs(180 * 86400),
+            miner_snapshot_lines: 10_000,
         }
     }
 }

@@ -104,6 +104,10 @@ pub const HEADER_TIMEOUT: Range<Duration> =
 /// `http.body_timeout`: the longest wait for a mutating request's body.
 pub const BODY_TIMEOUT: Range<Duration> =
     Range::new(Duration::from_millis(100), Duration::from_secs(600));
+/// `retention.closed_incidents` and `retention.resolved_problems`: at least
+/// an hour (an audit trail needs the incidents of the day); at most ten
+/// years, which keeps everything an operator could want.
+pub const RETENTION: Range<Duration> = Range::new(HOUR, Duration::from_secs(3650 * 86_400));
 
 // Sizes.
 
@@ -130,6 +134,9 @@ pub const TEXT_BYTES: Range<usize> = Range::new(1, 1 << 20);
 pub const FLAP_THRESHOLD: Range<usize> = Range::new(2, 1000);
 /// `rules[].min_alerts`, distinct alerts before an incident opens.
 pub const MIN_ALERTS: Range<usize> = Range::new(1, 100_000);
+/// `retention.miner_snapshot_lines`: lines re-fed to the miner at most at a
+/// start; each snapshot rewrites the miner's whole state (about 1 MiB).
+pub const MINER_SNAPSHOT_LINES: Range<usize> = Range::new(100, 1_000_000);
 /// `problems.min_incidents`, incidents before a problem candidate opens.
 pub const MIN_INCIDENTS: Range<usize> = Range::new(2, 100_000);
 

@@ -14,7 +14,7 @@ use toml::{Table, Value};
 
 use super::{
     Config, ConfigIssue, DedupConfig, HttpConfig, IncidentsConfig, KafkaConfig, MatchersConfig,
-    PriorityConfig, ProblemsConfig, RuleConfig, StoreConfig, TopologyConfig,
+    PriorityConfig, ProblemsConfig, RetentionConfig, RuleConfig, StoreConfig, TopologyConfig,
 };
 use crate::decode::Limits;
 
@@ -43,6 +43,7 @@ pub(super) fn read(text: &str, mut table: Table) -> Result<Config, Vec<ConfigIss
             "topology" => probe::<TopologyConfig>(&name, v, issues),
             "priority" => probe::<PriorityConfig>(&name, v, issues),
             "problems" => probe::<ProblemsConfig>(&name, v, issues),
+            "retention" => probe::<RetentionConfig>(&name, v, issues),
             "limits" => probe::<Limits>(&name, v, issues),
             "rules" => match v {
                 Value::Array(rules) => {

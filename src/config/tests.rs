@@ -179,6 +179,24 @@ fn every_duration_and_size_key_has_a_range() {
             "100001 is out of range 2..=100000",
         ),
         (
+            "retention",
+            "closed_incidents",
+            "\"10m\"",
+            "10m is out of range 1h..=3650d",
+        ),
+        (
+            "retention",
+            "resolved_problems",
+            "\"3651d\"",
+            "3651d is out of range 1h..=3650d",
+        ),
+        (
+            "retention",
+            "miner_snapshot_lines",
+            "10",
+            "10 is out of range 100..=1000000",
+        ),
+        (
             "limits",
             "max_record_bytes",
             "1000",

@@ -282,6 +282,25 @@ impl Config {
         );
         // problems.similarity, .depth and .masks are checked where the miner is
         // built (EngineConfig::compile), so each problem is reported once.
+        let r = &self.retention;
+        duration(
+            &mut push,
+            "retention.closed_incidents",
+            r.closed_incidents,
+            ranges::RETENTION,
+        );
+        duration(
+            &mut push,
+            "retention.resolved_problems",
+            r.resolved_problems,
+            ranges::RETENTION,
+        );
+        size(
+            &mut push,
+            "retention.miner_snapshot_lines",
+            r.miner_snapshot_lines,
+            ranges::MINER_SNAPSHOT_LINES,
+        );
         let l = &self.limits;
         for (key, v, range) in [
             (

@@ -132,6 +132,7 @@ impl Engine {
             acknowledged_at: None,
             resolved_at: None,
             closed_at: None,
+            final_at: None,
             reopen_window_ms: u64::try_from(reopen.as_millis()).unwrap_or(u64::MAX),
             reopened: 0,
             flapping: false,
@@ -389,6 +390,7 @@ impl Engine {
         self.finalized.push(loser);
         let members: Vec<Fingerprint> = l.members.iter().map(|m| m.fingerprint).collect();
         let groups = l.groups.clone();
+        self.retire(loser, t);
         self.stats.incidents_merged += 1;
         for fp in members {
             if self

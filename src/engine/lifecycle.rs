@@ -98,6 +98,7 @@ impl Engine {
         self.finalized.push(id);
         let groups = inc.groups.clone();
         let members: Vec<Fingerprint> = inc.members.iter().map(|m| m.fingerprint).collect();
+        self.retire(id, at);
         let mut still_firing = Vec::new();
         for key in groups {
             if let Some(g) = self.groups.get_mut(key.as_str()) {

@@ -8,6 +8,7 @@
 //! - [`lifecycle`]: open → acknowledged → resolved → closed / merged.
 //! - [`rules`], [`topology`], [`priority`]: compiled config.
 //! - [`state`]: the persistent data; [`deadlines`]: timers on the engine clock.
+//! - [`retention`]: what is deleted once it no longer changes, and when.
 //! - [`view`]: the incident as published and written by replay.
 
 pub mod correlate;
@@ -17,6 +18,7 @@ pub mod lifecycle;
 pub mod persist;
 pub mod priority;
 pub mod problem_link;
+pub mod retention;
 pub mod rules;
 pub mod state;
 pub mod topology;
@@ -57,6 +59,7 @@ pub struct EngineConfig {
     pub urgency_label: String,
     pub limits: Limits,
     pub problems: crate::problems::manager::ProblemsConfig,
+    pub retention: retention::Retention,
 }
 
 impl EngineConfig {
@@ -86,6 +89,7 @@ impl EngineConfig {
             urgency_label: cfg.priority.urgency_label.clone(),
             limits: cfg.limits.clone(),
             problems,
+            retention: retention::Retention::from_config(&cfg.retention),
         })
     }
 
@@ -297,6 +301,14 @@ pub struct Engine {
     /// Incidents closed or merged since the last [`Engine::evict_final`]
     /// (so eviction does not scan every incident of every batch).
     pub(crate) finalized: Vec<IncidentId>,
+    /// Final incidents not yet deleted by retention, by the time they
+    /// ended (see [`retention`]).
+    pub(crate) retired: std::collections::BTreeSet<(Timestamp, IncidentId)>,
+    /// Incidents deleted by retention since the last
+    /// [`Engine::take_changes`] (tracking only).
+    pub(crate) expired: Vec<IncidentId>,
+    /// When alerts and problems are next swept for retention.
+    pub(crate) next_sweep: Timestamp,
     pub(crate) stats: Stats,
     pub(crate) problems: crate::problems::manager::Problems,
     /// Decodes records for [`Engine::handle`] (keeps re-sent alerts' label
@@ -321,6 +333,9 @@ impl Engine {
             pending_updates: Default::default(),
             coalesce_updates: false,
             finalized: Vec::new(),
+            retired: Default::default(),
+            expired: Vec::new(),
+            next_sweep: Timestamp(0),
             stats: Stats::default(),
         }
     }
@@ -469,6 +484,7 @@ impl Engine {
             self.clock = now;
         }
         self.run_deadlines(self.clock);
+        self.expire(self.clock);
         self.clock
     }
 

@@ -13,6 +13,7 @@ use crate::alert::{AlertStatus, Fingerprint, Timestamp};
 use crate::engine::deadlines::Deadline;
 use crate::engine::state::{AlertState, Group, Incident, IncidentId};
 use crate::engine::{rules, Engine, EngineConfig, Stats};
+use crate::problems::miner::MinerState;
 
 /// Keys written since the last call; a key whose entity is gone was deleted.
 #[derive(Debug, Default)]
@@ -28,6 +29,13 @@ pub struct Changes {
     pub signatures: Vec<String>,
     /// Lines fed to the template miner, in order (appended to the store).
     pub mined: Vec<String>,
+    /// Incidents deleted by retention: the store deletes their rows and
+    /// their members' (see [`crate::engine::retention`]).
+    pub expired_incidents: Vec<IncidentId>,
+    /// Enough lines were fed to the miner since its last snapshot: the
+    /// store replaces the snapshot with the miner's state now
+    /// ([`Engine::miner_state`]) and drops the lines it covers.
+    pub miner_snapshot: bool,
 }
 
 impl Changes {
@@ -39,6 +47,8 @@ impl Changes {
             && self.problem_incidents.is_empty()
             && self.signatures.is_empty()
             && self.mined.is_empty()
+            && self.expired_incidents.is_empty()
+            && !self.miner_snapshot
     }
 }
 
@@ -75,7 +85,12 @@ impl Engine {
             problem_incidents: self.problems.take_joined(),
             signatures,
             mined: self.problems.take_mined(),
+            expired_incidents: std::mem::take(&mut self.expired),
+            miner_snapshot: self.miner_snapshot_due(),
         };
+        if c.miner_snapshot {
+            self.problems.snapshot_taken();
+        }
         // Sorted: the store writes in key order, and the order is reproducible.
         c.alerts.sort();
         c.groups.sort();
@@ -119,17 +134,47 @@ impl Engine {
         self.problems.signature(key)
     }
 
-    /// Restores problem records and re-feeds the miner its past lines.
+    /// Restores problem records and the miner: from its snapshot, if one
+    /// was taken, then by re-feeding the lines fed after it. Returns how
+    /// many lines were re-fed, or why the snapshot cannot be used.
     pub fn restore_problems<'a>(
         &mut self,
         problems: Vec<crate::problems::state::Problem>,
         signatures: Vec<crate::problems::state::Signature>,
+        snapshot: Option<MinerState>,
         mined: impl IntoIterator<Item = &'a str>,
-    ) {
+    ) -> Result<usize, String> {
         self.problems.restore(problems, signatures);
-        self.problems.refeed(mined);
+        if let Some(state) = snapshot {
+            self.problems.restore_miner(state)?;
+        }
+        let fed = self.problems.refeed(mined);
         // Restoring is not a change to persist.
         self.problems.take_dirty();
+        Ok(fed)
+    }
+
+    /// Final incidents kept by retention (id, when it ended), as stored:
+    /// each is deleted once retention runs out.
+    pub fn restore_retired(&mut self, retired: impl IntoIterator<Item = (Timestamp, IncidentId)>) {
+        self.retired.extend(retired);
+    }
+
+    /// The miner's learned state, for its snapshot in the store.
+    pub fn miner_state(&self) -> MinerState {
+        self.problems.miner_state()
+    }
+
+    /// Whether enough lines were fed to the miner since its last snapshot
+    /// (or since the log a restore re-fed began) for a new one.
+    pub fn miner_snapshot_due(&self) -> bool {
+        self.problems.unsnapshotted() >= self.cfg.retention.miner_snapshot_lines.max(1)
+    }
+
+    /// A snapshot of the miner's state was stored outside a batch (on
+    /// load): the lines before it need no re-feeding any more.
+    pub fn miner_snapshot_stored(&mut self) {
+        self.problems.snapshot_taken();
     }
 
     /// Drops closed and merged incidents from memory (they are persisted
@@ -167,6 +212,7 @@ impl Engine {
         let mut e = Engine::new(cfg);
         e.clock = clock;
         e.stats = stats;
+        e.schedule_sweep_after(clock);
         for mut g in groups {
             // Config may have changed: find the rule by the key's name prefix.
             let name = g.key.split('\u{1f}').next().unwrap_or_default();

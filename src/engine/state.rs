@@ -182,6 +182,10 @@ pub struct Incident {
     pub acknowledged_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
     pub closed_at: Option<Timestamp>,
+    /// When it closed or merged: retention counts from here (not shown in
+    /// views; `closed_at` is, for closed ones).
+    #[serde(default)]
+    pub final_at: Option<Timestamp>,
     /// How long after resolution a new alert reopens it (from its rule).
     pub reopen_window_ms: u64,
     pub reopened: u32,

@@ -654,7 +654,8 @@ fn persisted_and_restored(mut e: Engine) -> Engine {
     let mined = e.problems.take_mined();
     let (clock, stats, ec) = (e.clock(), e.stats().clone(), e.config().clone());
     let mut e = Engine::restore(ec, alerts, groups, incidents, clock, stats);
-    e.restore_problems(problems, signatures, mined.iter().map(String::as_str));
+    e.restore_problems(problems, signatures, None, mined.iter().map(String::as_str))
+        .unwrap();
     e
 }
 
@@ -843,4 +844,87 @@ fn coalesced_updates_one_per_incident_per_batch() {
         (vec![EventKind::Acknowledged], 3)
     );
     assert!(e.take_updates().is_empty());
+}
+
+/// Retention: an incident closed longer ago than `closed_incidents` is
+/// deleted (and listed for the store), a younger one stays; both replay
+/// (incidents in memory) and the daemon (tracking) see the same.
+#[test]
+fn incidents_closed_longer_ago_than_retention_are_deleted() {
+    let toml = format!("{BY_SERVICE}\n[retention]\nclosed_incidents = \"1h\"\n");
+    for tracking in [false, true] {
+        let mut e = engine(&toml);
+        e.set_tracking(tracking);
+        let svc = |s: &'static str| [("alertname", "Down"), ("service", s)];
+        e.handle_signals(vec![fire(&svc("api")), fire(&svc("db"))], at(0));
+        e.handle_signals(vec![resolve(&svc("api"))], at(10));
+        e.handle_signals(vec![resolve(&svc("db"))], at(1000));
+        let by_service = |e: &Engine, s: &str| {
+            e.incidents_sorted()
+                .into_iter()
+                .find(|i| i.members[0].labels.get("service") == Some(s))
+                .map(|i| i.id)
+        };
+        let (api, db) = (
+            by_service(&e, "api").unwrap(),
+            by_service(&e, "db").unwrap(),
+        );
+        e.take_changes();
+        // api closes at 10 + 30m, db at 1000 + 30m.
+        e.tick(at(10 + 1800 + 3599));
+        assert!(
+            e.incident(api).is_some(),
+            "kept until an hour after it closed"
+        );
+        assert!(e.take_changes().expired_incidents.is_empty());
+        e.tick(at(10 + 1800 + 3600));
+        assert!(e.incident(api).is_none(), "closed an hour ago: deleted");
+        assert_eq!(e.incident(db).unwrap().status, IncidentStatus::Closed);
+        let c = e.take_changes();
+        let want: &[IncidentId] = if tracking { &[api] } else { &[] };
+        assert_eq!(c.expired_incidents, want, "tracking {tracking}");
+        e.tick(at(1000 + 1800 + 3600));
+        assert!(e.incident(db).is_none());
+        assert_eq!(e.retired_count(), 0);
+    }
+}
+
+/// Retention sweeps, at whole hours of the engine clock, resolved alerts no
+/// incident or group holds and problems that stopped changing.
+#[test]
+fn resolved_orphan_alerts_and_resolved_problems_expire_at_whole_hours() {
+    let toml = format!(
+        "{BY_SERVICE}\n[problems]\nmin_incidents = 2\n\
+         [retention]\nclosed_incidents = \"1h\"\nresolved_problems = \"2h\"\n"
+    );
+    let mut e = engine(&toml);
+    e.set_tracking(true);
+    let a = [("alertname", "Down"), ("service", "api")];
+    // Two incidents of one signature: a problem candidate, then rejected.
+    e.handle_signals(vec![fire(&a)], at(0));
+    e.handle_signals(vec![resolve(&a)], at(10));
+    e.tick(at(10 + 1800));
+    e.handle_signals(vec![fire(&a)], at(2000));
+    let pid = e.problems_sorted()[0].id;
+    e.reject_problem(pid, at(2001)).unwrap();
+    // A resolved alert that no incident or group holds.
+    let fp = e.alerts.iter().next().map(|(fp, _)| *fp).unwrap();
+    let mut orphan = e.alert(fp).unwrap().clone();
+    orphan.fingerprint = crate::alert::Fingerprint(42);
+    orphan.incident = None;
+    orphan.status = AlertStatus::Resolved;
+    orphan.resolved_at = Some(at(2002));
+    e.alerts.insert(orphan.fingerprint, orphan);
+    e.take_changes();
+    let hour = |t: Timestamp| Timestamp((t.0 / 3_600_000 + 1) * 3_600_000);
+    e.tick(at(2002 + 3599));
+    assert!(e.alert(crate::alert::Fingerprint(42)).is_some());
+    e.tick(hour(at(2002 + 3600)));
+    assert!(e.alert(crate::alert::Fingerprint(42)).is_none(), "swept");
+    assert!(e.problem(pid).is_some(), "rejected less than 2h ago");
+    e.tick(hour(at(2001 + 7200)));
+    assert!(e.problem(pid).is_none(), "rejected over 2h ago, swept");
+    let c = e.take_changes();
+    assert!(c.problems.contains(&pid), "{:?}", c.problems);
+    assert!(c.alerts.contains(&crate::alert::Fingerprint(42)));
 }

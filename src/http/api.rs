@@ -74,6 +74,14 @@ fn view(i: &Incident) -> Value {
     serde_json::to_value(i.view(true)).unwrap_or(Value::Null)
 }
 
+/// No such incident: never opened, or deleted by retention.
+fn not_found_incident(id: IncidentId) -> ApiError {
+    ApiError::not_found(format!(
+        "incident {id} not found (closed and merged incidents are deleted by retention \
+         retention.closed_incidents after they end)"
+    ))
+}
+
 /// An incident from the read model, else from the store.
 async fn find_incident(
     state: &Arc<AppState>,
@@ -176,7 +184,7 @@ pub async fn get_incident(
     let id = parse_incident_id(&id)?;
     match find_incident(&state, id).await? {
         Some(i) => Ok(Json(view(&i))),
-        None => Err(ApiError::not_found(format!("incident {id} not found"))),
+        None => Err(not_found_incident(id)),
     }
 }
 
@@ -228,7 +236,7 @@ pub async fn incident_action(
                     "incident {id} is {}: cannot {action}",
                     i.status.as_str()
                 ))),
-                None => Err(ApiError::not_found(format!("incident {id} not found"))),
+                None => Err(not_found_incident(id)),
             };
         }
         Err(e) => return Err(ApiError::conflict(e.to_string())),

@@ -11,7 +11,8 @@
 //! new incident of its signature.
 //!
 //! Pure like the engine: explicit time, no I/O. The miner is rebuilt after a
-//! restart by re-feeding, in order, the lines it was fed ([`Problems::mined`]).
+//! restart from a snapshot of its state plus, re-fed in order, the lines it
+//! was fed after that snapshot ([`Problems::take_mined`]).
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::alert::{fnv1a, fnv1a_64, Timestamp};
 use crate::engine::state::IncidentId;
 use crate::engine::tracked::Tracked;
 use crate::engine::FastHash;
-use crate::problems::miner::{MinerConfig, MinerError, TemplateMiner};
+use crate::problems::miner::{MinerConfig, MinerError, MinerState, TemplateMiner};
 use crate::problems::state::{
     KnownError, KnownErrorRef, Problem, ProblemId, ProblemState, Signature,
 };
@@ -134,6 +135,9 @@ pub struct Problems {
     pub(crate) problems: Tracked<ProblemId, Problem, FastHash>,
     /// Lines fed to the miner since the last [`Problems::take_mined`].
     mined: Vec<String>,
+    /// Lines fed to the miner (re-fed ones included) since the store last
+    /// took a snapshot of its state.
+    unsnapshotted: usize,
     /// service -> cluster ids it has signatures under (derived index), so a
     /// merge check looks at one service's signatures, not all.
     by_service: std::collections::HashMap<String, ServiceClusters>,
@@ -156,6 +160,7 @@ impl Problems {
             signatures: Tracked::default(),
             problems: Tracked::default(),
             mined: Vec::new(),
+            unsnapshotted: 0,
             by_service: Default::default(),
             events: Vec::new(),
             joined: Vec::new(),
@@ -167,10 +172,59 @@ impl Problems {
         self.problems.set_tracking(on);
     }
 
-    /// Re-feeds the miner with the lines it saw before a restart.
-    pub fn refeed<'a>(&mut self, lines: impl IntoIterator<Item = &'a str>) {
+    /// Re-feeds the miner with the lines it saw before a restart (after
+    /// its snapshot, if any). Returns how many.
+    pub fn refeed<'a>(&mut self, lines: impl IntoIterator<Item = &'a str>) -> usize {
+        let mut n = 0;
         for l in lines {
             self.miner.add(l);
+            n += 1;
+        }
+        self.unsnapshotted += n;
+        n
+    }
+
+    /// Replaces the miner by one restored from a snapshot of its state.
+    pub fn restore_miner(&mut self, state: MinerState) -> Result<(), String> {
+        self.miner = TemplateMiner::restore(self.cfg.miner.clone(), state)?;
+        Ok(())
+    }
+
+    /// The miner's learned state (see [`TemplateMiner::state`]).
+    pub fn miner_state(&self) -> MinerState {
+        self.miner.state()
+    }
+
+    /// Lines fed since the last snapshot.
+    pub fn unsnapshotted(&self) -> usize {
+        self.unsnapshotted
+    }
+
+    /// A snapshot of the miner's state now is being stored.
+    pub fn snapshot_taken(&mut self) {
+        self.unsnapshotted = 0;
+    }
+
+    /// Deletes the problems that stopped changing (resolved, rejected,
+    /// merged) at or before `cutoff` (retention). Signatures pointing to
+    /// one let go of it, as they do of any problem no longer open.
+    pub fn expire(&mut self, cutoff: Timestamp) {
+        let gone: Vec<ProblemId> = self
+            .problems
+            .values()
+            .filter(|p| !p.state.is_open() && p.updated_at <= cutoff)
+            .map(|p| p.id)
+            .collect();
+        for id in gone {
+            if let Some(p) = self.problems.remove(&id) {
+                if let Some(s) = self.signatures.get(&p.key) {
+                    if s.problem == Some(id) {
+                        if let Some(s) = self.signatures.get_mut(&p.key) {
+                            s.problem = None;
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -296,6 +350,7 @@ impl Problems {
         if self.signatures.is_tracking() {
             // Only a persisting engine needs the lines to re-feed after a restart.
             self.mined.push(text.to_string());
+            self.unsnapshotted += 1;
         }
         let cluster = self.miner.resolve(cluster);
         let key = format!("{service}\u{1f}{}", cluster.0);

@@ -190,7 +190,7 @@ pub struct ClusterInfo {
     pub size: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Cluster {
     /// Template tokens; `<*>` alone is a wildcard, inside a token a pattern.
     template: Vec<Box<str>>,
@@ -247,6 +247,31 @@ pub struct TemplateMiner {
     toks: Vec<&'static str>,
     leaves: Vec<usize>,
     found: Vec<usize>,
+}
+
+/// Everything a [`TemplateMiner`] learned, for a snapshot in the store: a
+/// miner rebuilt from it with [`TemplateMiner::restore`] behaves exactly
+/// like the one it was taken from (same ids, same templates, same answers
+/// to every later message), without re-feeding the messages it learned
+/// from. Maps are written sorted, so equal states give equal bytes. The
+/// tree keeps the depth and child limit it was built with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MinerState {
+    tree: PrefixTree,
+    clusters: Vec<Cluster>,
+    parent: Vec<usize>,
+    group_size: Vec<u64>,
+    #[serde(with = "super::tree::sorted_map")]
+    by_outline: FxMap<u64, Vec<usize>>,
+    #[serde(with = "super::tree::sorted_map")]
+    recent: FxMap<u64, usize>,
+}
+
+impl PartialEq for PrefixTree {
+    fn eq(&self, other: &Self) -> bool {
+        // Compared through their canonical (sorted) encoding.
+        rmp_serde::to_vec(self).ok() == rmp_serde::to_vec(other).ok()
+    }
 }
 
 /// Most messages [`TemplateMiner::recent`] remembers (about 16 bytes each).
@@ -346,6 +371,63 @@ impl TemplateMiner {
             found: Vec::new(),
             recent: FxMap::default(),
         })
+    }
+
+    /// What the miner learned, to rebuild it with [`TemplateMiner::restore`].
+    pub fn state(&self) -> MinerState {
+        MinerState {
+            tree: self.tree.clone(),
+            clusters: self.clusters.clone(),
+            parent: self.parent.clone(),
+            group_size: self.group_size.clone(),
+            by_outline: self.by_outline.clone(),
+            recent: self.recent.clone(),
+        }
+    }
+
+    /// A miner with `cfg` (its masks, similarity and promotion settings)
+    /// that knows what `state` knows. Every index in `state` is checked, so
+    /// a corrupt snapshot is an error here, never a panic later.
+    pub fn restore(cfg: MinerConfig, state: MinerState) -> Result<TemplateMiner, String> {
+        let mut m = TemplateMiner::new(cfg).map_err(|e| e.to_string())?;
+        let n = state.clusters.len();
+        if state.parent.len() != n || state.group_size.len() != n {
+            return Err(format!(
+                "{n} clusters but {} parents and {} group sizes",
+                state.parent.len(),
+                state.group_size.len()
+            ));
+        }
+        state.tree.check(n)?;
+        for (i, c) in state.clusters.iter().enumerate() {
+            if !state.tree.has_node(c.leaf) {
+                return Err(format!("cluster {i} lives in a missing leaf {}", c.leaf));
+            }
+            if c.merged_into.is_some_and(|k| k >= i) || state.parent[i] > i {
+                // Merges and unions always point to a lower index.
+                return Err(format!("cluster {i} points to a later cluster"));
+            }
+        }
+        let in_range = |c: &usize| *c < n;
+        if !state.by_outline.values().flatten().all(in_range)
+            || !state.recent.values().all(in_range)
+        {
+            return Err("an index refers to a cluster that does not exist".into());
+        }
+        m.tree = state.tree;
+        m.clusters = state.clusters;
+        m.parent = state.parent;
+        m.group_size = state.group_size;
+        m.by_outline = state.by_outline;
+        m.recent = state.recent;
+        // The leaf index is derived data, not in the snapshot: every live
+        // cluster goes back in, as `create` put it.
+        for (c, cluster) in m.clusters.iter().enumerate() {
+            if cluster.merged_into.is_none() {
+                m.index.insert(cluster.leaf, c, &cluster.template);
+            }
+        }
+        Ok(m)
     }
 
     /// The configuration in use.

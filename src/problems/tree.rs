@@ -8,7 +8,9 @@
 //! tokens do not fragment the tree.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::token::is_variable_like;
 
@@ -57,8 +59,9 @@ impl Hasher for FxHasher {
 /// A `HashMap` with [`FxHasher`].
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Node {
+    #[serde(with = "sorted_map")]
     children: FxMap<Box<str>, usize>,
     /// The shared branch for value-like tokens and overflow.
     wildcard: Option<usize>,
@@ -68,9 +71,13 @@ struct Node {
 
 /// The prefix tree. Nodes live in one vector and refer to each other by
 /// index; clusters are referred to by their index in the miner.
-#[derive(Debug, Clone)]
+///
+/// Serializable for the miner's snapshot (see `TemplateMiner::state`); maps
+/// are written as pairs sorted by key, so equal trees give equal bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PrefixTree {
     /// Token count → first-level node.
+    #[serde(with = "sorted_map")]
     by_len: FxMap<usize, usize>,
     nodes: Vec<Node>,
     /// Leading tokens used for routing (`depth - 3`).
@@ -169,6 +176,68 @@ impl PrefixTree {
     fn push(&mut self) -> usize {
         self.nodes.push(Node::default());
         self.nodes.len() - 1
+    }
+
+    /// Checks that every index a loaded tree holds is in range: nodes
+    /// within the tree, clusters below `clusters`. Lets a corrupt snapshot
+    /// be refused on load rather than panic on a later message.
+    pub fn check(&self, clusters: usize) -> Result<(), String> {
+        let n = self.nodes.len();
+        let node = |i: usize, what: &str| {
+            if i < n {
+                Ok(())
+            } else {
+                Err(format!("{what} refers to node {i} of {n}"))
+            }
+        };
+        for &i in self.by_len.values() {
+            node(i, "a token count")?;
+        }
+        for (at, nd) in self.nodes.iter().enumerate() {
+            for &c in nd.children.values() {
+                node(c, &format!("node {at}"))?;
+            }
+            if let Some(w) = nd.wildcard {
+                node(w, &format!("node {at}"))?;
+            }
+            if let Some(&c) = nd.clusters.iter().find(|&&c| c >= clusters) {
+                return Err(format!("node {at} lists cluster {c} of {clusters}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `leaf` is a node of this tree.
+    pub fn has_node(&self, leaf: usize) -> bool {
+        leaf < self.nodes.len()
+    }
+}
+
+/// Serde for a hash map as a sequence of pairs sorted by key: the bytes do
+/// not depend on the map's insertion history.
+pub(crate) mod sorted_map {
+    use super::*;
+
+    pub fn serialize<K, V, H, S>(m: &HashMap<K, V, H>, s: S) -> Result<S::Ok, S::Error>
+    where
+        K: Serialize + Ord,
+        V: Serialize,
+        S: Serializer,
+    {
+        let mut pairs: Vec<(&K, &V)> = m.iter().collect();
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        s.collect_seq(pairs)
+    }
+
+    pub fn deserialize<'de, K, V, H, D>(d: D) -> Result<HashMap<K, V, H>, D::Error>
+    where
+        K: Deserialize<'de> + Eq + Hash,
+        V: Deserialize<'de>,
+        H: BuildHasher + Default,
+        D: Deserializer<'de>,
+    {
+        let pairs = Vec::<(K, V)>::deserialize(d)?;
+        Ok(pairs.into_iter().collect())
     }
 }
 

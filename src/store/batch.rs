@@ -37,10 +37,16 @@ pub struct PreparedBatch {
     groups: Vec<(Arc<str>, Value)>,
     incidents: Vec<(u64, Range<usize>)>,
     members: Vec<((u64, u32), Range<usize>)>,
-    problems: Vec<(u64, Range<usize>)>,
+    problems: Vec<(u64, Value)>,
     problem_incidents: Vec<((u64, u32), u64)>,
     signatures: Vec<(String, Value)>,
     mined: Vec<String>,
+    /// Incidents deleted by retention (rows and member rows).
+    expired: Vec<u64>,
+    /// The miner's state, encoded, when a snapshot is due: it replaces the
+    /// stored one, and covers every line in `mined` (stored and this
+    /// batch's), which are dropped.
+    miner: Option<Vec<u8>>,
     clock: Vec<u8>,
     stats: Vec<u8>,
     write: BatchWrite,
@@ -84,7 +90,8 @@ impl PreparedBatch {
             b.groups.push((key.clone(), v));
         }
         for id in &changes.incidents {
-            // Incidents are never deleted: closed ones stay for the API.
+            // An incident missing from the engine was evicted once final
+            // (its row is stored already) or deleted by retention (below).
             if let Some(i) = engine.incident(*id) {
                 let v = b.put("incidents", i)?;
                 b.incidents.push((id.0, v));
@@ -100,10 +107,13 @@ impl PreparedBatch {
             }
         }
         for id in &changes.problems {
-            if let Some(p) = engine.problem(*id) {
-                let v = b.put("problems", p)?;
-                b.problems.push((id.0, v));
-            }
+            let v = b.put_opt("problems", engine.problem(*id))?;
+            b.problems.push((id.0, v));
+        }
+        b.expired = changes.expired_incidents.iter().map(|i| i.0).collect();
+        if changes.miner_snapshot {
+            b.miner = Some(codec::encode("miner", &engine.miner_state())?);
+            b.mined.clear();
         }
         for (id, pos) in &changes.problem_incidents {
             let incident = engine
@@ -189,18 +199,40 @@ impl PreparedBatch {
         for (id, v) in &self.incidents {
             r!("write incidents", t.insert(*id, bytes(v)))?;
         }
-        let mut t = r!("open members", tx.open_table(MEMBERS))?;
+        let mut m = r!("open members", tx.open_table(MEMBERS))?;
         for (key, v) in &self.members {
-            r!("write members", t.insert(*key, bytes(v)))?;
+            r!("write members", m.insert(*key, bytes(v)))?;
         }
+        // After the writes: an incident may end and expire in one batch.
+        for id in &self.expired {
+            r!("delete incidents", t.remove(*id))?;
+            r!(
+                "delete members",
+                m.retain_in((*id, 0)..=(*id, u32::MAX), |_, _| false)
+            )?;
+        }
+        drop((t, m));
         let mut t = r!("open problems", tx.open_table(PROBLEMS))?;
-        for (id, v) in &self.problems {
-            r!("write problems", t.insert(*id, bytes(v)))?;
-        }
-        let mut t = r!("open problem_incidents", tx.open_table(PROBLEM_INCIDENTS))?;
+        let mut pi = r!("open problem_incidents", tx.open_table(PROBLEM_INCIDENTS))?;
         for (key, incident) in &self.problem_incidents {
-            r!("write problem_incidents", t.insert(*key, *incident))?;
+            r!("write problem_incidents", pi.insert(*key, *incident))?;
         }
+        for (id, v) in &self.problems {
+            match v {
+                Some(v) => {
+                    r!("write problems", t.insert(*id, bytes(v)))?;
+                }
+                None => {
+                    // Deleted by retention: its incident rows go with it.
+                    r!("delete problems", t.remove(*id))?;
+                    r!(
+                        "delete problem_incidents",
+                        pi.retain_in((*id, 0)..=(*id, u32::MAX), |_, _| false)
+                    )?;
+                }
+            }
+        }
+        drop(pi);
         let mut t = r!("open signatures", tx.open_table(SIGNATURES))?;
         for (key, v) in &self.signatures {
             match v {
@@ -208,13 +240,18 @@ impl PreparedBatch {
                 None => r!("delete signatures", t.remove(key.as_str()))?,
             };
         }
-        let mut t = r!("open mined", tx.open_table(MINED))?;
-        let first = match r!("last mined", t.last())? {
-            Some((k, _)) => k.value() + 1,
-            None => 0,
-        };
-        for (line, seq) in self.mined.iter().zip(first..) {
-            r!("write mined", t.insert(seq, line.as_str()))?;
+        match &self.miner {
+            Some(state) => super::put_miner_snapshot(tx, state)?,
+            None => {
+                let mut t = r!("open mined", tx.open_table(MINED))?;
+                let first = match r!("last mined", t.last())? {
+                    Some((k, _)) => k.value() + 1,
+                    None => 0,
+                };
+                for (line, seq) in self.mined.iter().zip(first..) {
+                    r!("write mined", t.insert(seq, line.as_str()))?;
+                }
+            }
         }
         super::put_offsets(tx, &self.write.offsets)?;
         let mut meta = r!("open meta", tx.open_table(META))?;

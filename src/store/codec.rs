@@ -26,7 +26,13 @@ use super::StoreError;
 /// Format 5 stores a problem's incidents one row each (`problem_incidents`)
 /// instead of a list inside the problem's row; opening an older store moves
 /// them.
-pub const FORMAT: u32 = 5;
+/// Format 6 snapshots the template miner's state (table `miner`) and keeps
+/// in `mined` only the lines fed after the snapshot, and retention deletes
+/// incidents, members, alerts and problems: an older store opens as it is
+/// (its full `mined` log is re-fed once and the first snapshot replaces
+/// it), while an older build refuses a format 6 store, whose miner it
+/// would rebuild from the last few lines only.
+pub const FORMAT: u32 = 6;
 
 /// Appends the encoding of `v` to `buf` (kept as it is).
 pub fn encode_append<T: Serialize + ?Sized>(

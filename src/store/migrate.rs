@@ -6,7 +6,11 @@
 //! only by an outbox payload kind it never wrote, and 3 from 4 only by
 //! member rows 4 leaves stale where loading re-derives them: nothing to
 //! change. Formats before 5 kept a problem's incident list in its row; 5
-//! keeps one row per (problem, incident).
+//! keeps one row per (problem, incident). Formats before 6 kept every line
+//! ever fed to the miner in `mined`; 6 keeps a snapshot of the miner and the
+//! lines after it. The snapshot needs the miner's configuration, so it is
+//! not built here but by the first [`super::Store::load_engine`], which
+//! re-feeds the old log once and stores the snapshot in place of it.
 
 use std::path::Path;
 

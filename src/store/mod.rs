@@ -26,6 +26,7 @@ use crate::alert::{Fingerprint, Timestamp};
 use crate::engine::persist::Changes;
 use crate::engine::state::{AlertState, Group, Incident, IncidentId, Member};
 use crate::engine::{Engine, EngineConfig, FastMap, Stats};
+use crate::problems::miner::MinerState;
 use crate::problems::state::{Problem, ProblemId};
 pub use outbox::{OutboxEntry, PayloadKind};
 use tables::*;
@@ -53,6 +54,11 @@ pub enum StoreError {
     Encode { table: &'static str, reason: String },
     #[error("store {path}: written by a newer correlator (format {found}; this build reads up to {FORMAT})", FORMAT = codec::FORMAT)]
     NewerFormat { path: PathBuf, found: u32 },
+    #[error("store {path}: cannot compact: {source}")]
+    Compact {
+        path: PathBuf,
+        source: redb::CompactionError,
+    },
     #[error("store table {table}, key {key}: corrupt entry: {reason}")]
     Corrupt {
         table: &'static str,
@@ -77,6 +83,16 @@ pub use batch::{BatchWrite, PreparedBatch};
 
 /// Next offset to consume, per (topic, partition).
 pub type Offsets = BTreeMap<(String, i32), i64>;
+
+/// Free space below this is never worth a compaction at start.
+const COMPACT_MIN_FREE: u64 = 64 << 20;
+
+/// A store file's size and free space, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub file_bytes: u64,
+    pub free_bytes: u64,
+}
 
 /// The redb database.
 pub struct Store {
@@ -123,6 +139,7 @@ impl Store {
             r!("open problem_incidents", tx.open_table(PROBLEM_INCIDENTS))?;
             r!("open mined", tx.open_table(MINED))?;
             r!("open members", tx.open_table(MEMBERS))?;
+            r!("open miner", tx.open_table(MINER))?;
             migrate::migrate(&tx, path)?;
         }
         r!("commit", tx.commit())?;
@@ -137,26 +154,73 @@ impl Store {
         &self.path
     }
 
-    /// Rebuilds the engine from the stored state.
-    pub fn load_engine(&self, cfg: EngineConfig) -> Result<Engine, StoreError> {
-        let tx = r!("begin read", self.db.begin_read())?;
-        let alerts =
-            read_all::<u64, AlertState>(&tx, ALERTS, "alerts", |k| Fingerprint(k).to_string())?;
-        let groups = read_all::<&str, Group>(&tx, GROUPS, "groups", str::to_string)?;
-        let members = r!("open members", tx.open_table(MEMBERS))?;
-        let mut incidents = Vec::new();
-        for item in r!(
-            "iter incidents",
-            r!("open incidents", tx.open_table(INCIDENTS))?.iter()
-        )? {
-            let (k, v) = r!("read incidents", item)?;
-            let id = IncidentId(k.value());
-            let mut inc: Incident = codec::decode("incidents", &id, v.value())?;
-            if !inc.status.is_final() {
-                inc.members = read_members(&members, id)?;
-                incidents.push(inc);
+    /// The file's size and how much of it is free (pages freed by deletions,
+    /// reused by later writes but not given back to the file system).
+    pub fn space(&self) -> Result<Space, StoreError> {
+        let file_bytes = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let tx = r!("begin", self.db.begin_write())?;
+        let stats = r!("stats", tx.stats())?;
+        let free_bytes = stats.fragmented_bytes();
+        tx.abort().ok();
+        Ok(Space {
+            file_bytes,
+            free_bytes,
+        })
+    }
+
+    /// Gives the file's free pages back to the file system (redb's
+    /// `compact`). Needs the store to itself: run at start, before the
+    /// pipeline, or by `correlator compact` on a stopped daemon's store.
+    /// Takes time in proportion to the file.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        // Each pass moves what it can; a few suffice.
+        for _ in 0..8 {
+            let moved = self.db.compact().map_err(|source| StoreError::Compact {
+                path: self.path.clone(),
+                source,
+            })?;
+            if !moved {
+                break;
             }
         }
+        Ok(())
+    }
+
+    /// Compacts when at least half the file (and 64 MiB) is free: after
+    /// retention first deleted a long history, say. Under a steady stream
+    /// the free pages are reused and this finds little to do. Returns the
+    /// space before and after, if it compacted.
+    pub fn compact_if_worth_it(&mut self) -> Result<Option<(Space, Space)>, StoreError> {
+        let before = self.space()?;
+        if before.free_bytes < COMPACT_MIN_FREE || before.free_bytes * 2 < before.file_bytes {
+            return Ok(None);
+        }
+        self.compact()?;
+        Ok(Some((before, self.space()?)))
+    }
+
+    /// Rebuilds the engine from the stored state: live entities, the final
+    /// incidents retention still keeps (ids and end times only), and the
+    /// miner from its snapshot plus the lines fed after it. When those
+    /// lines reach `retention.miner_snapshot_lines` (a store written by an
+    /// older format holds every line ever fed), a snapshot replaces them
+    /// before this returns, so the next start re-feeds none.
+    pub fn load_engine(&self, cfg: EngineConfig) -> Result<Engine, StoreError> {
+        let (mut e, _) = self.load_engine_counted(cfg)?;
+        if e.miner_snapshot_due() {
+            let state = codec::encode("miner", &e.miner_state())?;
+            let tx = r!("begin", self.db.begin_write())?;
+            put_miner_snapshot(&tx, &state)?;
+            r!("commit", tx.commit())?;
+            e.miner_snapshot_stored();
+        }
+        Ok(e)
+    }
+
+    /// [`Store::load_engine`] without storing a snapshot, and how many
+    /// lines the miner was re-fed.
+    pub fn load_engine_counted(&self, cfg: EngineConfig) -> Result<(Engine, usize), StoreError> {
+        let tx = r!("begin read", self.db.begin_read())?;
         let meta = r!("open meta", tx.open_table(META))?;
         let clock = match r!("read meta", meta.get(META_CLOCK))? {
             Some(v) => Timestamp(codec::decode_json::<i64>("meta", &META_CLOCK, v.value())?),
@@ -166,6 +230,28 @@ impl Store {
             Some(v) => codec::decode_json::<Stats>("meta", &META_STATS, v.value())?,
             None => Stats::default(),
         };
+        let alerts =
+            read_all::<u64, AlertState>(&tx, ALERTS, "alerts", |k| Fingerprint(k).to_string())?;
+        let groups = read_all::<&str, Group>(&tx, GROUPS, "groups", str::to_string)?;
+        let members = r!("open members", tx.open_table(MEMBERS))?;
+        let mut incidents = Vec::new();
+        let mut retired = Vec::new();
+        for item in r!(
+            "iter incidents",
+            r!("open incidents", tx.open_table(INCIDENTS))?.iter()
+        )? {
+            let (k, v) = r!("read incidents", item)?;
+            let id = IncidentId(k.value());
+            let mut inc: Incident = codec::decode("incidents", &id, v.value())?;
+            if inc.status.is_final() {
+                // Stores of format 4 have no end time for merged incidents:
+                // retention counts from this start.
+                retired.push((inc.final_at.or(inc.closed_at).unwrap_or(clock), id));
+            } else {
+                inc.members = read_members(&members, id)?;
+                incidents.push(inc);
+            }
+        }
         let mut problems: Vec<Problem> =
             read_all::<u64, _>(&tx, PROBLEMS, "problems", |k| ProblemId(k).to_string())?;
         let rows = r!("open problem_incidents", tx.open_table(PROBLEM_INCIDENTS))?;
@@ -184,15 +270,38 @@ impl Store {
             }
         }
         let signatures = read_all::<&str, _>(&tx, SIGNATURES, "signatures", str::to_string)?;
+        let snapshot = match r!(
+            "read miner",
+            r!("open miner", tx.open_table(MINER))?.get(MINER_STATE)
+        )? {
+            Some(v) => Some(codec::decode::<MinerState>(
+                "miner",
+                &MINER_STATE,
+                v.value(),
+            )?),
+            None => None,
+        };
         let mut mined = Vec::new();
         for item in r!("iter mined", r!("open mined", tx.open_table(MINED))?.iter())? {
             let (_, v) = r!("read mined", item)?;
             mined.push(v.value().to_string());
         }
         let mut e = Engine::restore(cfg, alerts, groups, incidents, clock, stats);
-        e.restore_problems(problems, signatures, mined.iter().map(String::as_str));
+        e.restore_retired(retired);
+        let fed = e
+            .restore_problems(
+                problems,
+                signatures,
+                snapshot,
+                mined.iter().map(String::as_str),
+            )
+            .map_err(|reason| StoreError::Corrupt {
+                table: "miner",
+                key: MINER_STATE.into(),
+                reason,
+            })?;
         e.set_tracking(true);
-        Ok(e)
+        Ok((e, fed))
     }
 
     /// Stored next offsets.
@@ -453,6 +562,20 @@ fn put_offsets(tx: &redb::WriteTransaction, offsets: &Offsets) -> Result<(), Sto
             t.insert(encode_offset_key(topic, *p).as_str(), *o)
         )?;
     }
+    Ok(())
+}
+
+/// Stores the miner's encoded state as its snapshot, and drops the lines
+/// it covers (all those stored).
+fn put_miner_snapshot(tx: &redb::WriteTransaction, state: &[u8]) -> Result<(), StoreError> {
+    r!(
+        "write miner",
+        r!("open miner", tx.open_table(MINER))?.insert(MINER_STATE, state)
+    )?;
+    r!(
+        "delete mined",
+        r!("open mined", tx.open_table(MINED))?.retain(|_, _| false)
+    )?;
     Ok(())
 }
 

@@ -11,8 +11,8 @@ use redb::TableDefinition;
 pub const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
 /// group key → Group
 pub const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
-/// incident id → Incident without its members (every incident ever, closed
-/// ones included)
+/// incident id → Incident without its members (closed and merged ones
+/// included, until retention deletes them)
 pub const INCIDENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("incidents");
 /// (incident id, position in join order) → Member: one row per member, so a
 /// change to one member of a large incident rewrites only that row
@@ -35,8 +35,15 @@ pub const PROBLEM_INCIDENTS: TableDefinition<(u64, u32), u64> =
     TableDefinition::new("problem_incidents");
 /// signature key → Signature
 pub const SIGNATURES: TableDefinition<&str, &[u8]> = TableDefinition::new("signatures");
-/// sequence → line fed to the template miner (re-fed in order on start)
+/// sequence → line fed to the template miner since its snapshot (re-fed in
+/// order on start; emptied whenever a snapshot is stored)
 pub const MINED: TableDefinition<u64, &str> = TableDefinition::new("mined");
+/// [`MINER_STATE`] → the template miner's learned state
+/// (`problems::miner::MinerState`), covering every line fed before the
+/// lines in [`MINED`]
+pub const MINER: TableDefinition<&str, &[u8]> = TableDefinition::new("miner");
+/// The one key of [`MINER`].
+pub const MINER_STATE: &str = "state";
 /// name → JSON value
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 

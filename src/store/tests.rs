@@ -587,3 +587,5 @@ fn an_alert_storm_writes_the_same_bytes_per_alert_whatever_its_size() {
         "a problem event of {large_event} bytes"
     );
 }
+
+mod retention;

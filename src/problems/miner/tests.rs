@@ -454,3 +454,51 @@ proptest! {
         }
     }
 }
+
+/// A miner restored from a snapshot answers every later message exactly as
+/// the miner it was taken from: same ids, same templates, same state.
+#[test]
+fn a_restored_snapshot_continues_like_the_original() {
+    let lines: Vec<String> = crate::problems::corpus::alert_lines(3000, 7)
+        .into_iter()
+        .map(|(l, _)| l)
+        .collect();
+    let (first, rest) = lines.split_at(1800);
+    let mut original = miner();
+    for l in first {
+        original.add(l);
+    }
+    let bytes = rmp_serde::to_vec_named(&original.state()).unwrap();
+    let state: MinerState = rmp_serde::from_slice(&bytes).unwrap();
+    let mut restored = TemplateMiner::restore(MinerConfig::default(), state).unwrap();
+    assert_eq!(restored.state(), original.state());
+    for l in rest {
+        let (a, b) = (original.add(l), restored.add(l));
+        assert_eq!(a, b, "{l}");
+        assert_eq!(original.template(a), restored.template(b), "{l}");
+    }
+    assert_eq!(restored.state(), original.state());
+    assert_eq!(
+        rmp_serde::to_vec_named(&restored.state()).unwrap(),
+        rmp_serde::to_vec_named(&original.state()).unwrap(),
+        "equal states encode to equal bytes"
+    );
+}
+
+#[test]
+fn a_corrupt_snapshot_is_an_error_not_a_panic() {
+    let mut m = miner();
+    for l in ["disk full on node-1", "disk full on node-2", "cpu hot on a"] {
+        m.add(l);
+    }
+    let mut bad = m.state();
+    bad.parent.pop();
+    assert!(TemplateMiner::restore(MinerConfig::default(), bad).is_err());
+    let mut bad = m.state();
+    bad.recent.insert(1, 99);
+    let e = TemplateMiner::restore(MinerConfig::default(), bad).unwrap_err();
+    assert!(e.contains("cluster"), "{e}");
+    let mut bad = m.state();
+    bad.clusters[0].leaf = 1000;
+    assert!(TemplateMiner::restore(MinerConfig::default(), bad).is_err());
+}
