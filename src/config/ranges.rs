@@ -132,6 +132,8 @@ pub const FLAP_THRESHOLD: Range<usize> = Range::new(2, 1000);
 pub const MIN_ALERTS: Range<usize> = Range::new(1, 100_000);
 /// `problems.min_incidents`, incidents before a problem candidate opens.
 pub const MIN_INCIDENTS: Range<usize> = Range::new(2, 100_000);
+/// `problems.similarity`: above 0 (0 would match anything to anything).
+pub const PROBLEM_SIMILARITY: (f64, f64) = (0.05, 1.0);
 
 #[cfg(test)]
 mod tests {
