@@ -49,7 +49,8 @@ fn main() {
             correlator::replay::run(&mut engine, &input, &out).expect("replay");
             let took = started.elapsed();
             let incidents = std::fs::read_to_string(out.join("incidents.jsonl")).expect("read");
-            let s = faults::score(&incidents, &stream.truth);
+            let problems = std::fs::read_to_string(out.join("problems.jsonl")).expect("read");
+            let s = faults::score(&incidents, &problems, &stream.truth);
             worst = worst.min(s.f1);
             println!(
                 "{seed:>5} {:>6} {days:>5} {:>6} {:>8} {:>9} {:>8} {:>7.3} {:>7.3} {:>7.3} {:>6.0}ms",

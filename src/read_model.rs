@@ -61,9 +61,7 @@ impl ReadModel {
                 .map(|id| {
                     (
                         *id,
-                        engine
-                            .problem(*id)
-                            .map(|p| Arc::new(p.without_incidents())),
+                        engine.problem(*id).map(|p| Arc::new(p.without_incidents())),
                     )
                 })
                 .collect(),

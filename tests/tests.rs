@@ -66,3 +66,6 @@ mod embedded_durability;
 
 #[path = "it/records_lost.rs"]
 mod records_lost;
+
+#[path = "it/problem_quality.rs"]
+mod problem_quality;

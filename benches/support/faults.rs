@@ -379,6 +379,9 @@ pub fn generate(seed: u64, faults: usize, days: i64) -> Stream {
             }
         }
     }
+    // Noise never recurs more than twice per (service, kind), distractors
+    // and background together: three times would be a recurring fault.
+    let mut seen: BTreeMap<(&str, &str), u32> = BTreeMap::new();
     // Distractors: a fault's kind on another service, at most twice.
     for f in &list {
         let (svc, k) = f.alerts[0];
@@ -387,12 +390,16 @@ pub fn generate(seed: u64, faults: usize, days: i64) -> Stream {
             continue;
         }
         for _ in 0..rng.range(1, 2) {
+            let n = seen.entry((other, k.name)).or_default();
+            if *n >= 2 {
+                break;
+            }
+            *n += 1;
             let at = T0 + rng.below((days * DAY - DAY) as u64) as i64;
             firings.push(alert(&mut rng, cluster, other, &k, at, at + 20 * MIN, None));
         }
     }
     // Background: one-off alerts, at most twice per (service, kind).
-    let mut seen: BTreeMap<(&str, &str), u32> = BTreeMap::new();
     for _ in 0..(days * 6) {
         let svc = *rng.pick(SERVICES);
         let k = *rng.pick(KINDS);
@@ -453,10 +460,25 @@ pub struct Score {
     pub problems: usize,
 }
 
-/// Scores a replay's `incidents.jsonl` text against the stream's truth.
-/// An incident's fault is the one most of its alerts belong to (none for
-/// background and distractor incidents).
-pub fn score(incidents_jsonl: &str, truth: &HashMap<String, usize>) -> Score {
+/// Scores a replay's `incidents.jsonl` and `problems.jsonl` texts against
+/// the stream's truth. An incident's fault is the one most of its alerts
+/// belong to (none for background and distractor incidents); its problem is
+/// the one whose incident list holds it (closed incidents keep no link of
+/// their own to a problem opened after they closed), else its `problem_id`.
+pub fn score(incidents_jsonl: &str, problems_jsonl: &str, truth: &HashMap<String, usize>) -> Score {
+    let mut listed: HashMap<String, String> = HashMap::new();
+    for line in problems_jsonl.lines().filter(|l| !l.trim().is_empty()) {
+        let p: Value = serde_json::from_str(line).expect("problem line is JSON");
+        if p["state"] == "merged" {
+            continue;
+        }
+        let id = p["id"].as_str().unwrap_or_default().to_string();
+        for i in p["incident_ids"].as_array().into_iter().flatten() {
+            if let Some(i) = i.as_str() {
+                listed.insert(i.to_string(), id.clone());
+            }
+        }
+    }
     let mut rows: Vec<(Option<usize>, Option<String>)> = Vec::new();
     for line in incidents_jsonl.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line).expect("incident line is JSON");
@@ -478,7 +500,10 @@ pub fn score(incidents_jsonl: &str, truth: &HashMap<String, usize>) -> Score {
             .max_by_key(|(f, n)| (**n, std::cmp::Reverse(**f)))
             .filter(|(_, n)| **n >= none)
             .map(|(f, _)| *f);
-        let problem = v["problem_id"].as_str().map(str::to_string);
+        let problem = v["id"]
+            .as_str()
+            .and_then(|id| listed.get(id).cloned())
+            .or_else(|| v["problem_id"].as_str().map(str::to_string));
         rows.push((fault, problem));
     }
     let (mut tp, mut fp, mut fn_) = (0u64, 0u64, 0u64);

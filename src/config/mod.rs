@@ -320,7 +320,10 @@ pub struct ProblemsConfig {
     pub min_incidents: usize,
     pub lookback: HumanDuration,
     pub masks: Vec<String>,
-    pub similarity: Option<f64>,
+    /// Least weighted Jaccard similarity of template sets for a match.
+    pub similarity: f64,
+    /// The template miner's (Drain) similarity threshold.
+    pub template_similarity: Option<f64>,
     pub depth: Option<usize>,
     /// How long a rejected signature stays suppressed.
     pub reject_suppression: HumanDuration,
@@ -332,7 +335,8 @@ impl Default for ProblemsConfig {
             min_incidents: 3,
             lookback: secs(7 * 86400),
             masks: Vec::new(),
-            similarity: None,
+            similarity: 0.5,
+            template_similarity: None,
             depth: None,
             reject_suppression: secs(30 * 86400),
         }

@@ -139,6 +139,8 @@ pub const MIN_ALERTS: Range<usize> = Range::new(1, 100_000);
 pub const MINER_SNAPSHOT_LINES: Range<usize> = Range::new(100, 1_000_000);
 /// `problems.min_incidents`, incidents before a problem candidate opens.
 pub const MIN_INCIDENTS: Range<usize> = Range::new(2, 100_000);
+/// `problems.similarity`: above 0 (0 would match anything to anything).
+pub const PROBLEM_SIMILARITY: (f64, f64) = (0.05, 1.0);
 
 #[cfg(test)]
 mod tests {

@@ -280,7 +280,14 @@ impl Config {
             p.reject_suppression,
             ranges::WINDOW_OR_ZERO,
         );
-        // problems.similarity, .depth and .masks are checked where the miner is
+        let (lo, hi) = ranges::PROBLEM_SIMILARITY;
+        if !(lo..=hi).contains(&p.similarity) {
+            push(
+                "problems.similarity".into(),
+                format!("{} is out of range {lo:?}..={hi:?}", p.similarity),
+            );
+        }
+        // problems.template_similarity, .depth and .masks are checked where the miner is
         // built (EngineConfig::compile), so each problem is reported once.
         let r = &self.retention;
         duration(

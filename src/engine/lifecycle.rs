@@ -125,6 +125,8 @@ impl Engine {
                 self.alerts.remove(&fp);
             }
         }
+        // Settled: its final problem match, in its closed record and event.
+        self.classify_final(id, at);
         self.emit(id, EventKind::Closed, at);
         // An alert still firing when its (hand-resolved) incident closes is
         // not orphaned: it starts a new membership, like a new alert.

@@ -116,10 +116,10 @@ fn compile_problems(
 ) -> Option<crate::problems::manager::ProblemsConfig> {
     let before = issues.len();
     let mut push = |key: String, reason: String| issues.push(ConfigIssue { key, reason });
-    if let Some(s) = p.similarity {
+    if let Some(s) = p.template_similarity {
         if !(0.0..=1.0).contains(&s) {
             push(
-                "problems.similarity".into(),
+                "problems.template_similarity".into(),
                 format!("{s} is out of range 0.0..=1.0"),
             );
         }

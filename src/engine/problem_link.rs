@@ -6,38 +6,81 @@
 use crate::alert::Timestamp;
 use crate::engine::state::IncidentId;
 use crate::engine::Engine;
-use crate::problems::manager::{ProblemError, ProblemEvent};
+use crate::problems::manager::{AlertText, ProblemError, ProblemEvent, MAX_TEXTS};
 use crate::problems::state::{KnownError, Problem, ProblemId};
 
 impl Engine {
-    /// Signs a just-opened incident: service + template of its title alert.
-    pub(crate) fn classify(&mut self, id: IncidentId, t: Timestamp) {
+    /// An incident's signature input: its service (the root-cause alert's,
+    /// else the title alert's) and the distinct `alertname summary` texts
+    /// of its alerts in join order (at most [`MAX_TEXTS`]).
+    fn signature_input(&self, id: IncidentId) -> Option<(String, Vec<AlertText>)> {
         let label = if self.cfg.topology.label.is_empty() {
             "service"
         } else {
             &self.cfg.topology.label
         };
-        let Some(inc) = self.incidents.get(&id) else {
+        let inc = self.incidents.get(&id)?;
+        let lead = inc
+            .root_cause
+            .and_then(|fp| inc.member(fp))
+            .or_else(|| inc.top.and_then(|fp| inc.member(fp)))?;
+        let service = lead.labels.get(label).unwrap_or_default().to_string();
+        let mut texts: Vec<AlertText> = Vec::new();
+        for m in &inc.members {
+            let name = m.labels.get("alertname").unwrap_or_default();
+            let text = match m.summary.as_deref() {
+                Some(s) if !s.is_empty() => format!("{name} {s}"),
+                _ => name.to_string(),
+            };
+            let t = AlertText {
+                service: m.labels.get(label).unwrap_or_default().to_string(),
+                text: text.trim().to_string(),
+            };
+            if t.text.is_empty() || texts.contains(&t) {
+                continue;
+            }
+            texts.push(t);
+            if texts.len() >= MAX_TEXTS {
+                break;
+            }
+        }
+        Some((service, texts))
+    }
+
+    /// The provisional match of a just-opened incident (so a known error is
+    /// in its first event); see [`crate::problems::manager`].
+    pub(crate) fn classify(&mut self, id: IncidentId, t: Timestamp) {
+        let Some((service, texts)) = self.signature_input(id) else {
             return;
         };
-        let Some(top) = inc.top.and_then(|fp| inc.member(fp)) else {
-            return;
-        };
-        let service = top.labels.get(label).unwrap_or_default().to_string();
-        let name = top.labels.get("alertname").unwrap_or_default();
-        let text = match top.summary.as_deref() {
-            Some(s) if !s.is_empty() => format!("{name} {s}"),
-            _ => name.to_string(),
-        };
-        let c = self.problems.incident_opened(id, &service, text.trim(), t);
+        let c = self.problems.incident_opened(&service, &texts, t);
         if let Some(inc) = self.incidents.get_mut(&id) {
             inc.problem_id = c.problem;
             inc.known_error = c.known_error.map(Box::new);
         }
-        // Earlier incidents of the signature are linked while they are not
-        // closed; closed ones are history (the problem lists them all), so
-        // replay and the daemon (which keeps closed incidents only in the
-        // store) agree.
+    }
+
+    /// The final match, when the incident closes (settled: every alert,
+    /// reopening and topology merge done). Called before its `closed`
+    /// event, which carries the result.
+    pub(crate) fn classify_final(&mut self, id: IncidentId, t: Timestamp) {
+        let Some((service, texts)) = self.signature_input(id) else {
+            return;
+        };
+        let opened = self.incidents.get(&id).map_or(t, |i| i.opened_at);
+        let c = self
+            .problems
+            .incident_resolved(id, opened, &service, &texts, t);
+        if let Some(inc) = self.incidents.get_mut(&id) {
+            inc.problem_id = c.problem;
+            if c.known_error.is_some() {
+                inc.known_error = c.known_error.map(Box::new);
+            }
+        }
+        // Earlier incidents of the new candidate are linked while they are
+        // not closed (a hand-resolved one may still be open); closed ones
+        // are history (the problem lists them all), so replay and the
+        // daemon (which keeps closed incidents only in the store) agree.
         for other in c.linked {
             if let Some(inc) = self.incidents.get_mut(&other) {
                 if inc.problem_id.is_none() && !inc.status.is_final() {

@@ -704,6 +704,10 @@ fn recurring_incidents_become_a_candidate_and_known_error_attaches() {
     for (day, pod) in PODS.iter().take(3).enumerate() {
         e.handle_signals(vec![oom(pod)], at(day as i64 * 86_400));
     }
+    // None has settled yet: nothing recurred so far as problems know.
+    assert!(e.problems_sorted().is_empty());
+    // Each resolves 5 min after its alert and closes an hour later.
+    e.tick(at(2 * 86_400 + 7_200));
     let probs = e.problems_sorted();
     assert_eq!(probs.len(), 1, "{probs:#?}");
     let pid = probs[0].id;
@@ -713,8 +717,9 @@ fn recurring_incidents_become_a_candidate_and_known_error_attaches() {
             probs[0].incident_ids.contains(&inc.id),
             "the problem lists every recurrence"
         );
-        // Closed incidents are history; the open recurrence carries the link.
-        let want = if inc.status.is_final() {
+        // Incidents closed before the candidate opened are history; the
+        // one whose closing opened it carries the link.
+        let want = if inc.opened_at < at(2 * 86_400) {
             None
         } else {
             Some(pid)
@@ -784,6 +789,7 @@ fn problems_survive_restore() {
             }
             e.handle_signals(vec![oom(pod)], at(k as i64 * 86_400));
         }
+        e.tick(at(PODS.len() as i64 * 86_400));
         e.flush();
         let mut out = String::new();
         for p in e.problems_sorted() {

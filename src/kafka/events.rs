@@ -103,14 +103,25 @@ mod tests {
     fn problem_events_follow_their_schema_and_carry_no_incident_list() {
         let schema: serde_json::Value =
             serde_json::from_str(include_str!("../../schema/problem-event.schema.json")).unwrap();
-        let cfg = crate::config::Config::parse("", "t.toml").unwrap();
+        // Alerts expire after 1 s; incidents close as they resolve (and
+        // meet problem management then).
+        let cfg = crate::config::Config::parse(
+            "[dedup]\nresolve_timeout = \"1s\"\n[incidents]\ndefault_reopen_window = \"0s\"\n",
+            "t.toml",
+        )
+        .unwrap();
         let mut e = crate::engine::Engine::new(crate::engine::EngineConfig::compile(&cfg).unwrap());
         let mut events = Vec::new();
-        for i in 0..300 {
-            let body = format!(
-                r#"{{"labels":{{"alertname":"Storm-{i}","service":"storm"}},"annotations":{{"summary":"pod crashloop"}}}}"#
-            );
-            e.handle(body.as_bytes(), Timestamp(1_767_607_200_000 + i));
+        for i in 0..=300 {
+            let now = Timestamp(1_767_607_200_000 + 2_000 * i);
+            if i < 300 {
+                let body = format!(
+                    r#"{{"labels":{{"alertname":"Storm-{i}","service":"storm"}},"annotations":{{"summary":"pod crashloop"}}}}"#
+                );
+                e.handle(body.as_bytes(), now);
+            } else {
+                e.tick(now);
+            }
             for ev in e.take_problem_events() {
                 events.push(render_problem(&ev, e.problem(ev.problem).unwrap()));
             }

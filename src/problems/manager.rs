@@ -20,14 +20,17 @@ use crate::alert::{fnv1a, fnv1a_64, Timestamp};
 use crate::engine::state::IncidentId;
 use crate::engine::tracked::Tracked;
 use crate::engine::FastHash;
-use crate::problems::miner::{MinerConfig, MinerError, MinerState, TemplateMiner};
+use crate::problems::miner::{ClusterId, MinerConfig, MinerError, MinerState, TemplateMiner};
 use crate::problems::state::{
-    KnownError, KnownErrorRef, Problem, ProblemId, ProblemState, Signature,
+    KnownError, KnownErrorRef, Pending, Problem, ProblemId, ProblemState, Signature,
 };
 
 #[derive(Debug, Clone)]
 pub struct ProblemsConfig {
     pub min_incidents: usize,
+    /// Least similarity (weighted Jaccard of template sets) for an incident
+    /// to match a problem or another incident.
+    pub similarity: f64,
     pub lookback: Duration,
     pub reject_suppression: Duration,
     pub miner: MinerConfig,
@@ -40,7 +43,7 @@ impl ProblemsConfig {
         let mut masks = p.masks.clone();
         masks.append(&mut miner.masks);
         miner.masks = masks;
-        if let Some(s) = p.similarity {
+        if let Some(s) = p.template_similarity {
             miner.similarity = s;
         }
         if let Some(d) = p.depth {
@@ -49,6 +52,7 @@ impl ProblemsConfig {
         miner.validate()?;
         Ok(ProblemsConfig {
             min_incidents: p.min_incidents.max(2),
+            similarity: p.similarity,
             lookback: p.lookback.0,
             reject_suppression: p.reject_suppression.0,
             miner,
@@ -126,6 +130,10 @@ pub struct Classified {
     pub known_error: Option<KnownErrorRef>,
     /// Earlier incidents that just became part of a new candidate.
     pub linked: Vec<IncidentId>,
+    /// How similar the incident is to the problem (0 without one).
+    pub similarity: f64,
+    /// The templates it shares with the problem (final match only).
+    pub matched: Vec<String>,
 }
 
 pub struct Problems {
@@ -138,9 +146,9 @@ pub struct Problems {
     /// Lines fed to the miner (re-fed ones included) since the store last
     /// took a snapshot of its state.
     unsnapshotted: usize,
-    /// service -> cluster ids it has signatures under (derived index), so a
-    /// merge check looks at one service's signatures, not all.
-    by_service: std::collections::HashMap<String, ServiceClusters>,
+    /// service -> its problems that may still match (all but resolved ones),
+    /// in creation order (derived index).
+    by_service: std::collections::HashMap<String, Vec<ProblemId>>,
     events: Vec<ProblemEvent>,
     /// (problem, position in its incident list) of each incident added
     /// since the last [`Problems::take_joined`] (tracking only): stored one
@@ -206,8 +214,8 @@ impl Problems {
     }
 
     /// Deletes the problems that stopped changing (resolved, rejected,
-    /// merged) at or before `cutoff` (retention). Signatures pointing to
-    /// one let go of it, as they do of any problem no longer open.
+    /// merged) at or before `cutoff` (retention), and from the index of
+    /// the problems an incident may match.
     pub fn expire(&mut self, cutoff: Timestamp) {
         let gone: Vec<ProblemId> = self
             .problems
@@ -217,27 +225,27 @@ impl Problems {
             .collect();
         for id in gone {
             if let Some(p) = self.problems.remove(&id) {
-                if let Some(s) = self.signatures.get(&p.key) {
-                    if s.problem == Some(id) {
-                        if let Some(s) = self.signatures.get_mut(&p.key) {
-                            s.problem = None;
-                        }
-                    }
+                // No longer a problem an incident may match.
+                if let Some(v) = self.by_service.get_mut(&p.service) {
+                    v.retain(|x| *x != id);
                 }
             }
         }
     }
 
     pub fn restore(&mut self, problems: Vec<Problem>, signatures: Vec<Signature>) {
+        let mut live: Vec<(Timestamp, ProblemId, String)> = Vec::new();
         for p in problems {
+            if p.state != ProblemState::Resolved {
+                live.push((p.created_at, p.id, p.service.clone()));
+            }
             self.problems.insert(p.id, p);
         }
+        live.sort();
+        for (_, id, svc) in live {
+            self.by_service.entry(svc).or_default().push(id);
+        }
         for s in signatures {
-            if let Some((svc, id)) = s.key.rsplit_once('\u{1f}') {
-                if let Ok(id) = id.parse() {
-                    self.by_service.entry(svc.to_string()).or_default().add(id);
-                }
-            }
             self.signatures.insert(s.key.clone(), s);
         }
     }
@@ -338,168 +346,329 @@ impl Problems {
         }
     }
 
-    /// Signs a newly opened incident and files it under its problem.
-    pub fn incident_opened(
-        &mut self,
-        id: IncidentId,
-        service: &str,
-        text: &str,
-        t: Timestamp,
-    ) -> Classified {
-        let cluster = self.miner.add(text);
-        if self.signatures.is_tracking() {
-            // Only a persisting engine needs the lines to re-feed after a restart.
-            self.mined.push(text.to_string());
-            self.unsnapshotted += 1;
-        }
-        let cluster = self.miner.resolve(cluster);
-        let key = format!("{service}\u{1f}{}", cluster.0);
-        self.rekey_merged_clusters(service, cluster.0, &key);
-        let floor = t.minus(self.cfg.lookback);
-        let sig = self
-            .signatures
-            .get_or_insert_with(key.clone(), || Signature {
-                key: key.clone(),
-                ..Default::default()
-            });
-        sig.recent.retain(|(_, at)| *at >= floor);
-        let mut out = Classified::default();
-        // An open problem collects it.
-        if let Some(pid) = sig.problem {
-            let open = self.problems.get(&pid).is_some_and(|p| p.state.is_open());
-            if open {
-                self.add_incidents(pid, [id], false);
-                let template = self.miner.template(cluster);
-                let p = self.problems.get_mut(&pid).expect("checked");
-                p.last_seen = t;
-                p.template = template;
-                out.problem = Some(pid);
-                if let (ProblemState::KnownError, Some(ke)) = (p.state, &p.known_error) {
-                    out.known_error = Some(KnownErrorRef {
-                        problem_id: pid,
-                        root_cause: ke.root_cause.clone(),
-                        workaround: ke.workaround.clone(),
-                        link: ke.link.clone(),
-                    });
-                }
-                self.emit_change(pid, ProblemEventKind::Updated, t, Some(id), None);
-                return out;
+    /// The templates of an incident's alerts as the miner knows them now,
+    /// without learning (sorted, distinct). Unknown texts are left out.
+    fn known_templates(&mut self, texts: &[AlertText]) -> Vec<u64> {
+        let mut v: Vec<u64> = Vec::with_capacity(texts.len());
+        for t in texts {
+            if let Some(c) = self.miner.match_line(&t.text) {
+                v.push(element(&t.service, self.miner.resolve(c).0));
             }
         }
-        let min = self.cfg.min_incidents;
-        let Some(sig) = self.signatures.get_mut(&key) else {
-            return out;
-        };
-        sig.problem = None;
-        sig.recent.push((id, t));
-        // Enough to tell whether `min_incidents` recurred within the lookback.
-        keep_newest(&mut sig.recent, min);
-        if sig.suppressed_until.is_some_and(|u| u > t) || sig.recent.len() < self.cfg.min_incidents
-        {
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Learns an incident's alert texts and returns their template
+    /// clusters (sorted, distinct).
+    fn learn_templates(&mut self, texts: &[AlertText]) -> Vec<u64> {
+        let mut v = Vec::with_capacity(texts.len());
+        for t in texts {
+            v.push((&t.service, self.miner.add(&t.text)));
+            if self.signatures.is_tracking() {
+                // Only a persisting engine needs the lines to re-feed after a restart.
+                self.mined.push(t.text.clone());
+                self.unsnapshotted += 1;
+            }
+        }
+        // Resolved once all are learnt: a later line may merge an earlier cluster.
+        let mut v: Vec<u64> = v
+            .into_iter()
+            .map(|(s, c)| element(s, self.miner.resolve(c).0))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// A problem's profile with cluster ids resolved through the miner's
+    /// merges, as (cluster, weight) sorted by cluster.
+    fn weights(&self, p: &Problem) -> Vec<(u64, f64)> {
+        let n = f64::from(p.signed.max(1));
+        let mut v: Vec<(u64, u32)> = p
+            .profile
+            .iter()
+            .map(|(c, k)| (self.resolve_element(*c), *k))
+            .collect();
+        v.sort_unstable();
+        let mut out: Vec<(u64, f64)> = Vec::with_capacity(v.len());
+        for (c, k) in v {
+            match out.last_mut() {
+                Some((lc, w)) if *lc == c => *w = (*w + f64::from(k) / n).min(1.0),
+                _ => out.push((c, f64::from(k) / n)),
+            }
+        }
+        out
+    }
+
+    /// The best problem of `service` for templates `set`: open problems,
+    /// and rejected ones while they suppress. Ties: the earlier created.
+    /// An element with its cluster resolved through the miner's merges.
+    fn resolve_element(&self, e: u64) -> u64 {
+        (e & !0xffff_ffff) | u64::from(self.miner.resolve(ClusterId(e as u32)).0)
+    }
+
+    fn resolve_all(&self, v: &[u64]) -> Vec<u64> {
+        let mut r: Vec<u64> = v.iter().map(|e| self.resolve_element(*e)).collect();
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+
+    fn best_problem(&self, service: &str, set: &[u64], t: Timestamp) -> Option<(ProblemId, f64)> {
+        let ids = self.by_service.get(service)?;
+        let mut best: Option<(ProblemId, f64, Timestamp)> = None;
+        for id in ids {
+            let Some(own) = self.problems.get(id) else {
+                continue;
+            };
+            // A merged problem's signature still matches, for its survivor.
+            let Some(pid) = self.survivor(*id) else {
+                continue;
+            };
+            let Some(p) = self.problems.get(&pid) else {
+                continue;
+            };
+            let live = p.state.is_open()
+                || (p.state == ProblemState::Rejected && p.suppressed_until.is_some_and(|u| u > t));
+            if !live {
+                continue;
+            }
+            let s = similarity(set, &self.weights(own));
+            if s + f64::EPSILON < self.cfg.similarity {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((bid, bs, bc)) => {
+                    s > bs + f64::EPSILON
+                        || ((s - bs).abs() <= f64::EPSILON && (p.created_at, pid) < (bc, bid))
+                }
+            };
+            if better {
+                best = Some((pid, s, p.created_at));
+            }
+        }
+        best.map(|(id, s, _)| (id, s))
+    }
+
+    /// The problem `id` was merged into, followed to the end (itself if not
+    /// merged); `None` for a chain longer than the number of problems.
+    fn survivor(&self, mut id: ProblemId) -> Option<ProblemId> {
+        for _ in 0..=self.problems.len() {
+            match self.problems.get(&id)?.merged_into {
+                Some(next) => id = next,
+                None => return Some(id),
+            }
+        }
+        None
+    }
+
+    fn known_error_of(&self, pid: ProblemId) -> Option<KnownErrorRef> {
+        let p = self.problems.get(&pid)?;
+        match (p.state, &p.known_error) {
+            (ProblemState::KnownError, Some(ke)) => Some(KnownErrorRef {
+                problem_id: pid,
+                root_cause: ke.root_cause.clone(),
+                workaround: ke.workaround.clone(),
+                link: ke.link.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The provisional match of a just-opened incident: the open problem of
+    /// `service` its alerts' templates (`texts`: `alertname summary` of each
+    /// alert) match best, as the miner knows them now. It learns nothing and
+    /// files nothing: the incident joins a problem's list when it resolves
+    /// ([`Problems::incident_resolved`]).
+    pub fn incident_opened(
+        &mut self,
+        service: &str,
+        texts: &[AlertText],
+        t: Timestamp,
+    ) -> Classified {
+        let set = self.known_templates(texts);
+        let mut out = Classified::default();
+        if set.is_empty() {
             return out;
         }
-        // A new candidate with every recent incident of the signature. Its id
-        // comes from the signature text, not the miner's cluster number, which
-        // depends on what else was mined first.
-        let recent = sig.recent.clone();
-        let template = self.miner.template(cluster);
-        let mut h = fnv1a_64(format!("{service}: {template}").as_bytes());
+        if let Some((pid, s)) = self.best_problem(service, &set, t) {
+            if self.problems.get(&pid).is_some_and(|p| p.state.is_open()) {
+                out.problem = Some(pid);
+                out.similarity = s;
+                out.known_error = self.known_error_of(pid);
+            }
+        }
+        out
+    }
+
+    /// The final match of an incident, once it resolved: its alerts' texts
+    /// are learnt, and the incident joins the open problem of `service` it
+    /// matches best; failing that, it waits among the service's unfiled
+    /// incidents, and once `min_incidents` of those (itself included) are
+    /// similar to it within `lookback`, they open a candidate together.
+    pub fn incident_resolved(
+        &mut self,
+        id: IncidentId,
+        opened: Timestamp,
+        service: &str,
+        texts: &[AlertText],
+        t: Timestamp,
+    ) -> Classified {
+        let set = self.learn_templates(texts);
+        let mut out = Classified::default();
+        if set.is_empty() {
+            return out;
+        }
+        if let Some((pid, s)) = self.best_problem(service, &set, t) {
+            out.similarity = s;
+            out.matched = self.matched(pid, &set);
+            if self.problems.get(&pid).is_some_and(|p| p.state.is_open()) {
+                self.add_incidents(pid, [id], false);
+                let p = self.problems.get_mut(&pid).expect("checked");
+                p.last_seen = p.last_seen.max(opened);
+                add_profile(p, &set);
+                self.refresh_display(pid);
+                out.problem = Some(pid);
+                out.known_error = self.known_error_of(pid);
+                self.emit_change(pid, ProblemEventKind::Updated, t, Some(id), None);
+            }
+            // A rejected problem that still suppresses swallows it.
+            return out;
+        }
+        let floor = t.minus(self.cfg.lookback);
+        let min = self.cfg.min_incidents;
+        let theta = self.cfg.similarity;
+        let sig = self
+            .signatures
+            .get_or_insert_with(service.to_string(), || Signature {
+                key: service.to_string(),
+                ..Default::default()
+            });
+        sig.pending.retain(|p| p.at >= floor);
+        let pending = std::mem::take(&mut sig.pending);
+        let similar: Vec<usize> = pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| jaccard(&set, &self.resolve_all(&p.templates)) + f64::EPSILON >= theta)
+            .map(|(i, _)| i)
+            .collect();
+        let sig = self.signatures.get_mut(service).expect("inserted above");
+        sig.pending = pending;
+        if similar.len() + 1 < min {
+            sig.pending.push(Pending {
+                incident: id,
+                at: opened,
+                templates: set,
+            });
+            if sig.pending.len() > MAX_PENDING {
+                sig.pending.drain(..sig.pending.len() - MAX_PENDING);
+            }
+            return out;
+        }
+        // A new candidate with every similar unfiled incident.
+        let mut members: Vec<Pending> = Vec::with_capacity(similar.len() + 1);
+        for i in similar.into_iter().rev() {
+            members.push(sig.pending.remove(i));
+        }
+        members.reverse();
+        members.push(Pending {
+            incident: id,
+            at: opened,
+            templates: set.clone(),
+        });
+        let first_seen = members.iter().map(|m| m.at).min().unwrap_or(opened);
+        let last_seen = members.iter().map(|m| m.at).max().unwrap_or(opened);
+        let mut h = fnv1a_64(service.as_bytes());
+        for c in &set {
+            h = fnv1a(h, &(c >> 32).to_be_bytes());
+            h = fnv1a(h, self.miner.template(ClusterId(*c as u32)).as_bytes());
+        }
         h = fnv1a(h, &t.0.to_be_bytes());
         while self.problems.contains_key(&ProblemId(h)) {
             h = fnv1a(h, &[1]);
         }
         let pid = ProblemId(h);
-        let problem = Problem {
+        let mut problem = Problem {
             id: pid,
             state: ProblemState::Candidate,
-            signature: format!("{service}: {template}"),
-            key: key.clone(),
+            signature: String::new(),
+            key: service.to_string(),
             service: service.to_string(),
-            template,
+            template: String::new(),
             incident_ids: Vec::new(),
             incident_count: 0,
-            first_seen: recent.first().map_or(t, |r| r.1),
-            last_seen: t,
+            first_seen,
+            last_seen,
             known_error: None,
             merged_into: None,
             created_at: t,
             updated_at: t,
             version: 0,
+            profile: Vec::new(),
+            signed: 0,
+            suppressed_until: None,
         };
-        self.problems.insert(pid, problem);
-        self.add_incidents(pid, recent.iter().map(|(i, _)| *i), false);
-        if let Some(s) = self.signatures.get_mut(&key) {
-            s.problem = Some(pid);
-            // Its problem holds them now.
-            s.recent.clear();
+        for m in &members {
+            add_profile(&mut problem, &self.resolve_all(&m.templates));
         }
+        self.problems.insert(pid, problem);
+        self.by_service
+            .entry(service.to_string())
+            .or_default()
+            .push(pid);
+        self.refresh_display(pid);
+        self.add_incidents(pid, members.iter().map(|m| m.incident), false);
         self.emit_change(pid, ProblemEventKind::Created, t, Some(id), None);
         out.problem = Some(pid);
-        out.linked = recent
+        out.similarity = 1.0;
+        out.matched = self.matched(pid, &set);
+        out.linked = members
             .iter()
-            .map(|(i, _)| *i)
+            .map(|m| m.incident)
             .filter(|i| *i != id)
             .collect();
         out
     }
 
-    /// The miner may merge clusters as it learns: signatures of this service
-    /// kept under an id that now resolves to `cluster` move to `key`. Only
-    /// ids whose cluster was merged are checked (found again after each
-    /// merge the miner made), so a service with many templates costs the
-    /// same per incident as one with few.
-    fn rekey_merged_clusters(&mut self, service: &str, cluster: u32, key: &str) {
-        let sc = self.by_service.entry(service.to_string()).or_default();
-        let miner = &self.miner;
-        let resolve = |id: u32| miner.resolve(crate::problems::miner::ClusterId(id)).0;
-        if sc.merges_seen != miner.merges() {
-            sc.merged = sc
-                .ids
-                .iter()
-                .copied()
-                .filter(|id| resolve(*id) != *id)
-                .collect();
-            sc.merges_seen = miner.merges();
-        }
-        let gone: Vec<u32> = sc
-            .merged
-            .iter()
-            .copied()
-            .filter(|id| *id != cluster && resolve(*id) == cluster)
+    /// The templates of `set` that problem `pid` has (their text).
+    fn matched(&self, pid: ProblemId, set: &[u64]) -> Vec<String> {
+        let Some(p) = self.problems.get(&pid) else {
+            return Vec::new();
+        };
+        let w = self.weights(p);
+        set.iter()
+            .filter(|c| w.iter().any(|(x, _)| x == *c))
+            .map(|c| self.miner.template(ClusterId(*c as u32)))
+            .collect()
+    }
+
+    /// Sets a problem's display signature and template from its profile:
+    /// the templates at least half its incidents have, most frequent first
+    /// (ties: template text).
+    fn refresh_display(&mut self, pid: ProblemId) {
+        let Some(p) = self.problems.get(&pid) else {
+            return;
+        };
+        let mut w: Vec<(f64, String)> = self
+            .weights(p)
+            .into_iter()
+            .map(|(c, w)| (w, self.miner.template(ClusterId(c as u32))))
             .collect();
-        if !gone.is_empty() {
-            sc.ids.retain(|id| !gone.contains(id));
-            sc.merged.retain(|id| !gone.contains(id));
-            for id in &gone {
-                sc.known.remove(id);
-            }
-        }
-        sc.add(cluster);
-        let stale: Vec<String> = gone
+        w.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let top: Vec<&str> = w
             .iter()
-            .map(|id| format!("{service}\u{1f}{id}"))
+            .enumerate()
+            .filter(|(i, (x, _))| *i == 0 || *x >= 0.5)
+            .map(|(_, (_, s))| s.as_str())
             .collect();
-        for old in stale {
-            let Some(s) = self.signatures.remove(&old) else {
-                continue;
-            };
-            let target = self
-                .signatures
-                .get_or_insert_with(key.to_string(), || Signature {
-                    key: key.to_string(),
-                    ..Default::default()
-                });
-            target.recent.extend(s.recent);
-            target.recent.sort_by_key(|(i, t)| (*t, *i));
-            keep_newest(&mut target.recent, self.cfg.min_incidents);
-            target.problem = target.problem.or(s.problem);
-            target.suppressed_until = target.suppressed_until.max(s.suppressed_until);
-            if let Some(pid) = s.problem {
-                if let Some(p) = self.problems.get_mut(&pid) {
-                    p.key = key.to_string();
-                }
-            }
-        }
+        let template = top.first().copied().unwrap_or_default().to_string();
+        let signature = format!("{}: {}", p.service, top.join(" + "));
+        let p = self.problems.get_mut(&pid).expect("checked");
+        p.template = template;
+        p.signature = signature;
     }
 
     fn open_problem(&mut self, id: ProblemId) -> Result<&mut Problem, ProblemError> {
@@ -559,12 +728,9 @@ impl Problems {
             "reject",
             ProblemState::Rejected,
         )?;
-        let key = self.problems[&id].key.clone();
         let until = t.plus(self.cfg.reject_suppression);
-        if let Some(s) = self.signatures.get_mut(&key) {
-            s.suppressed_until = Some(until);
-            s.problem = None;
-            s.recent.clear();
+        if let Some(p) = self.problems.get_mut(&id) {
+            p.suppressed_until = Some(until);
         }
         self.emit(id, ProblemEventKind::Rejected, t);
         Ok(())
@@ -614,11 +780,10 @@ impl Problems {
             "resolve",
             ProblemState::Resolved,
         )?;
-        let key = self.problems[&id].key.clone();
-        if let Some(s) = self.signatures.get_mut(&key) {
-            // Recurrences after the fix count afresh.
-            s.problem = None;
-            s.recent.clear();
+        // Recurrences after the fix count afresh.
+        let svc = self.problems[&id].service.clone();
+        if let Some(v) = self.by_service.get_mut(&svc) {
+            v.retain(|p| *p != id);
         }
         self.emit(id, ProblemEventKind::Resolved, t);
         Ok(())
@@ -654,52 +819,100 @@ impl Problems {
         }
         src.state = ProblemState::Merged;
         src.merged_into = Some(into);
-        let (moved, key, first, last) = (
-            src.incident_ids.clone(),
-            src.key.clone(),
-            src.first_seen,
-            src.last_seen,
-        );
+        let (moved, first, last) = (src.incident_ids.clone(), src.first_seen, src.last_seen);
         self.add_incidents(into, moved, true);
         if let Some(dst) = self.problems.get_mut(&into) {
             dst.first_seen = dst.first_seen.min(first);
             dst.last_seen = dst.last_seen.max(last);
         }
-        if let Some(s) = self.signatures.get_mut(&key) {
-            s.problem = Some(into);
-        }
+        // Its signature keeps matching (see `best_problem`), for the survivor.
         self.emit(from, ProblemEventKind::Merged, t);
         self.emit_change(into, ProblemEventKind::Updated, t, None, Some(from));
         Ok(())
     }
 }
 
-/// The template clusters a service has signatures under (derived index).
-#[derive(Debug, Default)]
-struct ServiceClusters {
-    /// In the order they were first seen.
-    ids: Vec<u32>,
-    known: std::collections::HashSet<u32>,
-    /// Those whose cluster the miner had merged into another at its
-    /// `merges_seen`-th merge.
-    merged: Vec<u32>,
-    merges_seen: u64,
+/// Unfiled incidents a service keeps at most (the oldest go first).
+pub const MAX_PENDING: usize = 256;
+/// Distinct templates a problem's profile keeps at most (the rarest go first).
+pub const MAX_PROFILE: usize = 64;
+/// Distinct alert texts of one incident its signature is built from at most
+/// (the first to join).
+pub const MAX_TEXTS: usize = 64;
+
+/// One alert of an incident, as its signature reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertText {
+    /// The alert's own service (in a cascade, not the incident's).
+    pub service: String,
+    /// `alertname summary`, mined into a template.
+    pub text: String,
 }
 
-impl ServiceClusters {
-    fn add(&mut self, id: u32) {
-        if self.known.insert(id) {
-            self.ids.push(id);
+/// A signature element: the alert's service (hashed, high 32 bits) and its
+/// template cluster (low 32 bits). The same template on another service is
+/// another element.
+fn element(service: &str, cluster: u32) -> u64 {
+    (fnv1a_64(service.as_bytes()) & !0xffff_ffff) | u64::from(cluster)
+}
+
+/// Counts `set` into a problem's profile (one more signed incident).
+fn add_profile(p: &mut Problem, set: &[u64]) {
+    p.signed = p.signed.saturating_add(1);
+    for c in set {
+        match p.profile.iter_mut().find(|(x, _)| x == c) {
+            Some((_, k)) => *k = k.saturating_add(1),
+            None => p.profile.push((*c, 1)),
         }
     }
+    if p.profile.len() > MAX_PROFILE {
+        // Keep the most frequent; ties: the lower cluster id.
+        p.profile.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        p.profile.truncate(MAX_PROFILE);
+    }
+    p.profile.sort_unstable();
 }
 
-/// Drops all but the newest `n` of a signature's recent incidents (kept in
-/// time order).
-fn keep_newest(recent: &mut Vec<(IncidentId, Timestamp)>, n: usize) {
-    if recent.len() > n {
-        recent.drain(..recent.len() - n);
+/// Weighted Jaccard of an incident's templates (weight 1 each) and a
+/// problem's profile (weight = share of its incidents with the template):
+/// Σ min / Σ max over the union. Both sorted by cluster.
+pub fn similarity(set: &[u64], profile: &[(u64, f64)]) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    let (mut i, mut j) = (0, 0);
+    while i < set.len() || j < profile.len() {
+        match (set.get(i), profile.get(j)) {
+            (Some(a), Some((b, w))) if a == b => {
+                num += w.min(1.0);
+                den += 1.0;
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some((b, _))) if a < b => {
+                den += 1.0;
+                i += 1;
+            }
+            (Some(_), None) => {
+                den += 1.0;
+                i += 1;
+            }
+            (_, Some((_, w))) => {
+                den += w.min(1.0);
+                j += 1;
+            }
+            (None, None) => break,
+        }
     }
+    if den == 0.0 {
+        0.0
+    } else {
+        num / den
+    }
+}
+
+/// Jaccard of two sorted template sets.
+pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
+    let w: Vec<(u64, f64)> = b.iter().map(|c| (*c, 1.0)).collect();
+    similarity(a, &w)
 }
 
 #[cfg(test)]
@@ -711,6 +924,7 @@ mod tests {
     fn problems(min: usize) -> Problems {
         Problems::new(ProblemsConfig {
             min_incidents: min,
+            similarity: 0.5,
             lookback: Duration::from_secs(7 * 86_400),
             reject_suppression: Duration::from_secs(30 * 86_400),
             miner: MinerConfig::default(),
@@ -728,7 +942,26 @@ mod tests {
         ];
         let pod = PODS[n as usize % PODS.len()];
         let text = format!("KubePodOOMKilled container search in pod search-{pod} was OOM killed");
-        p.incident_opened(IncidentId(n), "search", &text, Timestamp(day * DAY))
+        file(p, n, "search", &[("search", &text)], Timestamp(day * DAY))
+    }
+
+    /// An incident of `service` with alerts (alert service, text) that
+    /// settles at `t` (its final match).
+    fn file(
+        p: &mut Problems,
+        n: u64,
+        service: &str,
+        alerts: &[(&str, &str)],
+        t: Timestamp,
+    ) -> Classified {
+        let texts: Vec<AlertText> = alerts
+            .iter()
+            .map(|(s, x)| AlertText {
+                service: s.to_string(),
+                text: x.to_string(),
+            })
+            .collect();
+        p.incident_resolved(IncidentId(n), t, service, &texts, t)
     }
 
     fn candidate() -> (Problems, ProblemId) {
@@ -760,10 +993,14 @@ mod tests {
         );
         // A fourth joins it; a different service does not.
         assert_eq!(oom(&mut p, 4, 4).problem, Some(id));
-        let other = p.incident_opened(
-            IncidentId(9),
+        let other = file(
+            &mut p,
+            9,
             "api",
-            "KubePodOOMKilled container search in pod search-ffff was OOM killed",
+            &[(
+                "api",
+                "KubePodOOMKilled container search in pod search-ffff was OOM killed",
+            )],
             Timestamp(5 * DAY),
         );
         assert_eq!(other.problem, None);
@@ -794,22 +1031,22 @@ mod tests {
         );
         let pr = p.get(id).unwrap();
         assert_eq!((pr.incident_ids.len(), pr.incident_count), (100, 100));
-        // Its problem holds them: the signature keeps none.
-        assert!(p.signature(&pr.key).unwrap().recent.is_empty());
-        // While rejected, it keeps only the newest min_incidents.
+        // Its problem holds them: the service keeps none unfiled.
+        assert!(p.signature(&pr.key).unwrap().pending.is_empty());
+        // While rejected, it swallows its recurrences: none is kept.
         p.reject(id, Timestamp(DAY)).unwrap();
         for n in 101..=200 {
-            oom(&mut p, n, 2);
+            assert_eq!(oom(&mut p, n, 2).problem, None);
         }
-        let key = p.get(id).unwrap().key.clone();
-        let recent: Vec<_> = p
-            .signature(&key)
-            .unwrap()
-            .recent
-            .iter()
-            .map(|r| r.0)
-            .collect();
-        assert_eq!(recent, [IncidentId(198), IncidentId(199), IncidentId(200)]);
+        assert!(p.signature("search").unwrap().pending.is_empty());
+        // A service keeps only the newest MAX_PENDING unfiled incidents.
+        let mut p = problems(MAX_PENDING + 100);
+        for n in 0..(MAX_PENDING as u64 + 10) {
+            oom(&mut p, 1000 + n, 2);
+        }
+        let pending = &p.signature("search").unwrap().pending;
+        assert_eq!(pending.len(), MAX_PENDING);
+        assert_eq!(pending[0].incident, IncidentId(1010));
     }
 
     #[test]
@@ -905,10 +1142,11 @@ mod tests {
     fn merge_moves_incidents_and_signature() {
         let (mut p, a) = candidate();
         for n in 20..23 {
-            p.incident_opened(
-                IncidentId(n),
+            file(
+                &mut p,
+                n,
                 "search",
-                "DiskFull volume /data is 97% full",
+                &[("search", "DiskFull volume /data is 97% full")],
                 Timestamp(n as i64 * DAY / 4),
             );
         }
@@ -942,10 +1180,11 @@ mod tests {
             Err(ProblemError::Merged { id: b, into: a })
         );
         // The merged signature now feeds the survivor.
-        let c = p.incident_opened(
-            IncidentId(30),
+        let c = file(
+            &mut p,
+            30,
             "search",
-            "DiskFull volume /data is 99% full",
+            &[("search", "DiskFull volume /data is 99% full")],
             Timestamp(9 * DAY),
         );
         assert_eq!(c.problem, Some(a));

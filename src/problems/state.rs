@@ -103,7 +103,7 @@ pub struct Problem {
     pub state: ProblemState,
     /// `service: template` at creation (the display form of the signature).
     pub signature: String,
-    /// The signature key (service + template cluster) it collects.
+    /// The service whose incidents it collects.
     pub key: String,
     pub service: String,
     /// The template as the miner currently has it.
@@ -124,20 +124,35 @@ pub struct Problem {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
+    /// Its signature: (element: alert service and template cluster, how
+    /// many of its signed incidents have it), sorted by cluster, at most `MAX_PROFILE` entries.
+    #[serde(default)]
+    pub profile: Vec<(u64, u32)>,
+    /// How many incidents the profile counts.
+    #[serde(default)]
+    pub signed: u32,
+    /// Rejected: it swallows matching incidents (no new candidate) until then.
+    #[serde(default)]
+    pub suppressed_until: Option<Timestamp>,
 }
 
-/// Bookkeeping per signature key.
+/// An incident no problem holds yet, kept to find its recurrences.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Pending {
+    pub incident: IncidentId,
+    /// When it opened.
+    pub at: Timestamp,
+    /// Its signature elements (service and template cluster), sorted.
+    pub templates: Vec<u64>,
+}
+
+/// Bookkeeping per service (the key).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Signature {
     pub key: String,
-    /// Incidents with this signature within the lookback (opening times)
-    /// that no open problem collected: the newest `min_incidents` at most,
-    /// so the row stays small whatever the number of recurrences.
-    pub recent: Vec<(IncidentId, Timestamp)>,
-    /// Its open problem, if any.
-    pub problem: Option<ProblemId>,
-    /// Rejected: no new candidate before this time.
-    pub suppressed_until: Option<Timestamp>,
+    /// Its resolved incidents within the lookback that no problem holds:
+    /// the newest `MAX_PENDING` at most.
+    pub pending: Vec<Pending>,
 }
 
 /// A line of the replay's problems.jsonl and the `data` of problem events.
@@ -209,6 +224,9 @@ impl Problem {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            profile: self.profile.clone(),
+            signed: self.signed,
+            suppressed_until: self.suppressed_until,
         }
     }
 

@@ -424,16 +424,22 @@ fn storm_alert(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Alerts expire after 1 s and their incidents close as they resolve, so
+/// each incident settles (and meets problem management) 1 s after its alert.
+const SETTLE_FAST: &str =
+    "[dedup]\nresolve_timeout = \"1s\"\n[incidents]\ndefault_reopen_window = \"0s\"\n";
+
 /// A store holding one problem of 20 incidents, and the engine that wrote it.
 fn problem_of_20(path: &std::path::Path) -> (Store, Engine, ProblemId) {
     let store = Store::open(path).unwrap();
-    let cfg = Config::parse("", "t.toml").unwrap();
+    let cfg = Config::parse(SETTLE_FAST, "t.toml").unwrap();
     let mut e = Engine::new(EngineConfig::compile(&cfg).unwrap());
     e.set_tracking(true);
     for batch in 0..4 {
         for i in batch * 5..batch * 5 + 5 {
-            e.handle(&storm_alert(i), at(i as u64));
+            e.handle(&storm_alert(i), at(2 * i as u64));
         }
+        e.tick(at(2 * (batch as u64 * 5 + 5)));
         e.take_updates();
         let c = e.take_changes();
         store.commit(&e, &c, BatchWrite::default()).unwrap();
@@ -526,17 +532,14 @@ fn a_format_4_problem_row_with_its_incident_list_is_migrated_on_open() {
 fn storm(n: usize) -> (usize, usize) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.redb")).unwrap();
-    let cfg = Config::parse("", "t.toml").unwrap();
+    let cfg = Config::parse(SETTLE_FAST, "t.toml").unwrap();
     let mut e = Engine::new(EngineConfig::compile(&cfg).unwrap());
     e.set_tracking(true);
     let (mut written, mut largest) = (0, 0);
     for start in (0..n).step_by(50) {
         for i in start..(start + 50).min(n) {
-            // 10 ms apart: no alert of either storm expires before its end.
-            e.handle(
-                &storm_alert(i),
-                T0.plus(Duration::from_millis(10 * i as u64)),
-            );
+            // 2 s apart: each incident settles before the next alert.
+            e.handle(&storm_alert(i), at(2 * i as u64));
         }
         let mut outbox = Vec::new();
         for ev in e.take_problem_events() {

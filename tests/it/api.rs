@@ -60,6 +60,24 @@ fn oom(pod: &str, ts: i64) -> Msg {
     Msg::new("eu1", body.to_string()).timestamp(ts)
 }
 
+/// An OOM alert under the `settling` rule (its incident closes 1 s after it
+/// resolves, when problem management files it), firing or resolved at `ts`.
+fn settling_oom(pod: &str, ts: i64, resolved: bool) -> Msg {
+    let status = if resolved { "resolved" } else { "firing" };
+    let mut alert = serde_json::json!({"status": status,
+        "labels": {"alertname": "KubePodOOMKilled", "service": "search", "pod": pod,
+                   "severity": "warning", "settle": "fast"},
+        "annotations": {"summary": format!("container search in pod {pod} was OOM killed")}});
+    if resolved {
+        alert["endsAt"] =
+            serde_json::json!(chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ts)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    }
+    let body = serde_json::json!({"version": "4", "status": status, "alerts": [alert]});
+    Msg::new("eu1", body.to_string()).timestamp(ts)
+}
+
 fn start(kafka: &MockKafka, dir: &std::path::Path, token_env: &str) -> Daemon {
     let text = format!(
         r#"
@@ -73,6 +91,11 @@ path = "{s}"
 listen = "127.0.0.1:0"
 token_env = "{token_env}"
 max_body_bytes = 8192
+[[rules]]
+name = "settling"
+matchers = ['settle="fast"']
+group_by = ["pod"]
+reopen_window = "1s"
 [[rules]]
 name = "per-pod"
 group_by = ["pod"]
@@ -243,11 +266,17 @@ fn api_endpoints_auth_bodies_transitions_and_webhook() {
         "webhook alert became an incident"
     );
 
-    // Problems: a second OOM makes a candidate (min_incidents = 2).
+    // Problems: two OOM incidents that settle (resolve, then close) make a
+    // candidate (min_incidents = 2).
     produce_all_blocking(
         &kafka.bootstrap(),
         "alerts",
-        &[oom("search-5b6c7d8e9-p0q1r", t0 + 60_000)],
+        &[
+            settling_oom("search-5b6c7d8e9-p0q1r", t0 + 60_000, false),
+            settling_oom("search-5b6c7d8e9-p0q1r", t0 + 61_000, true),
+            settling_oom("search-7d9f8b6c5-k8j2m", t0 + 62_000, false),
+            settling_oom("search-7d9f8b6c5-k8j2m", t0 + 63_000, true),
+        ],
     );
     let mut problems = Vec::new();
     assert!(wait_until(Duration::from_secs(15), || {

@@ -49,11 +49,24 @@ fn example() -> Example {
     let mut engine = engine_from_file(&dir.join("config.toml"));
     let input = std::fs::read_to_string(dir.join("input.jsonl")).unwrap();
     let mut out = Vec::new();
-    for line in input.lines().filter(|l| !l.trim().is_empty()) {
-        let Ok(r) = correlator::replay::parse_line(line) else {
-            continue;
+    let mut last = None;
+    let lines = input.lines().filter(|l| !l.trim().is_empty());
+    // After the last record, an hour passes: every incident settles (and
+    // meets problem management).
+    for line in lines.map(Some).chain([None]) {
+        let mut evs = match line {
+            Some(line) => {
+                let Ok(r) = correlator::replay::parse_line(line) else {
+                    continue;
+                };
+                last = Some(r.ts);
+                engine.handle(&r.body, r.ts).events
+            }
+            None => match last {
+                Some(t) => engine.tick(t.plus(std::time::Duration::from_secs(3600))),
+                None => Vec::new(),
+            },
         };
-        let mut evs = engine.handle(&r.body, r.ts).events;
         evs.extend(engine.take_updates());
         for ev in engine.take_problem_events() {
             let p = engine.problem(ev.problem).unwrap();

@@ -424,6 +424,12 @@ golden_cases!(
     no_rule_match,
     severity_escalation,
     source_expiry,
+    problems_title_varies,
+    problems_final_shape,
+    problems_identical_recurrences,
+    problems_topology_cascade,
+    problems_stray_alert,
+    problems_other_service_apart,
 );
 
 /// Cases that document a bug: they state what should happen and are
