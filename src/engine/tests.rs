@@ -906,29 +906,33 @@ fn resolved_orphan_alerts_and_resolved_problems_expire_at_whole_hours() {
     let mut e = engine(&toml);
     e.set_tracking(true);
     let a = [("alertname", "Down"), ("service", "api")];
-    // Two incidents of one signature: a problem candidate, then rejected.
+    // Two incidents of one signature, each closed (a problem's members are
+    // settled when they close): a problem candidate, then rejected.
     e.handle_signals(vec![fire(&a)], at(0));
+    let proto = e.alerts.iter().next().map(|(_, a)| a.clone()).unwrap();
     e.handle_signals(vec![resolve(&a)], at(10));
     e.tick(at(10 + 1800));
     e.handle_signals(vec![fire(&a)], at(2000));
+    e.handle_signals(vec![resolve(&a)], at(2010));
+    e.tick(at(2010 + 1800));
+    let t = 2010 + 1801;
     let pid = e.problems_sorted()[0].id;
-    e.reject_problem(pid, at(2001)).unwrap();
+    e.reject_problem(pid, at(t)).unwrap();
     // A resolved alert that no incident or group holds.
-    let fp = e.alerts.iter().next().map(|(fp, _)| *fp).unwrap();
-    let mut orphan = e.alert(fp).unwrap().clone();
+    let mut orphan = proto;
     orphan.fingerprint = crate::alert::Fingerprint(42);
     orphan.incident = None;
     orphan.status = AlertStatus::Resolved;
-    orphan.resolved_at = Some(at(2002));
+    orphan.resolved_at = Some(at(t + 1));
     e.alerts.insert(orphan.fingerprint, orphan);
     e.take_changes();
     let hour = |t: Timestamp| Timestamp((t.0 / 3_600_000 + 1) * 3_600_000);
-    e.tick(at(2002 + 3599));
+    e.tick(at(t + 1 + 3599));
     assert!(e.alert(crate::alert::Fingerprint(42)).is_some());
-    e.tick(hour(at(2002 + 3600)));
+    e.tick(hour(at(t + 1 + 3600)));
     assert!(e.alert(crate::alert::Fingerprint(42)).is_none(), "swept");
     assert!(e.problem(pid).is_some(), "rejected less than 2h ago");
-    e.tick(hour(at(2001 + 7200)));
+    e.tick(hour(at(t + 7200)));
     assert!(e.problem(pid).is_none(), "rejected over 2h ago, swept");
     let c = e.take_changes();
     assert!(c.problems.contains(&pid), "{:?}", c.problems);

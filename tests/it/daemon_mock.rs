@@ -432,6 +432,22 @@ fn group_takeover_applies_every_record() {
     b.shutdown().expect("clean shutdown");
 }
 
+/// A daemon reading one alert partition (manual assignment) of a fresh
+/// mock cluster, with `kafka` lines added to its config (see
+/// [`config_with`]); the store's directory lives as long as the result.
+fn one_partition_daemon(kafka: &str) -> (MockKafka, tempfile::TempDir, Config, Daemon) {
+    let cluster = cluster(1, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        &cluster.bootstrap(),
+        &dir.path().join("state.redb"),
+        "manual",
+        kafka,
+    );
+    let d = start(&cfg);
+    (cluster, dir, cfg, d)
+}
+
 /// Waits (30 s at most) until `n` records are committed.
 fn wait_committed(d: &Daemon, n: u64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -456,15 +472,8 @@ fn wait_committed(d: &Daemon, n: u64) {
 /// retried forever, and every later event stayed in the outbox.)
 #[test]
 fn a_message_refused_for_good_is_parked_and_later_events_go_out() {
-    let kafka = cluster(1, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_with(
-        &kafka.bootstrap(),
-        &dir.path().join("state.redb"),
-        "manual",
-        "properties = { \"message.max.bytes\" = \"4000\" }",
-    );
-    let d = start(&cfg);
+    let (kafka, _dir, cfg, d) =
+        one_partition_daemon("properties = { \"message.max.bytes\" = \"4000\" }");
     let t0 = now_ms() - 10_000;
     let junk = "x".repeat(10_000);
     produce_all_blocking(
@@ -538,15 +547,7 @@ fn a_record_under_the_record_limit_reaches_the_dlq() {
 /// the DLQ cut to that size, with its original size and digest.
 #[test]
 fn an_oversized_record_reaches_the_dlq_truncated_with_its_digest() {
-    let kafka = cluster(1, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_with(
-        &kafka.bootstrap(),
-        &dir.path().join("state.redb"),
-        "manual",
-        "[limits]\nmax_record_bytes = 2000",
-    );
-    let d = start(&cfg);
+    let (kafka, _dir, _cfg, d) = one_partition_daemon("[limits]\nmax_record_bytes = 2000");
     let junk = "z".repeat(10_000);
     produce_all_blocking(
         &kafka.bootstrap(),
@@ -577,15 +578,7 @@ fn an_oversized_record_reaches_the_dlq_truncated_with_its_digest() {
 /// nothing waits in the outbox.
 #[test]
 fn poison_records_around_the_record_limit_lose_nothing() {
-    let kafka = cluster(1, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_with(
-        &kafka.bootstrap(),
-        &dir.path().join("state.redb"),
-        "manual",
-        "[limits]\nmax_record_bytes = 2000",
-    );
-    let d = start(&cfg);
+    let (kafka, _dir, _cfg, d) = one_partition_daemon("[limits]\nmax_record_bytes = 2000");
     let t0 = now_ms() - 10_000;
     let mut msgs = Vec::new();
     let sizes = [0usize, 1, 1999, 2000, 2001, 4000, 100_000];
@@ -663,15 +656,8 @@ fn wordy(service: &str) -> String {
 /// daemon stays up, stores every alert, and DLQ records still go out.
 #[test]
 fn a_permanent_failure_on_the_incident_topic_parks_and_goes_on() {
-    let kafka = cluster(1, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config_with(
-        &kafka.bootstrap(),
-        &dir.path().join("state.redb"),
-        "manual",
-        "properties = { \"message.max.bytes\" = \"1000\" }",
-    );
-    let d = start(&cfg);
+    let (kafka, _dir, _cfg, d) =
+        one_partition_daemon("properties = { \"message.max.bytes\" = \"1000\" }");
     let t0 = now_ms() - 10_000;
     produce_all_blocking(
         &kafka.bootstrap(),
