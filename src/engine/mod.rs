@@ -304,6 +304,11 @@ pub struct Engine {
     /// Final incidents not yet deleted by retention, by the time they
     /// ended (see [`retention`]).
     pub(crate) retired: std::collections::BTreeSet<(Timestamp, IncidentId)>,
+    /// Incidents that ended since the last retention pass: they join
+    /// `retired` at its end, so an incident is never deleted by the call
+    /// that ended it (its last event must be rendered first, even when the
+    /// clock jumps past its retention at once).
+    pub(crate) retiring: Vec<(Timestamp, IncidentId)>,
     /// Incidents deleted by retention since the last
     /// [`Engine::take_changes`] (tracking only).
     pub(crate) expired: Vec<IncidentId>,
@@ -334,6 +339,7 @@ impl Engine {
             coalesce_updates: false,
             finalized: Vec::new(),
             retired: Default::default(),
+            retiring: Vec::new(),
             expired: Vec::new(),
             next_sweep: Timestamp(0),
             stats: Stats::default(),

@@ -74,13 +74,15 @@ impl Engine {
         if let Some(inc) = self.incidents.get_mut_untracked(&id) {
             inc.final_at = Some(at);
         }
-        self.retired.insert((at, id));
+        self.retiring.push((at, id));
     }
 
     /// Deletes what retention expired by `now` (after the timers due by
     /// `now` fired).
     pub(crate) fn expire(&mut self, now: Timestamp) {
         let keep = self.cfg.retention.closed_incidents;
+        // Those that ended since the last pass wait for the next one.
+        let ended = std::mem::take(&mut self.retiring);
         while let Some(&(at, id)) = self.retired.first() {
             if at.plus(keep) > now {
                 break;
@@ -103,6 +105,7 @@ impl Engine {
                 self.next_sweep = Timestamp(now.0.div_euclid(SWEEP_EVERY_MS) * SWEEP_EVERY_MS);
             }
         }
+        self.retired.extend(ended);
     }
 
     /// Deletes the alerts and problems expired at `at`: O(alerts + problems),
@@ -135,6 +138,6 @@ impl Engine {
 
     /// Final incidents not yet deleted by retention, with when they ended.
     pub fn retired_count(&self) -> usize {
-        self.retired.len()
+        self.retired.len() + self.retiring.len()
     }
 }

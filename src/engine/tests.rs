@@ -938,3 +938,30 @@ fn resolved_orphan_alerts_and_resolved_problems_expire_at_whole_hours() {
     assert!(c.problems.contains(&pid), "{:?}", c.problems);
     assert!(c.alerts.contains(&crate::alert::Fingerprint(42)));
 }
+
+/// A clock that jumps past an incident's close and its retention at once
+/// (a daemon catching up, its wall-clock tick months after the records):
+/// the tick that closes it still leaves it there for its `closed` event to
+/// be rendered, and the next pass deletes it. (Deleting it in the same
+/// tick dropped the event.)
+#[test]
+fn an_incident_is_never_deleted_by_the_tick_that_closed_it() {
+    let toml = format!("{BY_SERVICE}\n[retention]\nclosed_incidents = \"1h\"\n");
+    let mut e = engine(&toml);
+    e.set_tracking(true);
+    let a = [("alertname", "Down"), ("service", "api")];
+    e.handle_signals(vec![fire(&a)], at(0));
+    e.handle_signals(vec![resolve(&a)], at(10));
+    let id = only_incident(&e);
+    e.take_changes();
+    let ev = e.tick(at(90 * 86_400));
+    assert_eq!(kinds(&ev), vec![EventKind::Closed]);
+    assert!(
+        e.incident(id).is_some(),
+        "still there for its closed event to be rendered"
+    );
+    assert!(e.take_changes().expired_incidents.is_empty());
+    e.tick(at(90 * 86_400 + 1));
+    assert!(e.incident(id).is_none(), "deleted by the next pass");
+    assert_eq!(e.take_changes().expired_incidents, [id]);
+}
