@@ -1,4 +1,4 @@
-//! End-to-end daemon benchmark (issue 4): throughput against a raw floor
+//! End-to-end daemon benchmark: throughput against a raw floor
 //! measured in the same run, produce→event latency at a steady rate, and the
 //! daemon's memory.
 //!

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end daemon benchmark (issue 4): throughput vs a raw rdkafka floor on
+# End-to-end daemon benchmark: throughput vs a raw rdkafka floor on
 # the mock cluster and on Tansu, produce->event latency at a steady rate, RSS.
 # What it measures and its knobs: benches/e2e_throughput.rs.
 #   scripts/bench-e2e.sh                        # 1M records, 10k/s latency, Tansu 100k

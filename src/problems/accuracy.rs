@@ -338,9 +338,9 @@ mod tests {
     }
 
     // Measured at 1.0000 (and 0.9844 on average over the four datasets,
-    // both modes) when issue 5 was done; the floors leave a small margin.
+    // both modes); the floors leave a small margin.
     #[test]
-    fn issue_5_hdfs_grouping_accuracy_with_defaults() {
+    fn hdfs_grouping_accuracy_with_defaults() {
         let Some(dir) = sample_dir() else { return };
         let scores = evaluate(MinerConfig::default(), &load(&dir, "HDFS")).unwrap();
         assert!(
@@ -351,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_5_sample_average_grouping_accuracy() {
+    fn sample_average_grouping_accuracy() {
         let Some(dir) = sample_dir() else { return };
         let settings =
             parse_settings(&std::fs::read_to_string(dir.join("settings.json")).unwrap()).unwrap();
@@ -375,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn issue_5_alert_corpus_grouping_accuracy() {
+    fn alert_corpus_grouping_accuracy() {
         let lines = super::super::corpus::alert_lines(3000, 5);
         let text: Vec<&str> = lines.iter().map(|(l, _)| l.as_str()).collect();
         let truth: Vec<usize> = lines.iter().map(|(_, t)| *t).collect();

@@ -1,4 +1,4 @@
-//! End to end on a real broker (Tansu), crash safety (issue 4): the daemon
+//! End to end on a real broker (Tansu), crash safety: the daemon
 //! binary is SIGKILLed at random points while it works through a known
 //! stream, restarted on the same store each time, and finally left to
 //! finish. Its published incident events must then tell exactly what one

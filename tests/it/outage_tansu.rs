@@ -1,4 +1,4 @@
-//! End to end on a real broker (Tansu), broker outage (issue 4): the daemon
+//! End to end on a real broker (Tansu), broker outage: the daemon
 //! binary runs, the broker goes away between the two halves of a known
 //! stream and comes back. The daemon must stay alive, report not ready
 //! (503) while the broker is gone, resume exactly where it stopped, and end
