@@ -154,11 +154,7 @@ impl Publisher {
         }
         let last = batch.last().map_or(from, |(seq, _, _)| *seq);
         let mut futures = Vec::with_capacity(batch.len());
-        // Entries with a message refused for good (parked below), and
-        // those with one that may go through on a later try.
-        let mut permanent: std::collections::BTreeMap<u64, String> = Default::default();
-        let mut failed = std::collections::HashSet::new();
-        let mut first_err = None;
+        let mut refusals = Refusals::default();
         for (seq, e, messages) in &batch {
             // Built once per entry, and only when it has headers (DLQ
             // records; incident events have none).
@@ -194,14 +190,8 @@ impl Publisher {
                         Err((err, _)) => {
                             // Refused before it was queued (too large for
                             // `message.max.bytes`, …): the other entries go on.
-                            let why = format!("{err} ({} bytes)", payload.len());
                             self.refused(&e.topic, &err);
-                            if is_permanent(&err) {
-                                permanent.entry(*seq).or_insert(why);
-                            } else {
-                                failed.insert(*seq);
-                                first_err.get_or_insert(why);
-                            }
+                            refusals.note(*seq, &err, payload.len());
                             break;
                         }
                     }
@@ -221,24 +211,27 @@ impl Publisher {
                 }
                 Ok(Err((e, _))) => {
                     self.refused(topic, &e);
-                    let why = format!("{e} ({size} bytes)");
-                    if is_permanent(&e) {
-                        permanent.entry(seq).or_insert(why);
-                    } else {
-                        failed.insert(seq);
-                        first_err.get_or_insert(why);
-                    }
+                    refusals.note(seq, &e, size);
                 }
-                Err(_) => {
-                    failed.insert(seq);
-                    first_err.get_or_insert_with(|| "delivery cancelled".to_string());
-                }
+                Err(_) => refusals.retry(seq, "delivery cancelled".to_string()),
             }
         }
+        let Refusals {
+            permanent,
+            mut failed,
+            first: mut first_err,
+        } = refusals;
+        let mut parked = 0;
         for (seq, e, _) in &batch {
             if let Some(reason) = permanent.get(seq) {
                 failed.remove(seq);
-                self.park(*seq, e, reason).await;
+                if self.park(*seq, e, reason).await {
+                    parked += 1;
+                } else {
+                    // Still in the outbox: sent again (and parked) later.
+                    failed.insert(*seq);
+                    first_err.get_or_insert_with(|| reason.clone());
+                }
             }
         }
         let delivered: Vec<u64> = batch
@@ -273,7 +266,7 @@ impl Publisher {
                 failed.len(),
                 batch.len()
             )),
-            None => Ok(n + permanent.len()),
+            None => Ok(n + parked),
         }
     }
 
@@ -292,8 +285,8 @@ impl Publisher {
 
     /// Moves an entry the broker refused for good out of the way (see the
     /// module doc). If the store cannot take it now, the entry stays in the
-    /// outbox and is tried again, as a retryable failure would be.
-    async fn park(&mut self, seq: u64, e: &crate::store::OutboxEntry, reason: &str) {
+    /// outbox and is tried again, as a retryable failure would be (false).
+    async fn park(&mut self, seq: u64, e: &crate::store::OutboxEntry, reason: &str) -> bool {
         let store = self.store.clone();
         let why = reason.to_string();
         let r = tokio::task::spawn_blocking(move || store.outbox_park(seq, &why)).await;
@@ -309,12 +302,15 @@ impl Publisher {
                     parked,
                     "outbox entry refused for good by the broker: parked in the store, later entries go on"
                 );
+                true
             }
             Ok(Err(err)) => {
-                warn!(sequence = seq, error = %err, "parking an outbox entry failed; retrying")
+                warn!(sequence = seq, error = %err, "parking an outbox entry failed; retrying");
+                false
             }
             Err(err) => {
-                warn!(sequence = seq, error = %err, "parking an outbox entry failed; retrying")
+                warn!(sequence = seq, error = %err, "parking an outbox entry failed; retrying");
+                false
             }
         }
     }
@@ -333,4 +329,31 @@ impl Publisher {
 /// The wall clock in ms (for health reporting only).
 fn wall_ms() -> i64 {
     crate::kafka::consumer::wall_clock().0
+}
+
+/// The entries of one publish round that did not go through: refused for
+/// good (parked after the round) or worth another try, and the first cause.
+#[derive(Default)]
+struct Refusals {
+    permanent: std::collections::BTreeMap<u64, String>,
+    failed: std::collections::HashSet<u64>,
+    first: Option<String>,
+}
+
+impl Refusals {
+    /// A message of entry `seq`, `size` bytes, refused with `e`.
+    fn note(&mut self, seq: u64, e: &rdkafka::error::KafkaError, size: usize) {
+        let why = format!("{e} ({size} bytes)");
+        if is_permanent(e) {
+            self.permanent.entry(seq).or_insert(why);
+        } else {
+            self.retry(seq, why);
+        }
+    }
+
+    /// Entry `seq` is sent again on a later round.
+    fn retry(&mut self, seq: u64, why: String) {
+        self.failed.insert(seq);
+        self.first.get_or_insert(why);
+    }
 }
