@@ -902,3 +902,16 @@ pub(crate) fn labels_from_pairs(
 
 #[cfg(test)]
 mod tests;
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary (`s` itself when it fits).
+pub fn utf8_prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

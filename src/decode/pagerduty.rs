@@ -244,11 +244,11 @@ fn truncated(value: &str, limit: usize) -> String {
     if value.len() <= limit {
         return value.to_string();
     }
-    let mut end = limit;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…[truncated, {} bytes]", &value[..end], value.len())
+    format!(
+        "{}…[truncated, {} bytes]",
+        super::utf8_prefix(value, limit),
+        value.len()
+    )
 }
 
 /// Whether a `custom_details` entry is a label: a short single-line string

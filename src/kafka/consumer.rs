@@ -1178,7 +1178,9 @@ pub fn dlq_entry(
     let mut headers = vec![
         (
             "correlator-error".into(),
-            truncate_utf8(error, DLQ_ERROR_BYTES).as_bytes().to_vec(),
+            crate::decode::utf8_prefix(error, DLQ_ERROR_BYTES)
+                .as_bytes()
+                .to_vec(),
         ),
         ("correlator-reason".into(), reason.as_bytes().to_vec()),
         (
@@ -1216,18 +1218,6 @@ pub fn dlq_entry(
         kind: PayloadKind::Message,
         payload,
     }
-}
-
-/// `s` cut to at most `max` bytes, on a character boundary.
-fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// How long the incident for lost records stays open unless an operator
